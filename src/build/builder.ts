@@ -1,0 +1,195 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Config } from '../config.js';
+import type { ContainerEngine } from '../engine/container-engine.js';
+import { BuildError, RepositoryError, UnavailableError } from '../errors.js';
+import { fetchCommit } from '../repos/fetch-commit.js';
+import { assertGitHostAllowed, type LookupAll } from '../repos/git-host-guard.js';
+import type { RepoSpec } from '../repos/repo-spec.js';
+import { resolveRef } from '../repos/resolve-ref.js';
+import { hashDirectory, packBuildContext, RENDERED_DOCKERFILE } from './build-context.js';
+import type { BuildEvent, BuildEventListener } from './build-events.js';
+import { planBuild, type BaseImageFacts } from './detect.js';
+import { imageNameFor } from './image-name.js';
+import { renderDockerfile } from './render-dockerfile.js';
+import { readRepoConfig } from './repo-config.js';
+
+/** A repository pinned to one commit (or, for a local directory, one content hash). */
+export interface ResolvedRepo {
+  spec: RepoSpec;
+  ref: string;
+  imageName: string;
+}
+
+export interface BuildResult extends ResolvedRepo {
+  /** True when the image already existed and nothing was built. */
+  cached: boolean;
+  durationMs: number;
+}
+
+export interface BuildOptions {
+  onEvent?: BuildEventListener;
+  /** Tag the image with this name instead of the derived one (`bindery build --image`). */
+  imageName?: string;
+  signal?: AbortSignal;
+}
+
+export interface BuilderDeps {
+  engine: ContainerEngine;
+  config: Config;
+  /** DNS for the git host guard; the system resolver by default. */
+  lookup?: LookupAll;
+}
+
+const minutes = (ms: number) => `${Math.round(ms / 60_000)} minutes`;
+
+/**
+ * Turns repositories into images: resolve the ref, reuse the image when it exists, else fetch,
+ * detect, render and build under the configured time and log limits.
+ */
+export class Builder {
+  private baseFacts?: Promise<BaseImageFacts>;
+
+  constructor(private readonly deps: BuilderDeps) {}
+
+  /** Pins `spec` to a commit SHA (checking the git host first) and names its image. */
+  async resolve(spec: RepoSpec): Promise<ResolvedRepo> {
+    const { config } = this.deps;
+    let ref: string;
+    if (spec.provider === 'local') {
+      ref = await hashDirectory(spec.url).catch((error: NodeJS.ErrnoException) => {
+        throw new RepositoryError(`${spec.url} cannot be read as a directory (${error.code ?? error.message}).`);
+      });
+    } else {
+      await assertGitHostAllowed(new URL(spec.url), config.git.allowedHosts, this.deps.lookup);
+      ref = await resolveRef(spec.url, spec.ref, config.git.cloneTimeoutMs);
+    }
+    return { spec, ref, imageName: imageNameFor(config.imagePrefix, spec.buildSlug, ref) };
+  }
+
+  /** Builds `spec` unless its image exists; events describe each phase as it happens. */
+  async build(spec: RepoSpec, options: BuildOptions = {}): Promise<BuildResult> {
+    const started = Date.now();
+    const emit = (event: BuildEvent) => options.onEvent?.(event);
+    const resolved = await this.resolve(spec);
+    if (options.imageName) resolved.imageName = options.imageName;
+    const { imageName } = resolved;
+    if (await this.deps.engine.imageExists(imageName)) {
+      emit({ phase: 'built', message: 'Found built image, launching...\n', imageName });
+      return { ...resolved, cached: true, durationMs: Date.now() - started };
+    }
+
+    const workDir = spec.provider === 'local' ? undefined : await mkdtemp(join(tmpdir(), 'bindery-build-'));
+    try {
+      let repoDir = spec.url;
+      if (workDir) {
+        emit({ phase: 'fetching', message: `Fetching ${spec.url} at ${resolved.ref}...\n` });
+        repoDir = join(workDir, 'repo');
+        await fetchCommit(spec.url, resolved.ref, repoDir, {
+          timeoutMs: this.deps.config.git.cloneTimeoutMs,
+          maxBytes: this.deps.config.git.cloneMaxBytes,
+        });
+      } else {
+        emit({ phase: 'fetching', message: `Reading ${spec.url}...\n` });
+      }
+      await this.buildFrom(repoDir, resolved, emit, options.signal);
+    } finally {
+      if (workDir) await rm(workDir, { recursive: true, force: true });
+    }
+    emit({ phase: 'built', message: `Built image ${imageName}\n`, imageName });
+    return { ...resolved, cached: false, durationMs: Date.now() - started };
+  }
+
+  private async buildFrom(
+    repoDir: string,
+    resolved: ResolvedRepo,
+    emit: (event: BuildEvent) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const { config, engine } = this.deps;
+    const plan = planBuild(await readRepoConfig(repoDir), await this.baseImageFacts());
+    const rendered =
+      plan.buildpack === 'dockerfile'
+        ? undefined
+        : renderDockerfile(plan, {
+            baseImage: config.baseImage,
+            micromambaUrl: config.build.micromambaUrl,
+            cranMirror: config.build.cranMirror,
+          });
+    emit({ phase: 'building', message: `Building ${resolved.imageName} (${plan.buildpack})\n` });
+
+    const limit = new AbortController();
+    const timer = setTimeout(
+      () => limit.abort(new BuildError(`The build took longer than ${minutes(config.build.timeoutMs)}, this service's limit, and was stopped.`)),
+      config.build.timeoutMs,
+    );
+    let logBytes = 0;
+    // A repository's own Dockerfile may start FROM ${BINDERY_BASE_IMAGE}; rendered ones name it.
+    const buildArgs: Record<string, string> = rendered ? {} : { BINDERY_BASE_IMAGE: config.baseImage };
+    if (config.build.pipIndexUrl) buildArgs.PIP_INDEX_URL = config.build.pipIndexUrl;
+    if (config.build.pipExtraIndexUrl) buildArgs.PIP_EXTRA_INDEX_URL = config.build.pipExtraIndexUrl;
+    try {
+      await engine.buildImage({
+        context: await packBuildContext(repoDir, rendered),
+        dockerfile: rendered === undefined ? plan.dockerfile! : RENDERED_DOCKERFILE,
+        tag: resolved.imageName,
+        labels: {
+          'bindery.kind': 'build',
+          'bindery.repo': resolved.spec.repoLabel,
+          'bindery.ref': resolved.ref,
+        },
+        buildArgs,
+        limits: { cpus: config.session.cpus, memoryBytes: config.session.memoryBytes },
+        network: config.build.network,
+        signal: signal ? AbortSignal.any([signal, limit.signal]) : limit.signal,
+        onOutput: (line) => {
+          logBytes += Buffer.byteLength(line) + 1;
+          if (logBytes > config.build.logMaxBytes) {
+            limit.abort(
+              new BuildError(
+                `The build printed more than ${Math.round(config.build.logMaxBytes / 2 ** 20)} MiB of log, this service's limit, and was stopped.`,
+              ),
+            );
+            return;
+          }
+          emit({ phase: 'building', message: `${line}\n` });
+        },
+      });
+    } catch (error) {
+      if (error instanceof BuildError && !limit.signal.aborted) {
+        const where = error.step ? `at ${error.step.replace(/^Step /, 'step ')}` : '';
+        throw new BuildError(`The build failed ${where}: ${error.message}`, error.step, { cause: error });
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Asks the base image which Python it has, once per builder. */
+  private baseImageFacts(): Promise<BaseImageFacts> {
+    this.baseFacts ??= (async () => {
+      const { engine, config } = this.deps;
+      if (!(await engine.imageExists(config.baseImage))) {
+        throw new UnavailableError(
+          `The base image ${config.baseImage} is missing; build it with deploy/base-image/bootstrap.sh.`,
+        );
+      }
+      const { exitCode, output } = await engine.runToCompletion({
+        image: config.baseImage,
+        cmd: ['python3', '-c', 'import sys; print("%d.%d" % sys.version_info[:2])'],
+        limits: { cpus: 1, memoryBytes: 256 * 2 ** 20 },
+        networkDisabled: true,
+        timeoutMs: 60_000,
+      });
+      const version = /(\d+\.\d+)\s*$/.exec(output.trim())?.[1];
+      if (exitCode !== 0 || !version) {
+        throw new UnavailableError(`The base image ${config.baseImage} has no working python3 (${output.trim().slice(-200)}).`);
+      }
+      return { pythonVersion: version };
+    })();
+    this.baseFacts.catch(() => (this.baseFacts = undefined));
+    return this.baseFacts;
+  }
+}

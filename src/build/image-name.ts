@@ -1,0 +1,31 @@
+import { createHash } from 'node:crypto';
+
+const SAFE = /[a-zA-Z0-9]/;
+
+/** escapism's escape(): every byte outside [a-zA-Z0-9] becomes `-` and two hex digits. */
+export function escapeSlug(text: string): string {
+  let out = '';
+  for (const char of text) {
+    if (SAFE.test(char)) out += char;
+    else for (const byte of Buffer.from(char)) out += `-${byte.toString(16).padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/**
+ * BinderHub's `_safe_build_slug`: the escaped slug cut to fit `limit`, plus `-` and the first
+ * six hex digits of its SHA-256, lowercased. The hash keeps slugs distinct after cutting.
+ */
+export function safeBuildSlug(buildSlug: string, limit: number, hashLength = 6): string {
+  const hash = createHash('sha256').update(buildSlug).digest('hex').slice(0, hashLength);
+  return `${escapeSlug(buildSlug).slice(0, limit - hashLength - 1)}-${hash}`.toLowerCase();
+}
+
+/**
+ * The image for `buildSlug` at `ref` (a commit SHA): `<prefix><safe slug>:<ref>`, as BinderHub
+ * names them, so one commit always maps to one image and is never built twice.
+ */
+export function imageNameFor(prefix: string, buildSlug: string, ref: string): string {
+  const slug = safeBuildSlug(buildSlug, 255 - prefix.length);
+  return `${prefix}${slug}:${ref}`.replace(/_/g, '-').toLowerCase();
+}

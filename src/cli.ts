@@ -1,0 +1,68 @@
+// Entry point of the `bindery` command: parses arguments, builds dependencies, calls one
+// function, handles signals. Logic lives in src/build, src/sessions and friends.
+import { parseArgs } from 'node:util';
+import { Builder } from './build/builder.js';
+import { loadConfig } from './config.js';
+import { DockerEngine } from './engine/docker-engine.js';
+import { BinderyError } from './errors.js';
+import { parseSource } from './repos/repo-spec.js';
+import { startSession, waitForJupyter } from './sessions/start-session.js';
+
+const USAGE = `usage:
+  bindery build <path|url> [--ref REF] [--image NAME]   build an image; prints its name last
+  bindery launch <path|url> [--ref REF]                 build, start Jupyter, print its URL`;
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { ref: { type: 'string' }, image: { type: 'string' }, help: { type: 'boolean' } },
+  });
+  const [command, source] = positionals;
+  if (values.help || !command || !['build', 'launch'].includes(command) || !source) {
+    console.error(USAGE);
+    return values.help ? 0 : 2;
+  }
+  const config = loadConfig();
+  const engine = new DockerEngine(config.dockerHost);
+  await engine.ping();
+  const builder = new Builder({ engine, config });
+  const spec = parseSource(source, values.ref);
+  const abort = new AbortController();
+  const stop = () => abort.abort(new BinderyError('Interrupted.'));
+  process.once('SIGINT', stop).once('SIGTERM', stop);
+
+  const result = await builder.build(spec, {
+    imageName: values.image,
+    signal: abort.signal,
+    onEvent: (event) => process.stderr.write(event.phase === 'building' ? event.message : `[${event.phase}] ${event.message}`),
+  });
+  if (command === 'build') {
+    console.log(result.imageName);
+    return 0;
+  }
+
+  const session = await startSession({ engine, config, imageName: result.imageName, repoLabel: spec.repoLabel, publishOn: '127.0.0.1' });
+  try {
+    await waitForJupyter(session.url, session.token);
+    console.log(`${session.url}?token=${session.token}`);
+    console.error('Jupyter is running; press Ctrl-C to stop it and remove the session.');
+    const interrupted = new Promise((resolve) => abort.signal.addEventListener('abort', resolve, { once: true }));
+    const exited = engine.waitForExit(session.container.id).then((code) => {
+      if (!abort.signal.aborted) console.error(`The session's Jupyter exited with code ${code}.`);
+    });
+    await Promise.race([interrupted, exited]);
+  } finally {
+    await engine.removeContainer(session.container.id);
+  }
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    // People get a sentence; only unexpected failures get a stack.
+    console.error(error instanceof BinderyError ? `bindery: ${error.message}` : error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,158 @@
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+const UNITS: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30 };
+
+/** Parses Docker-style sizes: `1g`, `512m`, `100k`, or plain bytes. */
+export function parseByteSize(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([kmg]?)i?b?$/i.exec(text.trim());
+  if (!match) throw new Error(`"${text}" is not a size; write it like 1g, 512m or 1048576`);
+  return Math.round(Number(match[1]) * UNITS[match[2]!.toLowerCase()]!);
+}
+
+const byteSize = z.string().transform((text, ctx) => {
+  try {
+    return parseByteSize(text);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+const seconds = z.coerce.number().positive();
+const list = z
+  .string()
+  .transform((text) => text.split(',').map((item) => item.trim()).filter(Boolean));
+const optionalUrl = z.url().optional();
+
+const schema = z.object({
+  /** HTTP port of `bindery serve`. @defaultValue 8585 */
+  PORT: z.coerce.number().int().min(1).max(65535).default(8585),
+  /** Where people reach this service, used in launch URLs and badges. @defaultValue http://localhost:PORT */
+  BINDERY_PUBLIC_URL: optionalUrl,
+  /** Redis for queues, logs and session records. @defaultValue redis://127.0.0.1:6379 */
+  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  /** Docker daemon address; unset means the local socket. */
+  DOCKER_HOST: z.string().optional(),
+  /** Prefix of every built image name (BinderHub's `image_prefix`). @defaultValue bindery/r2d- */
+  BINDERY_IMAGE_PREFIX: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._\-/:]*$/, 'must be a lowercase Docker repository prefix')
+    .default('bindery/r2d-'),
+  /** Image every rendered Dockerfile starts FROM. @defaultValue bindery/base:bookworm */
+  BINDERY_BASE_IMAGE: z.string().min(1).default('bindery/base:bookworm'),
+  /** Registry that built images are pushed to; unset keeps them on the local engine. */
+  BINDERY_REGISTRY: z.string().optional(),
+  /** CPUs per session. @defaultValue 1 */
+  BINDERY_SESSION_CPUS: z.coerce.number().positive().default(1),
+  /** Memory per session, without extra swap. @defaultValue 1g */
+  BINDERY_SESSION_MEMORY: byteSize.default(2 ** 30),
+  /** Processes per session or build container. @defaultValue 512 */
+  BINDERY_PIDS_LIMIT: z.coerce.number().int().positive().default(512),
+  /** Seconds a session may sit idle before it is culled. @defaultValue 600 */
+  BINDERY_IDLE_TIMEOUT: seconds.default(600),
+  /** Seconds a session may live at all. @defaultValue 21600 */
+  BINDERY_MAX_AGE: seconds.default(21600),
+  /** TCP ports sessions may connect to on public addresses. @defaultValue 80,443 */
+  BINDERY_EGRESS_PORTS: list.default(['80', '443']),
+  /** CIDRs exempt from the private-range block (an internal mirror). @defaultValue none */
+  BINDERY_EGRESS_ALLOW_CIDRS: list.default([]),
+  /** Git hosts that may resolve to loopback or private addresses. @defaultValue none */
+  BINDERY_GIT_ALLOWED_HOSTS: list.default([]),
+  /** Container runtime for sessions: runc, or runsc (gVisor). @defaultValue runc */
+  BINDERY_RUNTIME: z.enum(['runc', 'runsc']).default('runc'),
+  /** Seconds a clone may take. @defaultValue 300 */
+  BINDERY_CLONE_TIMEOUT: seconds.default(300),
+  /** Largest repository (its fetched objects) Bindery clones. @defaultValue 1g */
+  BINDERY_CLONE_MAX_SIZE: byteSize.default(2 ** 30),
+  /** Seconds an image build may take. @defaultValue 3600 */
+  BINDERY_BUILD_TIMEOUT: seconds.default(3600),
+  /** Most build log a build may write before it is stopped. @defaultValue 10m */
+  BINDERY_BUILD_LOG_MAX: byteSize.default(10 * 2 ** 20),
+  /** Docker network that build steps run on; unset means Docker's default bridge. */
+  BINDERY_BUILD_NETWORK: z.string().optional(),
+  /** Python package index passed to builds as a build argument (mirrors, tests). */
+  PIP_INDEX_URL: optionalUrl,
+  /** Extra Python package index passed to builds as a build argument. */
+  PIP_EXTRA_INDEX_URL: optionalUrl,
+  /** Where builds download micromamba for environment.yml. */
+  BINDERY_MICROMAMBA_URL: z.url().default('https://micro.mamba.pm/api/micromamba/linux-64/latest'),
+  /** CRAN mirror for install.R and DESCRIPTION. */
+  BINDERY_CRAN_MIRROR: z.url().default('https://cloud.r-project.org'),
+});
+
+/** Bindery's settings, read once from the environment and frozen. */
+export interface Config {
+  port: number;
+  publicUrl: string;
+  redisUrl: string;
+  dockerHost: string | undefined;
+  imagePrefix: string;
+  baseImage: string;
+  registry: string | undefined;
+  session: { cpus: number; memoryBytes: number; pidsLimit: number; runtime: 'runc' | 'runsc' };
+  idleTimeoutSeconds: number;
+  maxAgeSeconds: number;
+  egress: { ports: number[]; allowCidrs: string[] };
+  git: { allowedHosts: string[]; cloneTimeoutMs: number; cloneMaxBytes: number };
+  build: {
+    timeoutMs: number;
+    logMaxBytes: number;
+    network: string | undefined;
+    pipIndexUrl: string | undefined;
+    pipExtraIndexUrl: string | undefined;
+    micromambaUrl: string;
+    cranMirror: string;
+  };
+}
+
+/**
+ * Reads the configuration from `env` (the only reader of `process.env` in Bindery).
+ * Throws a ConfigError naming each variable that is wrong and why.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([name, value]) => name in schema.shape && value !== ''),
+  );
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`Bindery's environment is not valid:\n  ${problems.join('\n  ')}`);
+  }
+  const e = parsed.data;
+  const ports = e.BINDERY_EGRESS_PORTS.map(Number);
+  if (ports.some((port) => !Number.isInteger(port) || port < 1 || port > 65535)) {
+    throw new ConfigError(`BINDERY_EGRESS_PORTS: "${e.BINDERY_EGRESS_PORTS.join(',')}" must be TCP ports`);
+  }
+  return Object.freeze({
+    port: e.PORT,
+    publicUrl: (e.BINDERY_PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+    redisUrl: e.REDIS_URL,
+    dockerHost: e.DOCKER_HOST,
+    imagePrefix: e.BINDERY_IMAGE_PREFIX,
+    baseImage: e.BINDERY_BASE_IMAGE,
+    registry: e.BINDERY_REGISTRY,
+    session: Object.freeze({
+      cpus: e.BINDERY_SESSION_CPUS,
+      memoryBytes: e.BINDERY_SESSION_MEMORY,
+      pidsLimit: e.BINDERY_PIDS_LIMIT,
+      runtime: e.BINDERY_RUNTIME,
+    }),
+    idleTimeoutSeconds: e.BINDERY_IDLE_TIMEOUT,
+    maxAgeSeconds: e.BINDERY_MAX_AGE,
+    egress: Object.freeze({ ports, allowCidrs: e.BINDERY_EGRESS_ALLOW_CIDRS }),
+    git: Object.freeze({
+      allowedHosts: e.BINDERY_GIT_ALLOWED_HOSTS.map((host) => host.toLowerCase()),
+      cloneTimeoutMs: e.BINDERY_CLONE_TIMEOUT * 1000,
+      cloneMaxBytes: e.BINDERY_CLONE_MAX_SIZE,
+    }),
+    build: Object.freeze({
+      timeoutMs: e.BINDERY_BUILD_TIMEOUT * 1000,
+      logMaxBytes: e.BINDERY_BUILD_LOG_MAX,
+      network: e.BINDERY_BUILD_NETWORK,
+      pipIndexUrl: e.PIP_INDEX_URL,
+      pipExtraIndexUrl: e.PIP_EXTRA_INDEX_URL,
+      micromambaUrl: e.BINDERY_MICROMAMBA_URL,
+      cranMirror: e.BINDERY_CRAN_MIRROR.replace(/\/+$/, ''),
+    }),
+  });
+}

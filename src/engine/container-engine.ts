@@ -1,0 +1,76 @@
+import type { Readable } from 'node:stream';
+
+/** Resource limits for a container or a build. */
+export interface Limits {
+  cpus: number;
+  memoryBytes: number;
+  pidsLimit?: number;
+}
+
+export interface BuildImageOptions {
+  /** A tar stream of the build context. */
+  context: Readable;
+  /** Path of the Dockerfile inside the context. */
+  dockerfile: string;
+  tag: string;
+  labels: Record<string, string>;
+  buildArgs: Record<string, string>;
+  limits: Limits;
+  /** Network the RUN steps use; Docker's default bridge when unset. */
+  network?: string;
+  signal?: AbortSignal;
+  /** Each line the build prints, in order. */
+  onOutput: (line: string) => void;
+}
+
+export interface RunOptions {
+  image: string;
+  cmd?: string[];
+  env?: Record<string, string>;
+  user?: string;
+  limits: Limits;
+  /** No network at all (verify scripts, probes). */
+  networkDisabled?: boolean;
+  timeoutMs: number;
+}
+
+export interface SessionSpec {
+  name: string;
+  image: string;
+  env: Record<string, string>;
+  labels: Record<string, string>;
+  limits: Limits;
+  runtime?: string;
+  network?: string;
+  /** Publish the container's port 8888 on this host address, on a free port. */
+  publishOn?: string;
+}
+
+export interface RunningSession {
+  id: string;
+  name: string;
+  /** The container's address on its network. */
+  address: string;
+  /** The host port 8888 was published on, when asked. */
+  hostPort?: number;
+}
+
+/**
+ * Everything Bindery asks of a container engine, in Bindery's words. The Docker implementation
+ * lives in docker-engine.ts; a Swarm one comes later.
+ */
+export interface ContainerEngine {
+  /** Resolves when the engine answers; rejects with UnavailableError otherwise. */
+  ping(): Promise<void>;
+  imageExists(name: string): Promise<boolean>;
+  /** Builds and tags an image; rejects with BuildError naming the failing step. */
+  buildImage(options: BuildImageOptions): Promise<void>;
+  /** Runs a command in a fresh container to its end and removes the container. */
+  runToCompletion(options: RunOptions): Promise<{ exitCode: number; output: string }>;
+  runSession(spec: SessionSpec): Promise<RunningSession>;
+  /** Resolves with the exit code when the container stops. */
+  waitForExit(idOrName: string): Promise<number>;
+  /** Stops and removes a container; a container already gone is not an error. */
+  removeContainer(idOrName: string): Promise<void>;
+  removeImage(name: string): Promise<void>;
+}

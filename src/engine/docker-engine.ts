@@ -1,0 +1,217 @@
+import type { Readable } from 'node:stream';
+import Docker from 'dockerode';
+import { BuildError, UnavailableError } from '../errors.js';
+import type {
+  BuildImageOptions,
+  ContainerEngine,
+  Limits,
+  RunOptions,
+  RunningSession,
+  SessionSpec,
+} from './container-engine.js';
+
+type BuildMessage = { stream?: string; error?: string; errorDetail?: { message?: string } };
+
+const isMissing = (error: unknown) => (error as { statusCode?: number }).statusCode === 404;
+
+function hostLimits(limits: Limits): Docker.HostConfig {
+  return {
+    NanoCpus: Math.round(limits.cpus * 1e9),
+    Memory: limits.memoryBytes,
+    // Equal to Memory: no swap beyond the memory limit.
+    MemorySwap: limits.memoryBytes,
+    PidsLimit: limits.pidsLimit ?? 512,
+    Ulimits: [{ Name: 'nofile', Soft: 4096, Hard: 4096 }],
+  };
+}
+
+/** The only place dockerode is used: ContainerEngine on a Docker daemon. */
+export class DockerEngine implements ContainerEngine {
+  private readonly docker: Docker;
+
+  /** `dockerHost` is DOCKER_HOST's value (unix:// or tcp://); unset means the local socket. */
+  constructor(dockerHost?: string) {
+    if (!dockerHost) {
+      this.docker = new Docker({ socketPath: '/var/run/docker.sock' });
+    } else if (dockerHost.startsWith('unix://')) {
+      this.docker = new Docker({ socketPath: dockerHost.slice('unix://'.length) });
+    } else {
+      const url = new URL(dockerHost.replace(/^tcp:/, 'http:'));
+      this.docker = new Docker({ host: url.hostname, port: Number(url.port || 2375) });
+    }
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.docker.ping();
+    } catch (error) {
+      throw new UnavailableError(`Docker does not answer (${(error as Error).message}); is dockerd running?`);
+    }
+  }
+
+  async imageExists(name: string): Promise<boolean> {
+    try {
+      await this.docker.getImage(name).inspect();
+      return true;
+    } catch (error) {
+      if (isMissing(error)) return false;
+      throw error;
+    }
+  }
+
+  async buildImage(options: BuildImageOptions): Promise<void> {
+    const response = (await this.docker.buildImage(options.context, {
+      t: options.tag,
+      dockerfile: options.dockerfile,
+      labels: options.labels,
+      buildargs: options.buildArgs,
+      networkmode: options.network,
+      memory: options.limits.memoryBytes,
+      memswap: options.limits.memoryBytes,
+      cpuperiod: 100_000,
+      cpuquota: Math.round(options.limits.cpus * 100_000),
+      rm: true,
+      forcerm: true,
+      abortSignal: options.signal,
+    } as Docker.ImageBuildOptions)) as Readable;
+
+    let step: string | undefined;
+    let partial = '';
+    let failure: string | undefined;
+    const onLine = (line: string) => {
+      if (/^Step \d+\/\d+ : /.test(line)) step = line;
+      options.onOutput(line);
+    };
+    await new Promise<void>((resolve, reject) => {
+      let buffered = '';
+      options.signal?.addEventListener('abort', () => response.destroy(), { once: true });
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        buffered += chunk;
+        const messages = buffered.split('\n');
+        buffered = messages.pop() ?? '';
+        for (const raw of messages) {
+          if (!raw.trim()) continue;
+          let message: BuildMessage;
+          try {
+            message = JSON.parse(raw) as BuildMessage;
+          } catch {
+            continue;
+          }
+          if (message.error || message.errorDetail) {
+            failure = message.errorDetail?.message ?? message.error;
+          } else if (message.stream) {
+            const lines = (partial + message.stream).split('\n');
+            partial = lines.pop() ?? '';
+            lines.forEach(onLine);
+          }
+        }
+      });
+      response.on('end', resolve);
+      response.on('close', resolve);
+      response.on('error', reject);
+    }).catch((error: Error) => {
+      if (options.signal?.aborted) throw options.signal.reason ?? error;
+      throw new UnavailableError(`The build stream from Docker broke: ${error.message}`);
+    });
+    if (partial) onLine(partial);
+    if (options.signal?.aborted) throw options.signal.reason;
+    if (failure !== undefined) throw new BuildError(failure, step);
+    if (!(await this.imageExists(options.tag))) {
+      throw new BuildError('Docker ended the build without an image; see the log above.', step);
+    }
+  }
+
+  async runToCompletion(options: RunOptions): Promise<{ exitCode: number; output: string }> {
+    const container = await this.docker.createContainer({
+      Image: options.image,
+      Cmd: options.cmd,
+      Env: Object.entries(options.env ?? {}).map(([name, value]) => `${name}=${value}`),
+      User: options.user,
+      Tty: true,
+      Labels: { 'bindery.kind': 'build' },
+      NetworkDisabled: options.networkDisabled,
+      HostConfig: {
+        ...hostLimits(options.limits),
+        NetworkMode: options.networkDisabled ? 'none' : undefined,
+        SecurityOpt: ['no-new-privileges'],
+        CapDrop: ['ALL'],
+      },
+    });
+    try {
+      // Attached before start, so no output is missed; with a TTY the stream is raw text.
+      // (container.logs() is no good here: docker-modem JSON-parses a body such as "3.11".)
+      const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+      let output = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => (output += chunk));
+      const ended = new Promise((resolve) => stream.on('end', resolve));
+      await container.start();
+      const timer = setTimeout(() => container.kill().catch(() => {}), options.timeoutMs);
+      const { StatusCode } = (await container.wait().finally(() => clearTimeout(timer))) as {
+        StatusCode: number;
+      };
+      await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 1_000))]);
+      return { exitCode: StatusCode, output: output.replace(/\r\n/g, '\n') };
+    } finally {
+      await container.remove({ force: true }).catch(() => {});
+    }
+  }
+
+  async runSession(spec: SessionSpec): Promise<RunningSession> {
+    const container = await this.docker.createContainer({
+      name: spec.name,
+      Image: spec.image,
+      Env: Object.entries(spec.env).map(([name, value]) => `${name}=${value}`),
+      User: '1000:1000',
+      Labels: spec.labels,
+      ExposedPorts: { '8888/tcp': {} },
+      HostConfig: {
+        ...hostLimits(spec.limits),
+        SecurityOpt: ['no-new-privileges'],
+        CapDrop: ['ALL'],
+        Runtime: spec.runtime,
+        NetworkMode: spec.network,
+        PortBindings: spec.publishOn
+          ? { '8888/tcp': [{ HostIp: spec.publishOn, HostPort: '' }] }
+          : undefined,
+      },
+    });
+    try {
+      await container.start();
+      const info = await container.inspect();
+      const networks = Object.values(info.NetworkSettings.Networks ?? {});
+      const binding = info.NetworkSettings.Ports?.['8888/tcp']?.[0];
+      return {
+        id: info.Id,
+        name: spec.name,
+        address: networks[0]?.IPAddress ?? '',
+        hostPort: binding ? Number(binding.HostPort) : undefined,
+      };
+    } catch (error) {
+      await container.remove({ force: true }).catch(() => {});
+      throw error;
+    }
+  }
+
+  async waitForExit(idOrName: string): Promise<number> {
+    const { StatusCode } = (await this.docker.getContainer(idOrName).wait()) as { StatusCode: number };
+    return StatusCode;
+  }
+
+  async removeContainer(idOrName: string): Promise<void> {
+    try {
+      await this.docker.getContainer(idOrName).remove({ force: true });
+    } catch (error) {
+      if (!isMissing(error)) throw error;
+    }
+  }
+
+  async removeImage(name: string): Promise<void> {
+    try {
+      await this.docker.getImage(name).remove({ force: true });
+    } catch (error) {
+      if (!isMissing(error)) throw error;
+    }
+  }
+}

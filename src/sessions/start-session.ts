@@ -1,0 +1,73 @@
+import { randomBytes } from 'node:crypto';
+import type { Config } from '../config.js';
+import type { ContainerEngine, RunningSession } from '../engine/container-engine.js';
+import { UnavailableError } from '../errors.js';
+
+export interface StartedSession {
+  container: RunningSession;
+  /** Base URL of the Jupyter server, ending in `/`. */
+  url: string;
+  token: string;
+}
+
+export interface StartSessionOptions {
+  engine: ContainerEngine;
+  config: Config;
+  imageName: string;
+  repoLabel: string;
+  /** Publish Jupyter on this host address (the CLI's `launch`), instead of the proxy's route. */
+  publishOn?: string;
+  env?: Record<string, string>;
+}
+
+/**
+ * Starts a session container from a built image: Jupyter at `/user/<name>/` with a random
+ * token, as uid 1000 with the configured limits, no capabilities and no new privileges.
+ */
+export async function startSession(options: StartSessionOptions): Promise<StartedSession> {
+  const { engine, config } = options;
+  const name = `bindery-${randomBytes(6).toString('hex')}`;
+  const token = randomBytes(24).toString('hex');
+  const baseUrl = `/user/${name}/`;
+  const container = await engine.runSession({
+    name,
+    image: options.imageName,
+    env: { ...options.env, JUPYTER_TOKEN: token, BINDERY_BASE_URL: baseUrl },
+    labels: { 'bindery.kind': 'session', 'bindery.session': name, 'bindery.repo': options.repoLabel },
+    limits: {
+      cpus: config.session.cpus,
+      memoryBytes: config.session.memoryBytes,
+      pidsLimit: config.session.pidsLimit,
+    },
+    runtime: config.session.runtime === 'runsc' ? 'runsc' : undefined,
+    publishOn: options.publishOn,
+  });
+  const host = options.publishOn ? `${options.publishOn}:${container.hostPort}` : `${container.address}:8888`;
+  return { container, url: `http://${host}${baseUrl}`, token };
+}
+
+/** Resolves once Jupyter answers `api/status` with the token; polls every 100 ms. */
+export async function waitForJupyter(url: string, token: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
+  while (Date.now() < deadline) {
+    // A referenced timer, unlike AbortSignal.timeout's: while Jupyter starts, undici may hold
+    // no referenced handle, and Node would exit with this loop still pending.
+    const attempt = new AbortController();
+    const timer = setTimeout(() => attempt.abort(), 2_000);
+    try {
+      const response = await fetch(`${url}api/status`, {
+        headers: { Authorization: `token ${token}` },
+        signal: attempt.signal,
+      });
+      if (response.ok) return;
+      last = `HTTP ${response.status}`;
+    } catch (error) {
+      last = (error as Error).message;
+    } finally {
+      clearTimeout(timer);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new UnavailableError(`Jupyter did not start within ${timeoutMs / 1000} s (${last}).`);
+}
