@@ -35,19 +35,30 @@ async function main(argv: string[]): Promise<number> {
   const result = await builder.build(spec, {
     imageName: values.image,
     signal: abort.signal,
-    onEvent: (event) => process.stderr.write(event.phase === 'building' ? event.message : `[${event.phase}] ${event.message}`),
+    onEvent: (event) =>
+      process.stderr.write(
+        event.phase === 'building' ? event.message : `[${event.phase}] ${event.message}`,
+      ),
   });
   if (command === 'build') {
     console.log(result.imageName);
     return 0;
   }
 
-  const session = await startSession({ engine, config, imageName: result.imageName, repoLabel: spec.repoLabel, publishOn: '127.0.0.1' });
+  const session = await startSession({
+    engine,
+    config,
+    imageName: result.imageName,
+    repoLabel: spec.repoLabel,
+    publishOn: '127.0.0.1',
+  });
   try {
     await waitForJupyter(session.url, session.token);
     console.log(`${session.url}?token=${session.token}`);
     console.error('Jupyter is running; press Ctrl-C to stop it and remove the session.');
-    const interrupted = new Promise((resolve) => abort.signal.addEventListener('abort', resolve, { once: true }));
+    const interrupted = new Promise((resolve) =>
+      abort.signal.addEventListener('abort', resolve, { once: true }),
+    );
     const exited = engine.waitForExit(session.container.id).then((code) => {
       if (!abort.signal.aborted) console.error(`The session's Jupyter exited with code ${code}.`);
     });

@@ -12,16 +12,25 @@ export function parseByteSize(text: string): number {
 
 const byteSize = z.string().transform((text, ctx) => {
   try {
-    return parseByteSize(text);
+    const bytes = parseByteSize(text);
+    // Docker reads a memory limit of 0 as "no limit"; a zero clone or log limit is no use either.
+    if (bytes > 0) return bytes;
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${text}" is no bytes at all; give a size such as 1g or 512m`,
+    });
   } catch (error) {
     ctx.addIssue({ code: 'custom', message: (error as Error).message });
-    return z.NEVER;
   }
+  return z.NEVER;
 });
 const seconds = z.coerce.number().positive();
-const list = z
-  .string()
-  .transform((text) => text.split(',').map((item) => item.trim()).filter(Boolean));
+const list = z.string().transform((text) =>
+  text
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean),
+);
 const optionalUrl = z.url().optional();
 
 const schema = z.object({
@@ -92,8 +101,8 @@ export interface Config {
   session: { cpus: number; memoryBytes: number; pidsLimit: number; runtime: 'runc' | 'runsc' };
   idleTimeoutSeconds: number;
   maxAgeSeconds: number;
-  egress: { ports: number[]; allowCidrs: string[] };
-  git: { allowedHosts: string[]; cloneTimeoutMs: number; cloneMaxBytes: number };
+  egress: { ports: readonly number[]; allowCidrs: readonly string[] };
+  git: { allowedHosts: readonly string[]; cloneTimeoutMs: number; cloneMaxBytes: number };
   build: {
     timeoutMs: number;
     logMaxBytes: number;
@@ -115,13 +124,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   );
   const parsed = schema.safeParse(present);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    const problems = parsed.error.issues.map(
+      (issue) => `${issue.path.join('.')}: ${issue.message}`,
+    );
     throw new ConfigError(`Bindery's environment is not valid:\n  ${problems.join('\n  ')}`);
   }
   const e = parsed.data;
   const ports = e.BINDERY_EGRESS_PORTS.map(Number);
   if (ports.some((port) => !Number.isInteger(port) || port < 1 || port > 65535)) {
-    throw new ConfigError(`BINDERY_EGRESS_PORTS: "${e.BINDERY_EGRESS_PORTS.join(',')}" must be TCP ports`);
+    throw new ConfigError(
+      `BINDERY_EGRESS_PORTS: "${e.BINDERY_EGRESS_PORTS.join(',')}" must be TCP ports`,
+    );
   }
   return Object.freeze({
     port: e.PORT,
@@ -139,9 +152,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }),
     idleTimeoutSeconds: e.BINDERY_IDLE_TIMEOUT,
     maxAgeSeconds: e.BINDERY_MAX_AGE,
-    egress: Object.freeze({ ports, allowCidrs: e.BINDERY_EGRESS_ALLOW_CIDRS }),
+    egress: Object.freeze({
+      ports: Object.freeze(ports),
+      allowCidrs: Object.freeze(e.BINDERY_EGRESS_ALLOW_CIDRS),
+    }),
     git: Object.freeze({
-      allowedHosts: e.BINDERY_GIT_ALLOWED_HOSTS.map((host) => host.toLowerCase()),
+      allowedHosts: Object.freeze(e.BINDERY_GIT_ALLOWED_HOSTS.map((host) => host.toLowerCase())),
       cloneTimeoutMs: e.BINDERY_CLONE_TIMEOUT * 1000,
       cloneMaxBytes: e.BINDERY_CLONE_MAX_SIZE,
     }),

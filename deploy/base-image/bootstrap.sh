@@ -14,8 +14,11 @@ mirror="${BINDERY_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 rootfs_image="bindery/rootfs:bookworm"
 here="$(cd "$(dirname "$0")" && pwd)"
 
-if [ "${BINDERY_REBUILD_BASE:-0}" != 1 ] && docker image inspect "$image" >/dev/null 2>&1; then
-  echo "base image $image is present"
+# The image remembers the Dockerfile it came from, so a changed Dockerfile rebuilds it.
+recipe="$(cat "$here/Dockerfile" | sha256sum | cut -c1-16)"
+current="$(docker image inspect -f '{{ index .Config.Labels "bindery.base.recipe" }}' "$image" 2>/dev/null || true)"
+if [ "${BINDERY_REBUILD_BASE:-0}" != 1 ] && [ "$current" = "$recipe" ]; then
+  echo "base image $image is up to date"
   exit 0
 fi
 
@@ -54,4 +57,11 @@ SOURCES
 fi
 
 echo "building $image from $rootfs"
-docker build --build-arg "ROOTFS=$rootfs" -t "$image" "$here"
+log="$(mktemp /var/tmp/bindery-base-build.XXXXXX.log)"
+if ! docker build --build-arg "ROOTFS=$rootfs" --label "bindery.base.recipe=$recipe" -t "$image" "$here" >"$log" 2>&1; then
+  tail -n 40 "$log" >&2
+  echo "building the base image failed (log: $log)" >&2
+  exit 1
+fi
+rm -f "$log"
+echo "built $image"

@@ -16,7 +16,10 @@ const dockerignore = ((dockerignoreModule as unknown as { default?: unknown }).d
 async function ignoreRules(dir: string) {
   const text = await readFile(join(dir, '.dockerignore'), 'utf8').catch(() => '');
   const rules = dockerignore().add(
-    text.split('\n').map((line) => line.trim()).filter((line) => line && !line.startsWith('#')),
+    text
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line && !line.startsWith('#')),
   );
   return (path: string) => path !== '' && rules.ignores(path);
 }
@@ -26,7 +29,10 @@ async function ignoreRules(dir: string) {
  * CLI. A rendered Dockerfile is added under RENDERED_DOCKERFILE, with a .dockerignore naming
  * it so the daemon drops it from the context: `COPY .` then copies the repository exactly.
  */
-export async function packBuildContext(dir: string, renderedDockerfile?: string): Promise<Readable> {
+export async function packBuildContext(
+  dir: string,
+  renderedDockerfile?: string,
+): Promise<Readable> {
   const ignored = await ignoreRules(dir);
   return pack(dir, {
     ignore: (path) => ignored(relative(dir, path)),
@@ -34,7 +40,10 @@ export async function packBuildContext(dir: string, renderedDockerfile?: string)
     finish: (stream) => {
       if (renderedDockerfile === undefined) return;
       stream.entry({ name: RENDERED_DOCKERFILE, mode: 0o644 }, renderedDockerfile);
-      stream.entry({ name: '.dockerignore', mode: 0o644 }, `${RENDERED_DOCKERFILE}\n.dockerignore\n`);
+      stream.entry(
+        { name: '.dockerignore', mode: 0o644 },
+        `${RENDERED_DOCKERFILE}\n.dockerignore\n`,
+      );
       stream.finalize();
     },
   }) as unknown as Readable;

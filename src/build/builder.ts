@@ -59,7 +59,9 @@ export class Builder {
     let ref: string;
     if (spec.provider === 'local') {
       ref = await hashDirectory(spec.url).catch((error: NodeJS.ErrnoException) => {
-        throw new RepositoryError(`${spec.url} cannot be read as a directory (${error.code ?? error.message}).`);
+        throw new RepositoryError(
+          `${spec.url} cannot be read as a directory (${error.code ?? error.message}).`,
+        );
       });
     } else {
       await assertGitHostAllowed(new URL(spec.url), config.git.allowedHosts, this.deps.lookup);
@@ -80,7 +82,8 @@ export class Builder {
       return { ...resolved, cached: true, durationMs: Date.now() - started };
     }
 
-    const workDir = spec.provider === 'local' ? undefined : await mkdtemp(join(tmpdir(), 'bindery-build-'));
+    const workDir =
+      spec.provider === 'local' ? undefined : await mkdtemp(join(tmpdir(), 'bindery-build-'));
     try {
       let repoDir = spec.url;
       if (workDir) {
@@ -121,14 +124,22 @@ export class Builder {
 
     const limit = new AbortController();
     const timer = setTimeout(
-      () => limit.abort(new BuildError(`The build took longer than ${minutes(config.build.timeoutMs)}, this service's limit, and was stopped.`)),
+      () =>
+        limit.abort(
+          new BuildError(
+            `The build took longer than ${minutes(config.build.timeoutMs)}, this service's limit, and was stopped.`,
+          ),
+        ),
       config.build.timeoutMs,
     );
     let logBytes = 0;
     // A repository's own Dockerfile may start FROM ${BINDERY_BASE_IMAGE}; rendered ones name it.
-    const buildArgs: Record<string, string> = rendered ? {} : { BINDERY_BASE_IMAGE: config.baseImage };
+    const buildArgs: Record<string, string> = rendered
+      ? {}
+      : { BINDERY_BASE_IMAGE: config.baseImage };
     if (config.build.pipIndexUrl) buildArgs.PIP_INDEX_URL = config.build.pipIndexUrl;
-    if (config.build.pipExtraIndexUrl) buildArgs.PIP_EXTRA_INDEX_URL = config.build.pipExtraIndexUrl;
+    if (config.build.pipExtraIndexUrl)
+      buildArgs.PIP_EXTRA_INDEX_URL = config.build.pipExtraIndexUrl;
     try {
       await engine.buildImage({
         context: await packBuildContext(repoDir, rendered),
@@ -159,7 +170,9 @@ export class Builder {
     } catch (error) {
       if (error instanceof BuildError && !limit.signal.aborted) {
         const where = error.step ? `at ${error.step.replace(/^Step /, 'step ')}` : '';
-        throw new BuildError(`The build failed ${where}: ${error.message}`, error.step, { cause: error });
+        throw new BuildError(`The build failed ${where}: ${error.message}`, error.step, {
+          cause: error,
+        });
       }
       throw error;
     } finally {
@@ -185,7 +198,9 @@ export class Builder {
       });
       const version = /(\d+\.\d+)\s*$/.exec(output.trim())?.[1];
       if (exitCode !== 0 || !version) {
-        throw new UnavailableError(`The base image ${config.baseImage} has no working python3 (${output.trim().slice(-200)}).`);
+        throw new UnavailableError(
+          `The base image ${config.baseImage} has no working python3 (${output.trim().slice(-200)}).`,
+        );
       }
       return { pythonVersion: version };
     })();

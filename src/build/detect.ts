@@ -47,18 +47,21 @@ export function parseRuntime(text: string, path: string): Runtime {
 
 const APT_NAME = /^[a-z0-9][a-z0-9+.-]*(?::[a-z0-9-]+)?(?:=[A-Za-z0-9.+:~-]+)?$/;
 
-/** The packages apt.txt lists, one a line; comments and blank lines are skipped. */
+/**
+ * The packages apt.txt lists; comments and blank lines are skipped. repo2docker joins the lines
+ * with spaces, so a line may name several packages, and so may ours.
+ */
 export function parseAptTxt(text: string, path = 'apt.txt'): string[] {
   const packages: string[] = [];
   text.split('\n').forEach((raw, index) => {
-    const line = raw.replace(/#.*/, '').trim();
-    if (!line) return;
-    if (!APT_NAME.test(line)) {
-      throw new RepositoryError(
-        `${path} line ${index + 1}: "${line.slice(0, 80)}" is not a Debian package name; list one package per line.`,
-      );
+    for (const name of raw.replace(/#.*/, '').trim().split(/\s+/).filter(Boolean)) {
+      if (!APT_NAME.test(name)) {
+        throw new RepositoryError(
+          `${path} line ${index + 1}: "${name.slice(0, 80)}" is not a Debian package name.`,
+        );
+      }
+      packages.push(name);
     }
-    packages.push(line);
   });
   return packages;
 }
@@ -68,14 +71,22 @@ export function requirementsNeedRepository(text: string): boolean {
   return text
     .split('\n')
     .map((line) => line.replace(/#.*/, '').trim())
-    .some((line) => /^(-e|--editable|-r|--requirement|-c|--constraint)\b/.test(line) || /^(\.|\/|file:)/.test(line));
+    .some(
+      (line) =>
+        /^(-e|--editable|-r|--requirement|-c|--constraint)\b/.test(line) ||
+        /^(\.|\/|file:)/.test(line),
+    );
 }
 
 function pipfileNeedsRepository(text: string): boolean {
   return /\bpath\s*=\s*["']\./.test(text);
 }
 
-function checkPythonVersion(runtime: Runtime | undefined, facts: BaseImageFacts, path: string): void {
+function checkPythonVersion(
+  runtime: Runtime | undefined,
+  facts: BaseImageFacts,
+  path: string,
+): void {
   if (runtime?.language !== 'python' || runtime.version === facts.pythonVersion) return;
   throw new RepositoryError(
     `${path} asks for python-${runtime.version}, but this Bindery builds on Debian's Python ${facts.pythonVersion}, ` +
@@ -100,23 +111,34 @@ export function planBuild(config: RepoConfig, facts: BaseImageFacts): BuildPlan 
       `${path(files['Project.toml'] !== undefined ? 'Project.toml' : 'REQUIRE')} asks for Julia, which this Bindery cannot install (Debian bookworm ships no Julia). Use a Dockerfile to bring your own.`,
     );
   }
-  const runtime = files['runtime.txt'] === undefined ? undefined : parseRuntime(files['runtime.txt'], path('runtime.txt'));
+  const runtime =
+    files['runtime.txt'] === undefined
+      ? undefined
+      : parseRuntime(files['runtime.txt'], path('runtime.txt'));
   const plan: BuildPlan = {
     buildpack: 'python',
-    aptPackages: files['apt.txt'] === undefined ? [] : parseAptTxt(files['apt.txt'], path('apt.txt')),
+    aptPackages:
+      files['apt.txt'] === undefined ? [] : parseAptTxt(files['apt.txt'], path('apt.txt')),
   };
   if (files.postBuild !== undefined) plan.postBuild = path('postBuild');
   if (files.start !== undefined) plan.start = path('start');
 
   const pythonParts = () => {
     if (files['requirements.txt'] !== undefined) {
-      plan.requirements = { path: path('requirements.txt'), afterCopy: requirementsNeedRepository(files['requirements.txt']) };
+      plan.requirements = {
+        path: path('requirements.txt'),
+        afterCopy: requirementsNeedRepository(files['requirements.txt']),
+      };
     }
     if (files['setup.py'] !== undefined) plan.installRepo = 'setup.py';
     else if (files['pyproject.toml'] !== undefined) plan.installRepo = 'pyproject.toml';
   };
 
-  if (runtime?.language === 'r' || files['install.R'] !== undefined || files.DESCRIPTION !== undefined) {
+  if (
+    runtime?.language === 'r' ||
+    files['install.R'] !== undefined ||
+    files.DESCRIPTION !== undefined
+  ) {
     if (runtime?.language === 'r' && runtime.version && runtime.version !== DEBIAN_R_VERSION) {
       throw new RepositoryError(
         `${path('runtime.txt')} asks for R ${runtime.version}, but this Bindery installs Debian's R ${DEBIAN_R_VERSION}. ` +
@@ -144,11 +166,15 @@ export function planBuild(config: RepoConfig, facts: BaseImageFacts): BuildPlan 
     plan.buildpack = 'pipenv';
     plan.pipenv = {
       pipfile: path('Pipfile'),
-      afterCopy: pipfileNeedsRepository(files.Pipfile ?? '') || pipfileNeedsRepository(files['Pipfile.lock'] ?? ''),
+      afterCopy:
+        pipfileNeedsRepository(files.Pipfile ?? '') ||
+        pipfileNeedsRepository(files['Pipfile.lock'] ?? ''),
     };
     if (files['Pipfile.lock'] !== undefined) plan.pipenv.lockfile = path('Pipfile.lock');
     if (files.Pipfile === undefined) {
-      throw new RepositoryError(`${path('Pipfile.lock')} has no Pipfile beside it; commit the Pipfile too.`);
+      throw new RepositoryError(
+        `${path('Pipfile.lock')} has no Pipfile beside it; commit the Pipfile too.`,
+      );
     }
     return plan;
   }

@@ -2,12 +2,15 @@ import { createHash } from 'node:crypto';
 
 const SAFE = /[a-zA-Z0-9]/;
 
-/** escapism's escape(): every byte outside [a-zA-Z0-9] becomes `-` and two hex digits. */
+/**
+ * escapism's escape(): every UTF-8 byte outside [a-zA-Z0-9] becomes `-` and its hex value,
+ * upper case and unpadded as Python's `f"{byte:X}"` writes it (so a tab is `-9`, not `-09`).
+ */
 export function escapeSlug(text: string): string {
   let out = '';
   for (const char of text) {
     if (SAFE.test(char)) out += char;
-    else for (const byte of Buffer.from(char)) out += `-${byte.toString(16).padStart(2, '0')}`;
+    else for (const byte of Buffer.from(char)) out += `-${byte.toString(16).toUpperCase()}`;
   }
   return out;
 }

@@ -75,7 +75,8 @@ export function renderDockerfile(plan: BuildPlan, options: RenderOptions): strin
 
   // Dependencies, as jovyan, each from its own file copied before the repository.
   lines.push('ARG PIP_INDEX_URL', 'ARG PIP_EXTRA_INDEX_URL', `USER ${USER}`, `WORKDIR ${REPO_DIR}`);
-  const copyDep = (path: string) => `COPY --chown=${USER} ${path} ${DEPS_DIR}/${path.split('/').at(-1)}`;
+  const copyDep = (path: string) =>
+    `COPY --chown=${USER} ${path} ${DEPS_DIR}/${path.split('/').at(-1)}`;
   const afterCopy: string[] = [];
   if (plan.environment) {
     lines.push(
@@ -93,7 +94,12 @@ export function renderDockerfile(plan: BuildPlan, options: RenderOptions): strin
       `PIPENV_PIPFILE=${plan.pipenv.afterCopy ? `${REPO_DIR}/${plan.pipenv.pipfile}` : `${DEPS_DIR}/Pipfile`} ` +
       `pipenv install ${lock} --system --dev`;
     if (plan.pipenv.afterCopy) afterCopy.push(run);
-    else lines.push(copyDep(plan.pipenv.pipfile), ...(plan.pipenv.lockfile ? [copyDep(plan.pipenv.lockfile)] : []), run);
+    else
+      lines.push(
+        copyDep(plan.pipenv.pipfile),
+        ...(plan.pipenv.lockfile ? [copyDep(plan.pipenv.lockfile)] : []),
+        run,
+      );
   }
   if (plan.requirements) {
     if (plan.requirements.afterCopy) afterCopy.push(pipInstall(`-r ${plan.requirements.path}`));
@@ -104,7 +110,8 @@ export function renderDockerfile(plan: BuildPlan, options: RenderOptions): strin
   // The repository, then what needs it.
   lines.push(`COPY --chown=${USER} . ${REPO_DIR}/`, ...afterCopy);
   if (plan.installRepo) lines.push(pipInstall('.'));
-  if (plan.r?.description) lines.push(`RUN R --quiet -e "remotes::install_local('${REPO_DIR}', upgrade = 'never')"`);
+  if (plan.r?.description)
+    lines.push(`RUN R --quiet -e "remotes::install_local('${REPO_DIR}', upgrade = 'never')"`);
   if (plan.postBuild) lines.push(`RUN chmod +x ${plan.postBuild} && ./${plan.postBuild}`);
   if (plan.start) {
     lines.push(`RUN chmod +x ${plan.start}`, `ENTRYPOINT ["${REPO_DIR}/${plan.start}"]`);

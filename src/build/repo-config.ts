@@ -1,4 +1,4 @@
-import { lstat, readFile, realpath } from 'node:fs/promises';
+import { lstat, readFile, realpath, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { RepositoryError } from '../errors.js';
 
@@ -41,7 +41,18 @@ export function configPath(config: RepoConfig, name: ConfigFileName): string {
 }
 
 async function isDirectory(path: string): Promise<boolean> {
-  return lstat(path).then((s) => s.isDirectory(), () => false);
+  return lstat(path).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+}
+
+function decodeUtf8(bytes: Buffer): string | undefined {
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    return undefined;
+  }
 }
 
 async function readConfigFile(repoDir: string, path: string): Promise<string | undefined> {
@@ -52,12 +63,17 @@ async function readConfigFile(repoDir: string, path: string): Promise<string | u
     // A link may point anywhere on the builder's disk; only links inside the repository count.
     const target = await realpath(full).catch(() => undefined);
     const root = await realpath(repoDir);
-    if (!target || relative(root, target).startsWith('..') || !target.startsWith(root + sep)) {
-      throw new RepositoryError(`${path} is a symbolic link that leads outside the repository; replace it with the file itself.`);
+    // realpath gives a normalised absolute path, so a prefix test is enough (and a file
+    // named `..notes` inside the repository is still inside it).
+    if (!target || !target.startsWith(root + sep)) {
+      throw new RepositoryError(
+        `${path} is a symbolic link that leads outside the repository; replace it with the file itself.`,
+      );
     }
     return readConfigFile(repoDir, relative(root, target));
   }
-  if (info.isDirectory()) throw new RepositoryError(`${path} is a directory; Bindery expects a file there.`);
+  if (info.isDirectory())
+    throw new RepositoryError(`${path} is a directory; Bindery expects a file there.`);
   if (!info.isFile()) throw new RepositoryError(`${path} is not a regular file.`);
   if (info.size > CONFIG_FILE_MAX_BYTES) {
     throw new RepositoryError(
@@ -68,12 +84,13 @@ async function readConfigFile(repoDir: string, path: string): Promise<string | u
   try {
     bytes = await readFile(full);
   } catch (error) {
-    throw new RepositoryError(`${path} cannot be read (${(error as NodeJS.ErrnoException).code}); check its permissions.`);
+    throw new RepositoryError(
+      `${path} cannot be read (${(error as NodeJS.ErrnoException).code}); check its permissions.`,
+    );
   }
-  const text = bytes.toString('utf8');
-  if (bytes.includes(0) || text.includes('\uFFFD')) {
-    throw new RepositoryError(`${path} is not a UTF-8 text file.`);
-  }
+  // A fatal decoder refuses invalid UTF-8 but keeps a U+FFFD the file really contains.
+  const text = bytes.includes(0) ? undefined : decodeUtf8(bytes);
+  if (text === undefined) throw new RepositoryError(`${path} is not a UTF-8 text file.`);
   return text;
 }
 
@@ -82,7 +99,14 @@ async function readConfigFile(repoDir: string, path: string): Promise<string | u
  * exists (both is an error), else from the root. Every file is checked for size and type.
  */
 export async function readRepoConfig(repoDir: string): Promise<RepoConfig> {
-  if (!(await isDirectory(repoDir))) {
+  // The repository itself may be named through a link (`bindery build ./link`); its own
+  // binder/ and files may not, which isDirectory and readConfigFile check with lstat.
+  if (
+    !(await stat(repoDir).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ))
+  ) {
     throw new RepositoryError(`${repoDir} is not a directory.`);
   }
   const [binder, dotBinder] = await Promise.all([
@@ -94,7 +118,10 @@ export async function readRepoConfig(repoDir: string): Promise<RepoConfig> {
       'The repository has both binder/ and .binder/; Bindery reads configuration from one of them. Merge them into one directory.',
     );
   }
-  const config: RepoConfig = { configDir: binder ? 'binder' : dotBinder ? '.binder' : '', files: {} };
+  const config: RepoConfig = {
+    configDir: binder ? 'binder' : dotBinder ? '.binder' : '',
+    files: {},
+  };
   const names: ConfigFileName[] = [...CONFIG_FILES, ...(config.configDir ? [] : ROOT_ONLY_FILES)];
   for (const name of names) {
     const text = await readConfigFile(repoDir, configPath(config, name));

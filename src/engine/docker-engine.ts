@@ -45,7 +45,9 @@ export class DockerEngine implements ContainerEngine {
     try {
       await this.docker.ping();
     } catch (error) {
-      throw new UnavailableError(`Docker does not answer (${(error as Error).message}); is dockerd running?`);
+      throw new UnavailableError(
+        `Docker does not answer (${(error as Error).message}); is dockerd running?`,
+      );
     }
   }
 
@@ -195,7 +197,9 @@ export class DockerEngine implements ContainerEngine {
   }
 
   async waitForExit(idOrName: string): Promise<number> {
-    const { StatusCode } = (await this.docker.getContainer(idOrName).wait()) as { StatusCode: number };
+    const { StatusCode } = (await this.docker.getContainer(idOrName).wait()) as {
+      StatusCode: number;
+    };
     return StatusCode;
   }
 

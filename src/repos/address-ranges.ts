@@ -23,8 +23,8 @@ export const NON_PUBLIC_IPV4 = [
 ];
 
 export const NON_PUBLIC_IPV6 = [
-  '::/128',
-  '::1/128',
+  // Deprecated IPv4-compatible addresses (::a.b.c.d), :: and ::1 among them.
+  '::/96',
   '100::/64',
   '2001:db8::/32',
   'fc00::/7',

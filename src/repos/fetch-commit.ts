@@ -15,7 +15,10 @@ async function directorySize(dir: string): Promise<number> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true }).catch(() => []);
   for (const entry of entries) {
     if (!entry.isFile()) continue;
-    total += await stat(join(entry.parentPath, entry.name)).then((s) => s.size, () => 0);
+    total += await stat(join(entry.parentPath, entry.name)).then(
+      (s) => s.size,
+      () => 0,
+    );
   }
   return total;
 }
@@ -51,7 +54,10 @@ export async function fetchCommit(
           `Bindery builds repositories up to that size.`,
       );
     }
-    if (error instanceof GitCommandError && /not our ref|remote error|couldn't find remote ref|no such remote ref/i.test(error.stderr)) {
+    if (
+      error instanceof GitCommandError &&
+      /not our ref|remote error|couldn't find remote ref|no such remote ref/i.test(error.stderr)
+    ) {
       throw new NotFoundError(`${url} has no commit ${sha}.`);
     }
     throw describeRemoteFailure(url, error);

@@ -1,6 +1,6 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { ForbiddenError, NotFoundError } from '../errors.js';
+import { ForbiddenError, NotFoundError, UnavailableError } from '../errors.js';
 import { isPublicAddress } from './address-ranges.js';
 
 export type LookupAll = (hostname: string) => Promise<{ address: string }[]>;
@@ -25,7 +25,10 @@ export async function assertGitHostAllowed(
   } else {
     try {
       addresses = (await lookup(host)).map((entry) => entry.address);
-    } catch {
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EAI_AGAIN') {
+        throw new UnavailableError(`The name ${host} could not be looked up just now; try again.`);
+      }
       throw new NotFoundError(`The git host ${host} does not resolve; check the URL's host name.`);
     }
   }

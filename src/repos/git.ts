@@ -35,7 +35,10 @@ export class GitCommandError extends Error {
 
 /** The last non-empty line of git's stderr, which is where it says what went wrong. */
 export function lastLine(text: string): string {
-  const lines = text.split('\n').map((line) => line.trim()).filter(Boolean);
+  const lines = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
   return lines.at(-1) ?? '';
 }
 
@@ -45,19 +48,28 @@ export function runGit(
   options: { cwd?: string; timeoutMs: number; signal?: AbortSignal },
 ): Promise<GitResult> {
   return new Promise((resolve, reject) => {
+    // Its own process group: git runs helpers (git-remote-http) that must die with it.
     const child = spawn('git', [...SAFE_GIT_CONFIG, ...args], {
       cwd: options.cwd,
       env: { PATH: process.env.PATH, ...SAFE_GIT_ENV },
       stdio: ['ignore', 'pipe', 'pipe'],
-      signal: options.signal,
+      detached: true,
     });
     let stdout = '';
     let stderr = '';
     let timedOut = false;
+    const killGroup = () => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    };
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill('SIGKILL');
+      killGroup();
     }, options.timeoutMs);
+    options.signal?.addEventListener('abort', killGroup, { once: true });
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       // Keep the tail only: progress output of a long fetch is large and useless.
@@ -65,10 +77,11 @@ export function runGit(
     });
     child.on('error', (error) => {
       clearTimeout(timer);
-      reject(error.name === 'AbortError' ? error : new GitCommandError(args, error.message, false));
+      reject(new GitCommandError(args, error.message, false));
     });
     child.on('close', (code) => {
       clearTimeout(timer);
+      options.signal?.removeEventListener('abort', killGroup);
       if (code === 0 && !timedOut) resolve({ stdout, stderr });
       else reject(new GitCommandError(args, stderr, timedOut));
     });

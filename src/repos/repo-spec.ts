@@ -25,6 +25,7 @@ export function validateRef(ref: string): string {
     ref.length > 255 ||
     ref.startsWith('-') ||
     ref.includes('..') ||
+    // eslint-disable-next-line no-control-regex -- control characters are exactly what git refuses
     /[\s\0-\x1f\x7f~^:?*[\\]/.test(ref.replace(/\^\{\}$/, ''))
   ) {
     throw new InvalidInputError(
@@ -46,7 +47,9 @@ export function parseGitUrl(text: string): URL {
   try {
     url = new URL(text);
   } catch {
-    throw new InvalidInputError(`"${text}" is not a URL; give a git URL such as https://host/owner/repo.`);
+    throw new InvalidInputError(
+      `"${text}" is not a URL; give a git URL such as https://host/owner/repo.`,
+    );
   }
   if (!GIT_SCHEMES.has(url.protocol)) {
     throw new InvalidInputError(
@@ -54,7 +57,9 @@ export function parseGitUrl(text: string): URL {
     );
   }
   if (url.username || url.password) {
-    throw new InvalidInputError(`Remove the credentials from ${url.host} in the URL; Bindery builds public repositories only.`);
+    throw new InvalidInputError(
+      `Remove the credentials from ${url.host} in the URL; Bindery builds public repositories only.`,
+    );
   }
   return url;
 }
@@ -69,7 +74,13 @@ export function parseSource(arg: string, ref = 'HEAD'): RepoSpec {
   }
   const path = resolve(arg);
   const name = path.split('/').filter(Boolean).at(-1) ?? 'root';
-  return { provider: 'local', url: path, ref: 'local', buildSlug: `local-${name}`, repoLabel: `local/${path}` };
+  return {
+    provider: 'local',
+    url: path,
+    ref: 'local',
+    buildSlug: `local-${name}`,
+    repoLabel: `local/${path}`,
+  };
 }
 
 function decode(part: string, what: string): string {
@@ -106,7 +117,9 @@ export function parseSpec(
     case 'gh': {
       const [owner, repo, ref] = splitSpec(spec, 2);
       if (!owner || !repo || !ref) {
-        throw new InvalidInputError(`GitHub specs look like gh/OWNER/REPO/REF; "${spec}" is not one.`);
+        throw new InvalidInputError(
+          `GitHub specs look like gh/OWNER/REPO/REF; "${spec}" is not one.`,
+        );
       }
       const name = repo.replace(/\.git$/, '');
       if (!/^[\w.-]+$/.test(owner) || !/^[\w.-]+$/.test(name)) {
@@ -132,20 +145,27 @@ export function parseSpec(
         provider,
         url: `https://gitlab.com/${namespace.replace(/\.git$/, '')}.git`,
         ref: validateRef(decode(ref, 'ref')),
-        buildSlug: namespace.split('/').join('-'),
+        // BinderHub's slug: dashes inside a part become `_-`, so a-b/c and a/b-c stay distinct.
+        buildSlug: namespace
+          .split('/')
+          .map((part) => part.replace(/-/g, '_-'))
+          .join('-'),
         repoLabel: `gl/${namespace}`,
       };
     }
     case 'gist': {
       const [user, id, ref = 'HEAD'] = splitSpec(spec, 2);
       if (!user || !id || !/^[\w-]+$/.test(user) || !/^[0-9a-f]+$/i.test(id)) {
-        throw new InvalidInputError(`Gist specs look like gist/USER/GIST_ID[/REF]; "${spec}" is not one.`);
+        throw new InvalidInputError(
+          `Gist specs look like gist/USER/GIST_ID[/REF]; "${spec}" is not one.`,
+        );
       }
       return {
         provider,
         url: `https://gist.github.com/${user}/${id}.git`,
         ref: validateRef(decode(ref, 'ref')),
-        buildSlug: `${user}-${id}`,
+        // BinderHub names gist images by the gist id alone.
+        buildSlug: id,
         repoLabel: `gist/${user}/${id}`,
       };
     }

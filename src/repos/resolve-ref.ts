@@ -2,7 +2,8 @@ import { NotFoundError, UnavailableError } from '../errors.js';
 import { GitCommandError, lastLine, runGit } from './git.js';
 
 const FULL_SHA = /^[0-9a-f]{40}$/;
-const UNREACHABLE = /could not resolve host|connection refused|timed out|failed to connect|network is unreachable|couldn't connect/i;
+const UNREACHABLE =
+  /could not resolve host|connection refused|timed out|failed to connect|network is unreachable|couldn't connect/i;
 
 /**
  * Resolves `ref` (a branch, a tag, `HEAD` for the default branch, or a full commit SHA) at the
@@ -21,6 +22,12 @@ export async function resolveRef(url: string, ref: string, timeoutMs = 60_000): 
   for (const line of stdout.split('\n')) {
     const [sha, name] = line.split('\t');
     if (sha && name) refs.set(name, sha);
+  }
+  if (refs.size === 0) {
+    // A web page answers git's first request too; git then reads it as an empty repository.
+    throw new NotFoundError(
+      `${url} is not a git repository Bindery can read (it lists no branches or tags). Check the URL.`,
+    );
   }
   const candidates =
     ref === 'HEAD'

@@ -33,7 +33,11 @@ export async function startSession(options: StartSessionOptions): Promise<Starte
     name,
     image: options.imageName,
     env: { ...options.env, JUPYTER_TOKEN: token, BINDERY_BASE_URL: baseUrl },
-    labels: { 'bindery.kind': 'session', 'bindery.session': name, 'bindery.repo': options.repoLabel },
+    labels: {
+      'bindery.kind': 'session',
+      'bindery.session': name,
+      'bindery.repo': options.repoLabel,
+    },
     limits: {
       cpus: config.session.cpus,
       memoryBytes: config.session.memoryBytes,
@@ -42,12 +46,18 @@ export async function startSession(options: StartSessionOptions): Promise<Starte
     runtime: config.session.runtime === 'runsc' ? 'runsc' : undefined,
     publishOn: options.publishOn,
   });
-  const host = options.publishOn ? `${options.publishOn}:${container.hostPort}` : `${container.address}:8888`;
+  const host = options.publishOn
+    ? `${options.publishOn}:${container.hostPort}`
+    : `${container.address}:8888`;
   return { container, url: `http://${host}${baseUrl}`, token };
 }
 
 /** Resolves once Jupyter answers `api/status` with the token; polls every 100 ms. */
-export async function waitForJupyter(url: string, token: string, timeoutMs = 30_000): Promise<void> {
+export async function waitForJupyter(
+  url: string,
+  token: string,
+  timeoutMs = 30_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer';
   while (Date.now() < deadline) {

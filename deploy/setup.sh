@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Makes this machine ready for `npm start` and `npm test`, doing only what is missing:
+# npm dependencies, Docker Engine and redis-server from Debian, a running dockerd and Redis,
+# and the Bindery base image (built offline when no registry is reachable).
+# Runs before both commands (npm's prestart/pretest); safe to run again at any time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log() { echo "[setup] $*" >&2; }
+
+if [ ! -x node_modules/.bin/jest ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "installing npm dependencies"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+missing=()
+command -v dockerd >/dev/null || missing+=(docker.io)
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v debootstrap >/dev/null || missing+=(debootstrap)
+command -v git >/dev/null || missing+=(git)
+command -v python3 >/dev/null || missing+=(python3)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    log "missing ${missing[*]}; run as root or: sudo apt-get install -y ${missing[*]}"
+    exit 1
+  fi
+  log "installing ${missing[*]} from Debian"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ -z "${DOCKER_HOST:-}" ] && ! docker info >/dev/null 2>&1; then
+  log "starting dockerd"
+  nohup dockerd >/var/log/bindery-dockerd.log 2>&1 &
+  for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  docker info >/dev/null 2>&1 || { tail -n 20 /var/log/bindery-dockerd.log >&2; log "dockerd did not start (log above)"; exit 1; }
+fi
+
+if [ -z "${REDIS_URL:-}" ] && ! redis-cli -p 6379 ping >/dev/null 2>&1; then
+  log "starting redis-server on 127.0.0.1:6379"
+  redis-server --bind 127.0.0.1 --port 6379 --daemonize yes --save '' --appendonly no \
+    --logfile /var/log/bindery-redis.log
+fi
+
+deploy/base-image/bootstrap.sh "${BINDERY_BASE_IMAGE:-bindery/base:bookworm}" >&2

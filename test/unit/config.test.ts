@@ -1,0 +1,277 @@
+import { describe, expect, it } from '@jest/globals';
+import { loadConfig, parseByteSize } from '../../src/config.js';
+import { ConfigError } from '../../src/errors.js';
+
+const GiB = 2 ** 30;
+const MiB = 2 ** 20;
+
+/** The ConfigError loadConfig throws for `env`; fails the test when it does not throw. */
+function configErrorFor(env: Record<string, string | undefined>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
+}
+
+describe('loadConfig defaults', () => {
+  const config = loadConfig({});
+
+  it('serves one machine out of the box with the documented defaults', () => {
+    expect(config.port).toBe(8585);
+    expect(config.publicUrl).toBe('http://localhost:8585');
+    expect(config.redisUrl).toBe('redis://127.0.0.1:6379');
+    expect(config.dockerHost).toBeUndefined();
+    expect(config.imagePrefix).toBe('bindery/r2d-');
+    expect(config.baseImage).toBe('bindery/base:bookworm');
+    expect(config.registry).toBeUndefined();
+  });
+
+  it('gives each session 1 CPU, 1 GiB, 512 processes and runc', () => {
+    expect(config.session).toEqual({ cpus: 1, memoryBytes: GiB, pidsLimit: 512, runtime: 'runc' });
+  });
+
+  it('culls after 600 s idle and 21600 s of age', () => {
+    expect(config.idleTimeoutSeconds).toBe(600);
+    expect(config.maxAgeSeconds).toBe(21600);
+  });
+
+  it('lets sessions reach ports 80 and 443 only, with no exceptions', () => {
+    expect(config.egress).toEqual({ ports: [80, 443], allowCidrs: [] });
+  });
+
+  it('allows no private git hosts and limits clones to 300 s and 1 GiB', () => {
+    expect(config.git).toEqual({ allowedHosts: [], cloneTimeoutMs: 300_000, cloneMaxBytes: GiB });
+  });
+
+  it('limits builds to an hour and 10 MiB of log, with public micromamba and CRAN', () => {
+    expect(config.build).toEqual({
+      timeoutMs: 3_600_000,
+      logMaxBytes: 10 * MiB,
+      network: undefined,
+      pipIndexUrl: undefined,
+      pipExtraIndexUrl: undefined,
+      micromambaUrl: 'https://micro.mamba.pm/api/micromamba/linux-64/latest',
+      cranMirror: 'https://cloud.r-project.org',
+    });
+  });
+
+  it('reads process.env when called without an argument', () => {
+    const saved = process.env.PORT;
+    process.env.PORT = '9123';
+    try {
+      expect(loadConfig().port).toBe(9123);
+    } finally {
+      if (saved === undefined) delete process.env.PORT;
+      else process.env.PORT = saved;
+    }
+  });
+});
+
+describe('loadConfig reads the environment', () => {
+  it('uses every variable it is given', () => {
+    const config = loadConfig({
+      PORT: '9000',
+      BINDERY_PUBLIC_URL: 'https://binder.example.org/',
+      REDIS_URL: 'redis://redis:6380/2',
+      DOCKER_HOST: 'tcp://docker:2375',
+      BINDERY_IMAGE_PREFIX: 'registry.example.org/binder/r2d-',
+      BINDERY_BASE_IMAGE: 'example/base:1',
+      BINDERY_REGISTRY: 'registry.example.org',
+      BINDERY_SESSION_CPUS: '0.5',
+      BINDERY_SESSION_MEMORY: '512m',
+      BINDERY_PIDS_LIMIT: '128',
+      BINDERY_IDLE_TIMEOUT: '60',
+      BINDERY_MAX_AGE: '3600',
+      BINDERY_EGRESS_PORTS: '80, 443 ,8080',
+      BINDERY_EGRESS_ALLOW_CIDRS: '10.1.0.0/16,192.168.5.0/24',
+      BINDERY_GIT_ALLOWED_HOSTS: 'Git.Internal, gitlab.corp:8443',
+      BINDERY_RUNTIME: 'runsc',
+      BINDERY_CLONE_TIMEOUT: '30',
+      BINDERY_CLONE_MAX_SIZE: '100m',
+      BINDERY_BUILD_TIMEOUT: '120',
+      BINDERY_BUILD_LOG_MAX: '1m',
+      BINDERY_BUILD_NETWORK: 'bindery-build',
+      PIP_INDEX_URL: 'http://127.0.0.1:3141/simple',
+      PIP_EXTRA_INDEX_URL: 'http://mirror.example.org/simple',
+      BINDERY_MICROMAMBA_URL: 'http://mirror.example.org/micromamba.tar.bz2',
+      BINDERY_CRAN_MIRROR: 'https://cran.example.org///',
+    });
+    expect(config).toEqual({
+      port: 9000,
+      publicUrl: 'https://binder.example.org',
+      redisUrl: 'redis://redis:6380/2',
+      dockerHost: 'tcp://docker:2375',
+      imagePrefix: 'registry.example.org/binder/r2d-',
+      baseImage: 'example/base:1',
+      registry: 'registry.example.org',
+      session: { cpus: 0.5, memoryBytes: 512 * MiB, pidsLimit: 128, runtime: 'runsc' },
+      idleTimeoutSeconds: 60,
+      maxAgeSeconds: 3600,
+      egress: { ports: [80, 443, 8080], allowCidrs: ['10.1.0.0/16', '192.168.5.0/24'] },
+      git: {
+        allowedHosts: ['git.internal', 'gitlab.corp:8443'],
+        cloneTimeoutMs: 30_000,
+        cloneMaxBytes: 100 * MiB,
+      },
+      build: {
+        timeoutMs: 120_000,
+        logMaxBytes: MiB,
+        network: 'bindery-build',
+        pipIndexUrl: 'http://127.0.0.1:3141/simple',
+        pipExtraIndexUrl: 'http://mirror.example.org/simple',
+        micromambaUrl: 'http://mirror.example.org/micromamba.tar.bz2',
+        cranMirror: 'https://cran.example.org',
+      },
+    });
+  });
+
+  it('derives the public URL from PORT when BINDERY_PUBLIC_URL is unset', () => {
+    expect(loadConfig({ PORT: '8080' }).publicUrl).toBe('http://localhost:8080');
+  });
+
+  it('treats empty variables as unset', () => {
+    const config = loadConfig({ PORT: '', BINDERY_SESSION_MEMORY: '', BINDERY_EGRESS_PORTS: '' });
+    expect(config.port).toBe(8585);
+    expect(config.session.memoryBytes).toBe(GiB);
+    expect(config.egress.ports).toEqual([80, 443]);
+  });
+
+  it('ignores variables that are not its own', () => {
+    expect(() => loadConfig({ HOME: '/root', BINDERY_UNKNOWN: 'x', PATH: '' })).not.toThrow();
+  });
+});
+
+describe('loadConfig result is frozen', () => {
+  const config = loadConfig({ BINDERY_GIT_ALLOWED_HOSTS: 'git.internal' });
+
+  it('cannot be changed at the top level or in its groups', () => {
+    for (const part of [config, config.session, config.egress, config.git, config.build]) {
+      expect(Object.isFrozen(part)).toBe(true);
+    }
+    expect(() => {
+      (config as { port: number }).port = 1;
+    }).toThrow(TypeError);
+    expect(() => {
+      (config.session as { memoryBytes: number }).memoryBytes = 0;
+    }).toThrow(TypeError);
+    expect(config.port).toBe(8585);
+    expect(config.session.memoryBytes).toBe(GiB);
+  });
+
+  it('cannot have hosts or ports added to its lists', () => {
+    expect(() => (config.git.allowedHosts as string[]).push('169.254.169.254')).toThrow(TypeError);
+    expect(() => (config.egress.ports as number[]).push(22)).toThrow(TypeError);
+    expect(() => (config.egress.allowCidrs as string[]).push('0.0.0.0/0')).toThrow(TypeError);
+    expect(config.git.allowedHosts).toEqual(['git.internal']);
+    expect(config.egress.ports).toEqual([80, 443]);
+    expect(config.egress.allowCidrs).toEqual([]);
+  });
+});
+
+describe('loadConfig errors name the variable', () => {
+  it('PORT=abc', () => {
+    const error = configErrorFor({ PORT: 'abc' });
+    expect(error.message).toMatch(/^Bindery's environment is not valid:/);
+    expect(error.message).toMatch(/^ {2}PORT: /m);
+    expect(error.name).toBe('ConfigError');
+  });
+
+  it.each([['0'], ['65536'], ['80.5'], ['-1']])('PORT=%s', (port) => {
+    expect(configErrorFor({ PORT: port }).message).toMatch(/^ {2}PORT: /m);
+  });
+
+  it('BINDERY_SESSION_MEMORY=lots, with how to write a size', () => {
+    const error = configErrorFor({ BINDERY_SESSION_MEMORY: 'lots' });
+    expect(error.message).toContain(
+      'BINDERY_SESSION_MEMORY: "lots" is not a size; write it like 1g, 512m or 1048576',
+    );
+  });
+
+  it.each(['BINDERY_SESSION_MEMORY', 'BINDERY_CLONE_MAX_SIZE', 'BINDERY_BUILD_LOG_MAX'])(
+    '%s=0 is refused (Docker reads a memory limit of 0 as no limit at all)',
+    (name) => {
+      const error = configErrorFor({ [name]: '0' });
+      expect(error.message).toContain(`${name}: "0" is no bytes at all`);
+    },
+  );
+
+  it('every wrong variable at once, one per line', () => {
+    const error = configErrorFor({
+      PORT: 'abc',
+      BINDERY_SESSION_MEMORY: 'lots',
+      BINDERY_RUNTIME: 'kata',
+      BINDERY_IDLE_TIMEOUT: '-5',
+    });
+    const lines = error.message.split('\n').slice(1);
+    expect(lines.map((line) => line.trim().split(':')[0])).toEqual(
+      expect.arrayContaining([
+        'PORT',
+        'BINDERY_SESSION_MEMORY',
+        'BINDERY_RUNTIME',
+        'BINDERY_IDLE_TIMEOUT',
+      ]),
+    );
+    expect(lines).toHaveLength(4);
+  });
+
+  it.each([
+    ['BINDERY_RUNTIME', 'kata'],
+    ['BINDERY_PUBLIC_URL', 'not a url'],
+    ['PIP_INDEX_URL', 'localhost/simple'],
+    ['BINDERY_CRAN_MIRROR', 'cran'],
+    ['BINDERY_SESSION_CPUS', '0'],
+    ['BINDERY_SESSION_CPUS', 'two'],
+    ['BINDERY_PIDS_LIMIT', '1.5'],
+    ['BINDERY_IDLE_TIMEOUT', '-5'],
+    ['BINDERY_MAX_AGE', '0'],
+    ['BINDERY_CLONE_TIMEOUT', 'Infinity'],
+    ['BINDERY_BUILD_LOG_MAX', '10 megabytes'],
+  ])('%s=%s', (name, value) => {
+    expect(configErrorFor({ [name]: value }).message).toMatch(new RegExp(`^ {2}${name}: `, 'm'));
+  });
+
+  it('BINDERY_IMAGE_PREFIX must be a lowercase Docker repository prefix', () => {
+    expect(configErrorFor({ BINDERY_IMAGE_PREFIX: 'Bindery/' }).message).toContain(
+      'BINDERY_IMAGE_PREFIX: must be a lowercase Docker repository prefix',
+    );
+  });
+
+  it.each(['80,abc', '0', '65536', '443,22.5'])('BINDERY_EGRESS_PORTS=%s', (ports) => {
+    expect(configErrorFor({ BINDERY_EGRESS_PORTS: ports }).message).toBe(
+      `BINDERY_EGRESS_PORTS: "${ports}" must be TCP ports`,
+    );
+  });
+});
+
+describe('parseByteSize', () => {
+  it.each([
+    ['1g', GiB],
+    ['1G', GiB],
+    ['1gb', GiB],
+    ['1GiB', GiB],
+    ['1.5g', 1.5 * GiB],
+    ['512m', 512 * MiB],
+    ['512MB', 512 * MiB],
+    ['100k', 100 * 1024],
+    ['1048576', MiB],
+    ['1048576b', MiB],
+    [' 2m ', 2 * MiB],
+    ['1 g', GiB],
+  ])('%j is %d bytes', (text, bytes) => {
+    expect(parseByteSize(text)).toBe(bytes);
+  });
+
+  it('rounds fractions to whole bytes', () => {
+    expect(parseByteSize('0.5k')).toBe(512);
+    expect(parseByteSize('1.0000001k')).toBe(1024);
+  });
+
+  it.each(['', 'lots', '1t', '-1', '1e3', 'g', '1.g', '1,5g', '1gg'])('refuses %j', (text) => {
+    expect(() => parseByteSize(text)).toThrow(
+      `"${text}" is not a size; write it like 1g, 512m or 1048576`,
+    );
+  });
+});
