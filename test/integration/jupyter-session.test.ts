@@ -1,0 +1,100 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Builder } from '../../src/build/builder.js';
+import { loadConfig } from '../../src/config.js';
+import { DockerEngine } from '../../src/engine/docker-engine.js';
+import { parseSource } from '../../src/repos/repo-spec.js';
+import {
+  startSession,
+  waitForJupyter,
+  type StartedSession,
+} from '../../src/sessions/start-session.js';
+
+const exec = promisify(execFile);
+const config = loadConfig({
+  BINDERY_IMAGE_PREFIX: `bindery-test/j${randomBytes(4).toString('hex')}-`,
+});
+const engine = new DockerEngine();
+let imageName: string;
+let session: StartedSession;
+
+beforeAll(async () => {
+  const spec = parseSource(join(import.meta.dirname, '../fixtures/repos/default'));
+  ({ imageName } = await new Builder({ engine, config }).build(spec));
+  session = await startSession({
+    engine,
+    config,
+    imageName,
+    repoLabel: spec.repoLabel,
+    publishOn: '127.0.0.1',
+  });
+  await waitForJupyter(session.url, session.token);
+}, 300_000);
+
+afterAll(async () => {
+  if (session) await engine.removeContainer(session.container.id);
+  if (imageName) await engine.removeImage(imageName);
+});
+
+/** /proc/<pid>/status of the session's Jupyter process, read on the host. */
+async function jupyterProcessStatus(): Promise<string> {
+  const { stdout } = await exec('docker', [
+    'inspect',
+    '-f',
+    '{{.State.Pid}}',
+    session.container.id,
+  ]);
+  return readFile(`/proc/${stdout.trim()}/status`, 'utf8');
+}
+
+describe('a session from a built image', () => {
+  test('answers api/status with the token and refuses it without', async () => {
+    const status = await fetch(`${session.url}api/status?token=${session.token}`);
+    expect(status.status).toBe(200);
+    expect(await status.json()).toMatchObject({ kernels: 0 });
+    expect((await fetch(`${session.url}api/status`)).status).toBe(403);
+  });
+
+  test('serves the notebook user interface and the repository at /user/<name>/', async () => {
+    expect(session.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/user\/bindery-[0-9a-f]{12}\/$/);
+    const tree = await fetch(`${session.url}tree?token=${session.token}`);
+    expect(tree.status).toBe(200);
+    expect(await tree.text()).toContain('<title>Home Page - Select or create a notebook</title>');
+    const contents = await fetch(`${session.url}api/contents?token=${session.token}`);
+    const names = ((await contents.json()) as { content: { name: string }[] }).content.map(
+      (c) => c.name,
+    );
+    expect(names).toEqual(expect.arrayContaining(['index.ipynb', 'verify']));
+  });
+
+  test('runs Jupyter as uid 1000 with no capabilities and no new privileges', async () => {
+    const status = await jupyterProcessStatus();
+    expect(status).toMatch(/^Uid:\s+1000\s+1000\s+1000\s+1000$/m);
+    expect(status).toMatch(/^Gid:\s+1000\s+1000\s+1000\s+1000$/m);
+    expect(status).toMatch(/^CapEff:\s+0+$/m);
+    expect(status).toMatch(/^CapBnd:\s+0+$/m);
+    expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
+  });
+
+  test('has the configured limits and the labels Bindery finds sessions by', async () => {
+    const { stdout } = await exec('docker', ['inspect', session.container.id]);
+    const [info] = JSON.parse(stdout) as [
+      { HostConfig: Record<string, unknown>; Config: { Labels: Record<string, string> } },
+    ];
+    expect(info.HostConfig).toMatchObject({
+      NanoCpus: 1e9,
+      Memory: 2 ** 30,
+      MemorySwap: 2 ** 30,
+      PidsLimit: config.session.pidsLimit,
+    });
+    expect(info.Config.Labels).toMatchObject({
+      'bindery.kind': 'session',
+      'bindery.session': session.container.name,
+      'bindery.repo': expect.stringMatching(/^local\/.*fixtures\/repos\/default$/),
+    });
+  });
+});
