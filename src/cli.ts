@@ -10,13 +10,19 @@ import { startSession, waitForJupyter } from './sessions/start-session.js';
 
 const USAGE = `usage:
   bindery build <path|url> [--ref REF] [--image NAME]   build an image; prints its name last
-  bindery launch <path|url> [--ref REF]                 build, start Jupyter, print its URL`;
+  bindery launch <path|url> [--ref REF] [--publish ADDR] build, start Jupyter, print its URL
+                                                        (published on 127.0.0.1 unless ADDR says otherwise)`;
 
 async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { ref: { type: 'string' }, image: { type: 'string' }, help: { type: 'boolean' } },
+    options: {
+      ref: { type: 'string' },
+      image: { type: 'string' },
+      publish: { type: 'string', default: '127.0.0.1' },
+      help: { type: 'boolean' },
+    },
   });
   const [command, source] = positionals;
   if (values.help || !command || !['build', 'launch'].includes(command) || !source) {
@@ -50,7 +56,7 @@ async function main(argv: string[]): Promise<number> {
     config,
     imageName: result.imageName,
     repoLabel: spec.repoLabel,
-    publishOn: '127.0.0.1',
+    publishOn: values.publish,
   });
   try {
     await waitForJupyter(session.url, session.token);

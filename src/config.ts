@@ -83,6 +83,8 @@ const schema = z.object({
   PIP_INDEX_URL: optionalUrl,
   /** Extra Python package index passed to builds as a build argument. */
   PIP_EXTRA_INDEX_URL: optionalUrl,
+  /** Hosts pip may use over plain http (an internal mirror), passed to builds like the indexes. */
+  PIP_TRUSTED_HOST: z.string().optional(),
   /** Where builds download micromamba for environment.yml. */
   BINDERY_MICROMAMBA_URL: z.url().default('https://micro.mamba.pm/api/micromamba/linux-64/latest'),
   /** CRAN mirror for install.R and DESCRIPTION. */
@@ -109,6 +111,7 @@ export interface Config {
     network: string | undefined;
     pipIndexUrl: string | undefined;
     pipExtraIndexUrl: string | undefined;
+    pipTrustedHost: string | undefined;
     micromambaUrl: string;
     cranMirror: string;
   };
@@ -167,6 +170,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       network: e.BINDERY_BUILD_NETWORK,
       pipIndexUrl: e.PIP_INDEX_URL,
       pipExtraIndexUrl: e.PIP_EXTRA_INDEX_URL,
+      pipTrustedHost: e.PIP_TRUSTED_HOST,
       micromambaUrl: e.BINDERY_MICROMAMBA_URL,
       cranMirror: e.BINDERY_CRAN_MIRROR.replace(/\/+$/, ''),
     }),

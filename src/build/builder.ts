@@ -112,11 +112,17 @@ export class Builder {
   ): Promise<void> {
     const { config, engine } = this.deps;
     const plan = planBuild(await readRepoConfig(repoDir), await this.baseImageFacts());
+    const labels = {
+      'bindery.kind': 'build',
+      'bindery.repo': resolved.spec.repoLabel,
+      'bindery.ref': resolved.ref,
+    };
     const rendered =
       plan.buildpack === 'dockerfile'
         ? undefined
         : renderDockerfile(plan, {
             baseImage: config.baseImage,
+            labels,
             micromambaUrl: config.build.micromambaUrl,
             cranMirror: config.build.cranMirror,
           });
@@ -133,23 +139,22 @@ export class Builder {
       config.build.timeoutMs,
     );
     let logBytes = 0;
-    // A repository's own Dockerfile may start FROM ${BINDERY_BASE_IMAGE}; rendered ones name it.
-    const buildArgs: Record<string, string> = rendered
-      ? {}
-      : { BINDERY_BASE_IMAGE: config.baseImage };
-    if (config.build.pipIndexUrl) buildArgs.PIP_INDEX_URL = config.build.pipIndexUrl;
-    if (config.build.pipExtraIndexUrl)
-      buildArgs.PIP_EXTRA_INDEX_URL = config.build.pipExtraIndexUrl;
+    const buildArgs = Object.fromEntries(
+      Object.entries({
+        // A repository's own Dockerfile may start FROM ${BINDERY_BASE_IMAGE}.
+        BINDERY_BASE_IMAGE: rendered ? undefined : config.baseImage,
+        PIP_INDEX_URL: config.build.pipIndexUrl,
+        PIP_EXTRA_INDEX_URL: config.build.pipExtraIndexUrl,
+        PIP_TRUSTED_HOST: config.build.pipTrustedHost,
+      }).filter((entry): entry is [string, string] => entry[1] !== undefined),
+    );
     try {
       await engine.buildImage({
         context: await packBuildContext(repoDir, rendered),
         dockerfile: rendered === undefined ? plan.dockerfile! : RENDERED_DOCKERFILE,
         tag: resolved.imageName,
-        labels: {
-          'bindery.kind': 'build',
-          'bindery.repo': resolved.spec.repoLabel,
-          'bindery.ref': resolved.ref,
-        },
+        // A rendered Dockerfile carries its labels in one step; Docker adds a step per label.
+        labels: rendered ? {} : labels,
         buildArgs,
         limits: { cpus: config.session.cpus, memoryBytes: config.session.memoryBytes },
         network: config.build.network,
@@ -169,8 +174,8 @@ export class Builder {
       });
     } catch (error) {
       if (error instanceof BuildError && !limit.signal.aborted) {
-        const where = error.step ? `at ${error.step.replace(/^Step /, 'step ')}` : '';
-        throw new BuildError(`The build failed ${where}: ${error.message}`, error.step, {
+        const where = error.step ? ` at ${error.step.replace(/^Step /, 'step ')}` : '';
+        throw new BuildError(`The build failed${where}: ${error.message}`, error.step, {
           cause: error,
         });
       }

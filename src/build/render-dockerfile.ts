@@ -9,6 +9,8 @@ const CONDA_DIR = '/srv/conda';
 
 export interface RenderOptions {
   baseImage: string;
+  /** Image labels, written as the last instruction (one layer, after everything cached). */
+  labels?: Record<string, string>;
   micromambaUrl: string;
   cranMirror: string;
 }
@@ -74,7 +76,18 @@ export function renderDockerfile(plan: BuildPlan, options: RenderOptions): strin
   }
 
   // Dependencies, as jovyan, each from its own file copied before the repository.
-  lines.push('ARG PIP_INDEX_URL', 'ARG PIP_EXTRA_INDEX_URL', `USER ${USER}`, `WORKDIR ${REPO_DIR}`);
+  lines.push(
+    'ARG PIP_INDEX_URL',
+    'ARG PIP_EXTRA_INDEX_URL',
+    'ARG PIP_TRUSTED_HOST',
+    `USER ${USER}`,
+    `WORKDIR ${REPO_DIR}`,
+    // Metadata before the dependencies: each instruction is a build step, and here they are
+    // cached for every later build instead of repeated after each notebook change.
+    'EXPOSE 8888',
+    ...(plan.start ? [`ENTRYPOINT ["${REPO_DIR}/${plan.start}"]`] : []),
+    'CMD ["bindery-jupyter"]',
+  );
   const copyDep = (path: string) =>
     `COPY --chown=${USER} ${path} ${DEPS_DIR}/${path.split('/').at(-1)}`;
   const afterCopy: string[] = [];
@@ -113,9 +126,13 @@ export function renderDockerfile(plan: BuildPlan, options: RenderOptions): strin
   if (plan.r?.description)
     lines.push(`RUN R --quiet -e "remotes::install_local('${REPO_DIR}', upgrade = 'never')"`);
   if (plan.postBuild) lines.push(`RUN chmod +x ${plan.postBuild} && ./${plan.postBuild}`);
-  if (plan.start) {
-    lines.push(`RUN chmod +x ${plan.start}`, `ENTRYPOINT ["${REPO_DIR}/${plan.start}"]`);
+  if (plan.start) lines.push(`RUN chmod +x ${plan.start}`);
+  const labels = Object.entries(options.labels ?? {});
+  if (labels.length > 0) {
+    lines.push(
+      `LABEL ${labels.map(([name, value]) => `${JSON.stringify(name)}=${JSON.stringify(value)}`).join(' ')}`,
+    );
   }
-  lines.push('EXPOSE 8888', 'CMD ["bindery-jupyter"]', '');
+  lines.push('');
   return lines.join('\n');
 }

@@ -73,7 +73,9 @@ describe('renderDockerfile for every buildpack', () => {
       expect(lines).toContain(
         'ENV NB_USER=jovyan NB_UID=1000 USER=jovyan HOME=/home/jovyan REPO_DIR=/home/jovyan',
       );
-      expect(lines.slice(-3)).toEqual(['EXPOSE 8888', 'CMD ["bindery-jupyter"]', '']);
+      expect(lines).toContain('EXPOSE 8888');
+      expect(lines).toContain('CMD ["bindery-jupyter"]');
+      expect(lines.at(-1)).toBe('');
       expect(lines.filter((l) => l.startsWith('FROM '))).toHaveLength(1);
     },
   );
@@ -315,6 +317,7 @@ describe('renderDockerfile postBuild and start', () => {
     const copy = indexOfLine(dockerfile, REPO_COPY);
     expect(indexOfLine(dockerfile, 'RUN chmod +x binder/start')).toBeGreaterThan(copy);
     const entrypoint = indexOfLine(dockerfile, 'ENTRYPOINT ["/home/jovyan/binder/start"]');
+    expect(entrypoint).toBeGreaterThan(-1);
     expect(entrypoint).toBeLessThan(indexOfLine(dockerfile, 'CMD ["bindery-jupyter"]'));
   });
 
@@ -359,5 +362,38 @@ describe('renderDockerfile depends only on the plan', () => {
       facts,
     );
     expect(render(plan)).toBe(render(structuredClone(plan)));
+  });
+});
+
+describe('what a notebook-only change rebuilds', () => {
+  const labels = {
+    'bindery.kind': 'build',
+    'bindery.ref': 'abc123',
+    'bindery.repo': 'git/https://h/x "y"',
+  };
+
+  it('leaves only the repository copy and one LABEL step after the dependencies', () => {
+    const dockerfile = renderDockerfile(
+      planBuild({ configDir: '', files: { 'requirements.txt': 'numpy\n' } }, facts),
+      { ...options, labels },
+    );
+    const lines = linesOf(dockerfile);
+    expect(lines.slice(lines.indexOf(REPO_COPY))).toEqual([
+      REPO_COPY,
+      'LABEL "bindery.kind"="build" "bindery.ref"="abc123" "bindery.repo"="git/https://h/x \\"y\\""',
+      '',
+    ]);
+  });
+
+  it('puts EXPOSE, ENTRYPOINT and CMD before the first dependency is copied', () => {
+    const dockerfile = renderFiles({ 'requirements.txt': 'numpy', start: 'x' });
+    const firstDependency = firstLine(dockerfile, /^COPY .*requirements\.txt/);
+    for (const metadata of [
+      'EXPOSE 8888',
+      'ENTRYPOINT ["/home/jovyan/binder/start"]',
+      'CMD ["bindery-jupyter"]',
+    ]) {
+      expect(indexOfLine(dockerfile, metadata)).toBeLessThan(firstDependency);
+    }
   });
 });

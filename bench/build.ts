@@ -1,0 +1,147 @@
+/**
+ * Build benchmark (issue: the builder). For a requirements.txt repository:
+ * - cold: a repository whose dependency file is new to this Docker (its own layers all built;
+ *   the base image and the layers every rendered image shares are cached, as on a live builder);
+ * - rebuild: the same repository after a notebook-only change;
+ * - cache hit: asking for an image that exists.
+ * Medians over RUNS, and the machine, are written to BENCHMARKS.md between markers.
+ *
+ *   npm run bench:build            (RUNS=5 HITS=50 to change the counts)
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { appendFile, cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, totalmem, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Builder } from '../src/build/builder.js';
+import { loadConfig } from '../src/config.js';
+import { DockerEngine } from '../src/engine/docker-engine.js';
+import { parseSource } from '../src/repos/repo-spec.js';
+import { createTestNetwork } from '../test/helpers/docker-network.js';
+import { startPackageIndex } from '../test/helpers/package-index.js';
+
+const exec = promisify(execFile);
+const RUNS = Number(process.env.RUNS ?? 3);
+const HITS = Number(process.env.HITS ?? 30);
+const ROOT = join(import.meta.dirname, '..');
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
+function notebook(text: string): string {
+  const cell = { cell_type: 'markdown', metadata: {}, source: [text] };
+  return JSON.stringify({ cells: [cell], metadata: {}, nbformat: 4, nbformat_minor: 5 });
+}
+
+async function machine(): Promise<string> {
+  const docker = (await exec('docker', ['version', '-f', '{{.Server.Version}}'])).stdout.trim();
+  const storage = (await exec('docker', ['info', '-f', '{{.Driver}}'])).stdout.trim();
+  return `${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Docker ${docker} (${storage}, classic builder), Node ${process.version}`;
+}
+
+async function main(): Promise<void> {
+  const engine = new DockerEngine();
+  const network = await createTestNetwork();
+  const index = await startPackageIndex({
+    host: network.gateway,
+    packages: [
+      {
+        name: 'bindery-greeting',
+        version: '1.0',
+        files: { 'bindery_greeting/__init__.py': 'def greet(n):\n    return f"Hello, {n}!"\n' },
+      },
+      {
+        name: 'bindery-hello',
+        version: '1.0',
+        requires: ['bindery-greeting>=1'],
+        files: {
+          'bindery_hello/__init__.py':
+            'from bindery_greeting import greet\n__version__ = "1.0"\nMESSAGE = greet("Bindery")\n',
+        },
+      },
+    ],
+  });
+  const prefix = `bindery-bench/b${randomBytes(4).toString('hex')}-`;
+  const builder = new Builder({
+    engine,
+    config: loadConfig({
+      BINDERY_IMAGE_PREFIX: prefix,
+      BINDERY_BUILD_NETWORK: network.name,
+      PIP_INDEX_URL: index.url,
+      PIP_TRUSTED_HOST: network.gateway,
+    }),
+  });
+  const cold: number[] = [];
+  const rebuild: number[] = [];
+  const hits: number[] = [];
+  const images: string[] = [];
+  try {
+    for (let run = 0; run < RUNS; run++) {
+      const dir = await mkdtemp(join(tmpdir(), 'bindery-bench-'));
+      try {
+        await cp(join(ROOT, 'test/fixtures/repos/requirements'), dir, { recursive: true });
+        // A dependency file Docker has not seen: every layer of this repository is new.
+        await appendFile(
+          join(dir, 'requirements.txt'),
+          `# bench ${randomBytes(8).toString('hex')}\n`,
+        );
+        await writeFile(join(dir, 'index.ipynb'), notebook('first version'));
+        const spec = parseSource(dir);
+
+        let result = await builder.build(spec);
+        cold.push(result.durationMs);
+        images.push(result.imageName);
+
+        await writeFile(join(dir, 'index.ipynb'), notebook(`changed ${run}`));
+        result = await builder.build(spec);
+        if (result.cached) throw new Error('a changed notebook must make a new image');
+        rebuild.push(result.durationMs);
+        images.push(result.imageName);
+
+        for (let hit = 0; hit < HITS / RUNS; hit++) {
+          const started = performance.now();
+          const again = await builder.build(spec);
+          if (!again.cached) throw new Error('the unchanged repository must be a cache hit');
+          hits.push(performance.now() - started);
+        }
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+      console.error(
+        `run ${run + 1}/${RUNS}: cold ${seconds(cold.at(-1)!)}, rebuild ${seconds(rebuild.at(-1)!)}`,
+      );
+    }
+  } finally {
+    for (const image of images) await engine.removeImage(image);
+    await index.close();
+    await network.remove();
+  }
+
+  const ratio = median(rebuild) / median(cold);
+  const report = [
+    '<!-- bench:build:start -->',
+    `Measured ${new Date().toISOString().slice(0, 10)} on ${await machine()}.`,
+    `\`npm run bench:build\`, ${RUNS} runs, ${hits.length} cache hits; medians.`,
+    '',
+    '| case | median | target |',
+    '|---|---|---|',
+    `| cold build (requirements.txt from a local index) | ${seconds(median(cold))} | — |`,
+    `| rebuild after a notebook-only change | ${seconds(median(rebuild))} (${(ratio * 100).toFixed(1)}% of cold) | under 15% of cold |`,
+    `| cache hit (image exists) | ${median(hits).toFixed(1)} ms | under 100 ms |`,
+    '<!-- bench:build:end -->',
+  ].join('\n');
+  const file = join(ROOT, 'BENCHMARKS.md');
+  const current = await readFile(file, 'utf8').catch(() => '# Benchmarks\n');
+  const updated = /<!-- bench:build:start -->[\s\S]*<!-- bench:build:end -->/.test(current)
+    ? current.replace(/<!-- bench:build:start -->[\s\S]*<!-- bench:build:end -->/, report)
+    : `${current.trimEnd()}\n\n## Builds\n\n${report}\n`;
+  await writeFile(file, updated);
+  console.log(report);
+}
+
+await main();

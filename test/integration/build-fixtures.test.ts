@@ -1,0 +1,366 @@
+/**
+ * Builds every fixture repository with the real Builder on the real Docker daemon and runs its
+ * `verify` script inside the image, as repo2docker's tests/ do. Repositories that must not
+ * build are checked for the error a person would read.
+ *
+ * Builds run on a Docker network of this test's own (BINDERY_BUILD_NETWORK), as an operator
+ * would configure it: apt.txt reaches Debian's mirror from there, and Python packages come
+ * from a package index this test serves on the network's gateway. pip ignores a plain-http
+ * index on any host but loopback ("not a trusted or secure host and is being ignored"), so
+ * the gateway is passed as PIP_TRUSTED_HOST too, as for an internal mirror.
+ *
+ * The index's port is new each run, and rendered Dockerfiles declare ARG PIP_INDEX_URL before
+ * the dependency and postBuild steps, so those steps really run in each test run even when an
+ * interrupted earlier run left its images (and so its cached layers) behind.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import type { BuildEvent, BuildPhase } from '../../src/build/build-events.js';
+import { Builder, type BuildResult } from '../../src/build/builder.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import { DockerEngine } from '../../src/engine/docker-engine.js';
+import { createTestNetwork, type TestNetwork } from '../helpers/docker-network.js';
+import { BuildError, RepositoryError } from '../../src/errors.js';
+import { parseSource } from '../../src/repos/repo-spec.js';
+import {
+  startPackageIndex,
+  type IndexPackage,
+  type PackageIndex,
+} from '../helpers/package-index.js';
+
+const exec = promisify(execFile);
+const FIXTURES = fileURLToPath(new URL('../fixtures/repos/', import.meta.url));
+const RUN_ID = randomBytes(4).toString('hex');
+const BUILD_TIMEOUT_MS = 300_000;
+/** Builds at once; each is limited to one CPU. */
+const CONCURRENT_BUILDS = 3;
+
+/** Fixtures whose verify script must pass. */
+const BUILDS = [
+  'default',
+  'apt',
+  'postbuild',
+  'start',
+  'dockerfile',
+  'requirements',
+  'binder-dir',
+  'setup-py',
+];
+/** Fixtures that must fail. */
+const FAILS = ['runtime-mismatch', 'both-binder-dirs', 'postbuild-fails'];
+
+const INDEX_PACKAGES: IndexPackage[] = [
+  {
+    name: 'bindery-greeting',
+    version: '1.0',
+    files: { 'bindery_greeting/__init__.py': 'def greet(name):\n    return f"Hello, {name}!"\n' },
+  },
+  {
+    name: 'bindery-hello',
+    version: '1.0',
+    requires: ['bindery-greeting>=1'],
+    files: {
+      'bindery_hello/__init__.py':
+        'from bindery_greeting import greet\n\n__version__ = "1.0"\nMESSAGE = greet("Bindery")\n',
+    },
+  },
+  {
+    name: 'bindery-hello',
+    version: '2.0',
+    files: { 'bindery_hello/__init__.py': '__version__ = "2.0"\n' },
+  },
+];
+
+interface Outcome {
+  result?: BuildResult;
+  error?: unknown;
+  events: BuildEvent[];
+}
+
+const engine = new DockerEngine(process.env.DOCKER_HOST);
+const baseImage = loadConfig({ BINDERY_BASE_IMAGE: process.env.BINDERY_BASE_IMAGE }).baseImage;
+// A tag of the base image for this run only: the dockerfile fixture proves the builder passed
+// BINDERY_BASE_IMAGE (its Dockerfile's default names bindery/base:bookworm), and the base
+// image stays as it is when the run's tags are removed.
+const baseAliasName = `bindery-test/base:r${RUN_ID}`;
+
+let network: TestNetwork | undefined;
+let index: PackageIndex | undefined;
+let config: Config;
+let builder: Builder;
+const outcomes = new Map<string, Promise<Outcome>>();
+
+/** Runs `task` when fewer than CONCURRENT_BUILDS tasks are running. */
+const queued = (() => {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(task: () => Promise<T>): Promise<T> => {
+    if (running < CONCURRENT_BUILDS) running++;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await task();
+    } finally {
+      // A waiting task takes this one's slot; else the slot is free.
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
+    }
+  };
+})();
+
+const fixture = (name: string) => parseSource(`${FIXTURES}${name}`);
+
+async function build(name: string): Promise<Outcome> {
+  const events: BuildEvent[] = [];
+  try {
+    const result = await builder.build(fixture(name), { onEvent: (event) => events.push(event) });
+    return { result, events };
+  } catch (error) {
+    return { error, events };
+  }
+}
+
+/** The first build of each fixture, started in beforeAll so they run side by side. */
+function outcomeOf(name: string): Promise<Outcome> {
+  const outcome = outcomes.get(name);
+  if (!outcome) throw new Error(`${name} was not started`);
+  return outcome;
+}
+
+/** Phases in the order they were first reported, consecutive repeats merged. */
+const phasesOf = (events: BuildEvent[]): BuildPhase[] =>
+  events.map((event) => event.phase).filter((phase, i, all) => phase !== all[i - 1]);
+
+const logOf = (events: BuildEvent[]) => events.map((event) => event.message).join('');
+
+const ipv4 = (address: string) =>
+  address.split('.').reduce((sum, part) => sum * 256 + Number(part), 0);
+
+/** Whether IPv4 `address` lies in `cidr` (`a.b.c.d/n`). */
+function inSubnet(address: string, cidr: string): boolean {
+  const [base = '', bits = '32'] = cidr.split('/');
+  const size = 2 ** (32 - Number(bits));
+  return Math.floor(ipv4(address) / size) === Math.floor(ipv4(base) / size);
+}
+
+/** The build's result, or a failure that shows why the build failed and the end of its log. */
+function expectBuilt(name: string, outcome: Outcome): BuildResult {
+  if (outcome.result) return outcome.result;
+  const error = outcome.error as Error;
+  throw new Error(
+    `${name} did not build: ${error?.constructor?.name}: ${error?.message}\n` +
+      `--- end of its build log ---\n${logOf(outcome.events)
+        .split('\n')
+        .filter((line) => !/^ ---> |^Removing intermediate container /.test(line))
+        .slice(-40)
+        .join('\n')}`,
+  );
+}
+
+beforeAll(async () => {
+  await engine.ping();
+  if (!(await engine.imageExists(baseImage))) {
+    throw new Error(`${baseImage} is missing; build it with deploy/base-image/bootstrap.sh`);
+  }
+  await exec('docker', ['tag', baseImage, baseAliasName]);
+  network = await createTestNetwork();
+  index = await startPackageIndex({ host: network.gateway, packages: INDEX_PACKAGES });
+
+  config = loadConfig({
+    DOCKER_HOST: process.env.DOCKER_HOST,
+    BINDERY_IMAGE_PREFIX: `bindery-test/r${RUN_ID}-`,
+    BINDERY_BASE_IMAGE: baseAliasName,
+    BINDERY_BUILD_TIMEOUT: String(BUILD_TIMEOUT_MS / 1000),
+    BINDERY_BUILD_NETWORK: network.name,
+    PIP_INDEX_URL: index.url,
+    PIP_TRUSTED_HOST: network.gateway,
+  });
+  builder = new Builder({ engine, config });
+  for (const name of [...FAILS, ...BUILDS]) {
+    const outcome = queued(() => build(name));
+    outcomes.set(name, outcome);
+  }
+}, 60_000);
+
+afterAll(async () => {
+  // Let every build end before removing what it used.
+  const settled = await Promise.all(outcomes.values());
+  for (const { result } of settled) {
+    if (result) await engine.removeImage(result.imageName);
+  }
+  await engine.removeImage(baseAliasName);
+  await index?.close();
+  await network?.remove();
+}, BUILD_TIMEOUT_MS);
+
+describe('fixture repositories that build', () => {
+  test.each(BUILDS)(
+    '%s builds, passes its verify script, and is found built the second time',
+    async (name) => {
+      const outcome = await outcomeOf(name);
+      const result = expectBuilt(name, outcome);
+      expect(result.cached).toBe(false);
+      expect(result.imageName.startsWith(config.imagePrefix)).toBe(true);
+      expect(phasesOf(outcome.events)).toEqual(['fetching', 'building', 'built']);
+      expect(outcome.events.at(-1)).toEqual({
+        phase: 'built',
+        message: `Built image ${result.imageName}\n`,
+        imageName: result.imageName,
+      });
+
+      const verified = await engine.runToCompletion({
+        image: result.imageName,
+        cmd: ['./verify'],
+        limits: { cpus: 1, memoryBytes: 2 ** 30 },
+        networkDisabled: true,
+        timeoutMs: 60_000,
+      });
+      // On failure Jest prints the whole object, so the script's output shows.
+      expect(verified).toEqual({ exitCode: 0, output: expect.stringContaining(`${name} ok`) });
+
+      const again: BuildEvent[] = [];
+      const second = await builder.build(fixture(name), {
+        onEvent: (event) => again.push(event),
+      });
+      expect(second).toMatchObject({ cached: true, imageName: result.imageName });
+      expect(again).toEqual([
+        {
+          phase: 'built',
+          message: 'Found built image, launching...\n',
+          imageName: result.imageName,
+        },
+      ]);
+    },
+    BUILD_TIMEOUT_MS,
+  );
+
+  test(
+    'postBuild ran in this build, as jovyan, after the repository was copied',
+    async () => {
+      const { events } = await outcomeOf('postbuild');
+      // Its output in this build's log: the step ran now, it was not a cached layer.
+      expect(logOf(events)).toContain('postBuild running as jovyan (1000) in /home/jovyan\n');
+    },
+    BUILD_TIMEOUT_MS,
+  );
+
+  test(
+    'build steps run on BINDERY_BUILD_NETWORK',
+    async () => {
+      const { events } = await outcomeOf('postbuild');
+      const address = /postBuild on address (\d+\.\d+\.\d+\.\d+)/.exec(logOf(events))?.[1];
+      const subnet = network!.subnet;
+      expect({ address, subnet, inside: address && inSubnet(address, subnet) }).toEqual({
+        address: expect.any(String),
+        subnet: expect.any(String),
+        inside: true,
+      });
+    },
+    BUILD_TIMEOUT_MS,
+  );
+
+  test(
+    "a repository's own Dockerfile is built FROM the base image the builder passes",
+    async () => {
+      const result = expectBuilt('dockerfile', await outcomeOf('dockerfile'));
+      const { output } = await engine.runToCompletion({
+        image: result.imageName,
+        cmd: ['cat', '/etc/bindery-built-from'],
+        limits: { cpus: 1, memoryBytes: 2 ** 28 },
+        networkDisabled: true,
+        timeoutMs: 60_000,
+      });
+      // The Dockerfile's own default is bindery/base:bookworm; this run's tag proves the build arg.
+      expect(output.trim()).toBe(baseAliasName);
+    },
+    BUILD_TIMEOUT_MS,
+  );
+
+  test(
+    'requirements come from the configured package index, dependencies included',
+    async () => {
+      expectBuilt('requirements', await outcomeOf('requirements'));
+      expect(index!.requests).toEqual(
+        expect.arrayContaining([
+          '/simple/bindery-hello/',
+          '/simple/bindery-greeting/',
+          '/files/bindery_hello-1.0-py3-none-any.whl',
+          '/files/bindery_greeting-1.0-py3-none-any.whl',
+        ]),
+      );
+    },
+    BUILD_TIMEOUT_MS,
+  );
+
+  test(
+    'with binder/, only binder/ configures the build',
+    async () => {
+      expectBuilt('binder-dir', await outcomeOf('binder-dir'));
+      expect(index!.requests).toContain('/files/bindery_hello-2.0-py3-none-any.whl');
+      expect(index!.requests).not.toContain('/simple/bindery-no-such-package/');
+    },
+    BUILD_TIMEOUT_MS,
+  );
+
+  test(
+    'setup.py is installed without fetching build tools from the index',
+    async () => {
+      const { events } = await outcomeOf('setup-py');
+      expectBuilt('setup-py', await outcomeOf('setup-py'));
+      expect(logOf(events)).toContain('Successfully installed bindery-local-0.1');
+      // pip's build isolation would ask the index for setuptools; the venv's own must serve.
+      expect(index!.requests.filter((path) => /setuptools|wheel/.test(path))).toEqual([]);
+    },
+    BUILD_TIMEOUT_MS,
+  );
+});
+
+describe('fixture repositories that must not build', () => {
+  async function expectNoImage(name: string) {
+    const { imageName } = await builder.resolve(fixture(name));
+    expect(await engine.imageExists(imageName)).toBe(false);
+  }
+
+  test(
+    'runtime-mismatch fails before building, naming both Python versions',
+    async () => {
+      const { error, events } = await outcomeOf('runtime-mismatch');
+      expect(error).toBeInstanceOf(RepositoryError);
+      expect((error as Error).message).toMatch(/python-3\.8\b/);
+      expect((error as Error).message).toMatch(/\b3\.11\b/);
+      expect(phasesOf(events)).toEqual(['fetching']);
+      await expectNoImage('runtime-mismatch');
+    },
+    BUILD_TIMEOUT_MS,
+  );
+
+  test(
+    'both-binder-dirs fails before building, saying both directories exist',
+    async () => {
+      const { error, events } = await outcomeOf('both-binder-dirs');
+      expect(error).toBeInstanceOf(RepositoryError);
+      expect((error as Error).message).toMatch(/both binder\/ and \.binder\//);
+      expect(phasesOf(events)).toEqual(['fetching']);
+      await expectNoImage('both-binder-dirs');
+    },
+    BUILD_TIMEOUT_MS,
+  );
+
+  test(
+    'postbuild-fails fails with a BuildError naming postBuild and its exit code',
+    async () => {
+      const { error, events } = await outcomeOf('postbuild-fails');
+      expect(error).toBeInstanceOf(BuildError);
+      expect((error as BuildError).message).toMatch(/postBuild/);
+      expect((error as BuildError).message).toMatch(/non-zero code: 3\b/);
+      expect((error as BuildError).step).toMatch(/postBuild/);
+      expect(phasesOf(events)).toEqual(['fetching', 'building']);
+      // What the script printed reached the person watching the build.
+      expect(logOf(events)).toContain('postBuild is failing on purpose\n');
+      await expectNoImage('postbuild-fails');
+    },
+    BUILD_TIMEOUT_MS,
+  );
+});
