@@ -41,4 +41,9 @@ if [ -z "${REDIS_URL:-}" ] && ! redis-cli -p 6379 ping >/dev/null 2>&1; then
     --logfile /var/log/bindery-redis.log
 fi
 
-deploy/base-image/bootstrap.sh "${BINDERY_BASE_IMAGE:-bindery/base:bookworm}" >&2
+# An operator's own base image (BINDERY_BASE_IMAGE) is used as it is, pulled when missing;
+# ours is built here, and rebuilt when its Dockerfile changed.
+base="${BINDERY_BASE_IMAGE:-bindery/base:bookworm}"
+if [ "$base" = bindery/base:bookworm ] || ! { docker image inspect "$base" >/dev/null 2>&1 || docker pull "$base" >&2; }; then
+  deploy/base-image/bootstrap.sh "$base" >&2
+fi

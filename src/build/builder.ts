@@ -42,7 +42,12 @@ export interface BuilderDeps {
   lookup?: LookupAll;
 }
 
-const minutes = (ms: number) => `${Math.round(ms / 60_000)} minutes`;
+/** `90 s`, `5 min`: how long a limit is, for people. */
+const duration = (ms: number) =>
+  ms < 120_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} min`;
+/** `512 KiB`, `10 MiB`: how big a limit is, for people. */
+const size = (bytes: number) =>
+  bytes < 2 ** 20 ? `${Math.round(bytes / 1024)} KiB` : `${Math.round(bytes / 2 ** 20)} MiB`;
 
 /**
  * Turns repositories into images: resolve the ref, reuse the image when it exists, else fetch,
@@ -133,7 +138,7 @@ export class Builder {
       () =>
         limit.abort(
           new BuildError(
-            `The build took longer than ${minutes(config.build.timeoutMs)}, this service's limit, and was stopped.`,
+            `The build took longer than ${duration(config.build.timeoutMs)}, this service's limit, and was stopped.`,
           ),
         ),
       config.build.timeoutMs,
@@ -164,7 +169,7 @@ export class Builder {
           if (logBytes > config.build.logMaxBytes) {
             limit.abort(
               new BuildError(
-                `The build printed more than ${Math.round(config.build.logMaxBytes / 2 ** 20)} MiB of log, this service's limit, and was stopped.`,
+                `The build printed more than ${size(config.build.logMaxBytes)} of log, this service's limit, and was stopped.`,
               ),
             );
             return;

@@ -24,6 +24,8 @@ export async function git(cwd: string, ...args: string[]): Promise<string> {
 export interface GitServer {
   /** http://127.0.0.1:PORT */
   url: string;
+  /** The directory holding `<name>.git`, for serving the same repositories another way. */
+  root: string;
   /** Creates `<name>.git` from the files of `dir` (one commit on `main`); returns its URL and SHA. */
   publish(name: string, dir: string): Promise<{ url: string; sha: string }>;
   /** Adds a commit to `<name>.git` writing `files`; optionally tags it. Returns the new SHA. */
@@ -94,6 +96,7 @@ export async function startGitServer(): Promise<GitServer> {
 
   return {
     url: base,
+    root,
     async publish(name, dir) {
       await cp(dir, work(name), { recursive: true });
       await git(work(name), 'init', '--quiet', '--initial-branch=main');

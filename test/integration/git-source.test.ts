@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
@@ -108,7 +108,55 @@ describe('building from a git URL', () => {
       await rm(dir, { recursive: true, force: true });
     }
   }, 60_000);
+
+  test('speaks the git protocol too (git://)', async () => {
+    const port = await freePort();
+    const daemon = spawn(
+      'git',
+      [
+        'daemon',
+        '--reuseaddr',
+        '--export-all',
+        `--base-path=${server.root}`,
+        '--listen=127.0.0.1',
+        `--port=${port}`,
+      ],
+      { stdio: 'ignore' },
+    );
+    try {
+      const url = `git://127.0.0.1:${port}/demo.git`;
+      let resolved;
+      for (let attempt = 0; attempt < 50 && !resolved; attempt++) {
+        resolved = await builderWith()
+          .resolve(parseSource(url, 'main'))
+          .catch(() => undefined);
+        if (!resolved) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(resolved?.ref).toBe(await git(join(server.root, 'demo.git'), 'rev-parse', 'main'));
+      const dir = await mkdtemp(join(tmpdir(), 'bindery-fetch-'));
+      try {
+        await fetchCommit(url, resolved!.ref, join(dir, 'repo'), {
+          timeoutMs: 30_000,
+          maxBytes: 2 ** 30,
+        });
+        expect(await readdir(join(dir, 'repo'))).toContain('verify');
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    } finally {
+      daemon.kill();
+    }
+  }, 60_000);
 });
+
+/** A TCP port nothing listens on right now. */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as { port: number };
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
 
 describe('refusing what cannot be built, before building anything', () => {
   test('a ref that does not exist', async () => {

@@ -1,0 +1,84 @@
+import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Builder } from '../../src/build/builder.js';
+import { loadConfig } from '../../src/config.js';
+import { DockerEngine } from '../../src/engine/docker-engine.js';
+import { BuildError } from '../../src/errors.js';
+import { parseSource } from '../../src/repos/repo-spec.js';
+
+const exec = promisify(execFile);
+const prefix = `bindery-test/l${randomBytes(4).toString('hex')}-`;
+const engine = new DockerEngine();
+const dirs: string[] = [];
+
+/** A repository of the test's own whose postBuild is `script`. */
+async function repoWithPostBuild(script: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'bindery-limits-'));
+  dirs.push(dir);
+  await writeFile(join(dir, 'postBuild'), `#!/bin/sh\n${script}\n`);
+  return dir;
+}
+
+async function ourImages(): Promise<string[]> {
+  const { stdout } = await exec('docker', ['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}']);
+  return stdout.split('\n').filter((name) => name.startsWith(prefix));
+}
+
+/** Host processes whose command line contains `marker` (a container's processes are visible). */
+async function processesWith(marker: string): Promise<string[]> {
+  const { stdout } = await exec('ps', ['-eo', 'args']);
+  return stdout.split('\n').filter((line) => line.includes(marker) && !line.includes('ps -eo'));
+}
+
+afterEach(async () => {
+  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+});
+
+afterAll(async () => {
+  for (const image of await ourImages()) await engine.removeImage(image);
+});
+
+describe('build limits', () => {
+  test('a build past BINDERY_BUILD_TIMEOUT is stopped, its steps killed, and no image made', async () => {
+    // A sleep no other process on this machine has: its presence is the build still running.
+    const marker = `${(Math.random() * 1000 + 600).toFixed(3)}`;
+    const dir = await repoWithPostBuild(`echo started; sleep ${marker}`);
+    const builder = new Builder({
+      engine,
+      config: loadConfig({ BINDERY_IMAGE_PREFIX: prefix, BINDERY_BUILD_TIMEOUT: '4' }),
+    });
+    const started = Date.now();
+    const attempt = builder.build(parseSource(dir));
+    await expect(attempt).rejects.toThrow(BuildError);
+    await expect(attempt).rejects.toThrow(/took longer than 4 s, this service's limit/);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(await ourImages()).toEqual([]);
+
+    const deadline = Date.now() + 15_000;
+    while ((await processesWith(`sleep ${marker}`)).length > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    expect(await processesWith(`sleep ${marker}`)).toEqual([]);
+  }, 60_000);
+
+  test('a build that prints more than BINDERY_BUILD_LOG_MAX is stopped', async () => {
+    const dir = await repoWithPostBuild('yes "all work and no play" | head -c 3000000');
+    const builder = new Builder({
+      engine,
+      config: loadConfig({ BINDERY_IMAGE_PREFIX: prefix, BINDERY_BUILD_LOG_MAX: '200k' }),
+    });
+    let logged = 0;
+    const attempt = builder.build(parseSource(dir), {
+      onEvent: (event) => (logged += event.phase === 'building' ? event.message.length : 0),
+    });
+    await expect(attempt).rejects.toThrow(/printed more than 200 KiB of log, this service's limit/);
+    // Nothing past the limit reached the listener (the first event is Bindery's own header).
+    expect(logged).toBeLessThanOrEqual(200 * 1024 + 200);
+    expect(await ourImages()).toEqual([]);
+  }, 60_000);
+});
