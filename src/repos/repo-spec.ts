@@ -67,10 +67,21 @@ export function parseGitUrl(text: string): URL {
 /**
  * What `bindery build <path|url>` names: a git URL (checked) or a local directory.
  */
-export function parseSource(arg: string, ref = 'HEAD'): RepoSpec {
+export function parseSource(arg: string, ref?: string): RepoSpec {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(arg) || /^[\w.-]+@[\w.-]+:/.test(arg)) {
     const url = parseGitUrl(arg).href;
-    return { provider: 'git', url, ref: validateRef(ref), buildSlug: url, repoLabel: `git/${url}` };
+    return {
+      provider: 'git',
+      url,
+      ref: validateRef(ref ?? 'HEAD'),
+      buildSlug: url,
+      repoLabel: `git/${url}`,
+    };
+  }
+  if (ref !== undefined) {
+    throw new InvalidInputError(
+      `A ref (${ref}) applies to git URLs; ${arg} is a directory, built as its files are now.`,
+    );
   }
   const path = resolve(arg);
   const name = path.split('/').filter(Boolean).at(-1) ?? 'root';

@@ -346,3 +346,11 @@ describe('validateRef', () => {
     );
   });
 });
+
+describe('parseSource with a ref for a directory', () => {
+  it('refuses it: a directory is built as it is now', () => {
+    expect(invalidInput(() => parseSource('test/fixtures/repos/default', 'main')).message).toBe(
+      'A ref (main) applies to git URLs; test/fixtures/repos/default is a directory, built as its files are now.',
+    );
+  });
+});
