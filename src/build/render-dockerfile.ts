@@ -58,9 +58,11 @@ export function renderDockerfile(plan: BuildPlan, options: RenderOptions): strin
   if (plan.buildpack === 'r') system.push('r-base-core', 'r-cran-irkernel', 'r-cran-remotes');
   if (system.length > 0) lines.push(aptInstall(system));
   if (plan.buildpack === 'r') {
+    // Debian's r-cran-irkernel registers the kernel itself (/usr/share/jupyter/kernels/ir);
+    // IRkernel::installspec() would fail: it runs `jupyter kernelspec`, which the base image
+    // lacks (Debian's jupyter-client package).
     lines.push(
       `RUN echo ${shellQuote(`options(repos = c(CRAN = "${options.cranMirror}"))`)} >> /etc/R/Rprofile.site \\`,
-      ' && R --quiet -e "IRkernel::installspec(user = FALSE)" \\',
       ' && install -d -o 1000 -g 1000 /srv/rlibs',
       'ENV R_LIBS_USER=/srv/rlibs',
     );

@@ -7,16 +7,25 @@
  * would configure it: apt.txt reaches Debian's mirror from there, and Python packages come
  * from a package index this test serves on the network's gateway. pip ignores a plain-http
  * index on any host but loopback ("not a trusted or secure host and is being ignored"), so
- * the gateway is passed as PIP_TRUSTED_HOST too, as for an internal mirror.
+ * the gateway is passed as PIP_TRUSTED_HOST too, as for an internal mirror. That index's server
+ * is the CRAN mirror too (BINDERY_CRAN_MIRROR): CRAN is not reachable, so the R fixture needs
+ * nothing from it, and any request R makes there is recorded here instead of leaving the machine.
+ * micromamba cannot be downloaded either: environment.yml is built with a stand-in (see
+ * serveMicromambaStandIn) and, with an unreachable BINDERY_MICROMAMBA_URL, must fail clearly.
  *
  * The index's port is new each run, and rendered Dockerfiles declare ARG PIP_INDEX_URL before
  * the dependency and postBuild steps, so those steps really run in each test run even when an
  * interrupted earlier run left its images (and so its cached layers) behind.
  */
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { createGzip } from 'node:zlib';
+import { pack } from 'tar-fs';
 import type { BuildEvent, BuildPhase } from '../../src/build/build-events.js';
 import { Builder, type BuildResult } from '../../src/build/builder.js';
 import { loadConfig, type Config } from '../../src/config.js';
@@ -25,6 +34,7 @@ import { createTestNetwork, type TestNetwork } from '../helpers/docker-network.j
 import { BuildError, RepositoryError } from '../../src/errors.js';
 import { parseSource } from '../../src/repos/repo-spec.js';
 import {
+  buildWheel,
   startPackageIndex,
   type IndexPackage,
   type PackageIndex,
@@ -32,6 +42,15 @@ import {
 
 const exec = promisify(execFile);
 const FIXTURES = fileURLToPath(new URL('../fixtures/repos/', import.meta.url));
+const MICROMAMBA_STAND_IN = fileURLToPath(
+  new URL('../fixtures/micromamba-stand-in/', import.meta.url),
+);
+/** Where the stand-in is served, the path of the real download (micro.mamba.pm). */
+const MICROMAMBA_PATH = '/api/micromamba/linux-64/latest';
+/** Port 9 on the build container's own loopback: refused, and nothing leaves the container. */
+const UNREACHABLE_MICROMAMBA_URL = 'http://127.0.0.1:9/micromamba.tar.bz2';
+/** The conda fixture built by a builder whose BINDERY_MICROMAMBA_URL cannot be reached. */
+const CONDA_UNREACHABLE = 'conda (micromamba unreachable)';
 const RUN_ID = randomBytes(4).toString('hex');
 const BUILD_TIMEOUT_MS = 300_000;
 /** Builds at once; each is limited to one CPU. */
@@ -39,6 +58,8 @@ const CONCURRENT_BUILDS = 3;
 
 /** Fixtures whose verify script must pass. */
 const BUILDS = [
+  // First: R's packages from Debian make it the longest build.
+  'r',
   'default',
   'apt',
   'postbuild',
@@ -47,6 +68,9 @@ const BUILDS = [
   'requirements',
   'binder-dir',
   'setup-py',
+  'pipfile',
+  'pipfile-lock',
+  'conda',
 ];
 /** Fixtures that must fail. */
 const FAILS = ['runtime-mismatch', 'both-binder-dirs', 'postbuild-fails'];
@@ -71,6 +95,11 @@ const INDEX_PACKAGES: IndexPackage[] = [
     version: '2.0',
     files: { 'bindery_hello/__init__.py': '__version__ = "2.0"\n' },
   },
+  {
+    name: 'bindery-dev-tools',
+    version: '1.0',
+    files: { 'bindery_dev_tools/__init__.py': '__version__ = "1.0"\n' },
+  },
 ];
 
 interface Outcome {
@@ -88,8 +117,10 @@ const baseAliasName = `bindery-test/base:r${RUN_ID}`;
 
 let network: TestNetwork | undefined;
 let index: PackageIndex | undefined;
+let micromamba: StandInServer | undefined;
 let config: Config;
 let builder: Builder;
+let unreachableMicromambaBuilder: Builder;
 const outcomes = new Map<string, Promise<Outcome>>();
 
 /** Runs `task` when fewer than CONCURRENT_BUILDS tasks are running. */
@@ -112,10 +143,10 @@ const queued = (() => {
 
 const fixture = (name: string) => parseSource(`${FIXTURES}${name}`);
 
-async function build(name: string): Promise<Outcome> {
+async function build(name: string, using = builder): Promise<Outcome> {
   const events: BuildEvent[] = [];
   try {
-    const result = await builder.build(fixture(name), { onEvent: (event) => events.push(event) });
+    const result = await using.build(fixture(name), { onEvent: (event) => events.push(event) });
     return { result, events };
   } catch (error) {
     return { error, events };
@@ -127,6 +158,53 @@ function outcomeOf(name: string): Promise<Outcome> {
   const outcome = outcomes.get(name);
   if (!outcome) throw new Error(`${name} was not started`);
   return outcome;
+}
+
+interface StandInServer {
+  url: string;
+  /** Every path requested so far, in order. */
+  requests: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * Serves test/fixtures/micromamba-stand-in as the micromamba download: a tarball holding
+ * bin/micromamba, which here is a STAND-IN shell script, not micromamba (the real one cannot be
+ * downloaded on these machines). It lets the conda fixture prove what the rendered Dockerfile
+ * does around micromamba, not conda itself. The real download is bzip2; the fetcher opens any
+ * tar compression, and gzip is what Node has.
+ */
+async function serveMicromambaStandIn(host: string): Promise<StandInServer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of pack(MICROMAMBA_STAND_IN).pipe(createGzip())) {
+    chunks.push(chunk as Buffer);
+  }
+  const tarball = Buffer.concat(chunks);
+  const requests: string[] = [];
+  const server = createServer((request, response) => {
+    requests.push(request.url ?? '');
+    if (request.url !== MICROMAMBA_PATH) {
+      response.writeHead(404).end();
+      return;
+    }
+    response
+      .writeHead(200, { 'content-type': 'application/x-tar', 'content-length': tarball.length })
+      .end(tarball);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${host}:${port}${MICROMAMBA_PATH}`,
+    requests,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((error) => (error ? reject(error) : resolve()));
+      }),
+  };
 }
 
 /** Phases in the order they were first reported, consecutive repeats merged. */
@@ -167,8 +245,9 @@ beforeAll(async () => {
   await exec('docker', ['tag', baseImage, baseAliasName]);
   network = await createTestNetwork();
   index = await startPackageIndex({ host: network.gateway, packages: INDEX_PACKAGES });
+  micromamba = await serveMicromambaStandIn(network.gateway);
 
-  config = loadConfig({
+  const env = {
     DOCKER_HOST: process.env.DOCKER_HOST,
     BINDERY_IMAGE_PREFIX: `bindery-test/r${RUN_ID}-`,
     BINDERY_BASE_IMAGE: baseAliasName,
@@ -176,12 +255,30 @@ beforeAll(async () => {
     BINDERY_BUILD_NETWORK: network.name,
     PIP_INDEX_URL: index.url,
     PIP_TRUSTED_HOST: network.gateway,
-  });
+    BINDERY_CRAN_MIRROR: new URL('/cran', index.url).href,
+    BINDERY_MICROMAMBA_URL: micromamba.url,
+  };
+  config = loadConfig(env);
   builder = new Builder({ engine, config });
+  unreachableMicromambaBuilder = new Builder({
+    engine,
+    config: loadConfig({
+      ...env,
+      // Its own image names: the conda fixture must not be found built by the other builder.
+      BINDERY_IMAGE_PREFIX: `bindery-test/r${RUN_ID}-nomamba-`,
+      BINDERY_MICROMAMBA_URL: UNREACHABLE_MICROMAMBA_URL,
+    }),
+  });
   for (const name of [...FAILS, ...BUILDS]) {
     const outcome = queued(() => build(name));
     outcomes.set(name, outcome);
   }
+  // After the conda build: the steps they share are then cached, so this failing build leaves
+  // no intermediate images of its own behind.
+  outcomes.set(
+    CONDA_UNREACHABLE,
+    outcomeOf('conda').then(() => queued(() => build('conda', unreachableMicromambaBuilder))),
+  );
 }, 60_000);
 
 afterAll(async () => {
@@ -192,6 +289,7 @@ afterAll(async () => {
   }
   await engine.removeImage(baseAliasName);
   await index?.close();
+  await micromamba?.close();
   await network?.remove();
 }, BUILD_TIMEOUT_MS);
 
@@ -315,11 +413,92 @@ describe('fixture repositories that build', () => {
     },
     BUILD_TIMEOUT_MS,
   );
+
+  test(
+    "a Pipfile's packages and dev-packages come from the configured package index, not its [[source]]",
+    async () => {
+      expectBuilt('pipfile', await outcomeOf('pipfile'));
+      // The Pipfile names https://pypi.org/simple, which builds cannot reach: PIPENV_PYPI_MIRROR.
+      expect(await readFile(`${FIXTURES}pipfile/Pipfile`, 'utf8')).toContain(
+        'url = "https://pypi.org/simple"',
+      );
+      expect(index!.requests).toEqual(
+        expect.arrayContaining([
+          '/simple/bindery-dev-tools/',
+          '/files/bindery_dev_tools-1.0-py3-none-any.whl',
+        ]),
+      );
+    },
+    BUILD_TIMEOUT_MS,
+  );
+
+  test(
+    'Pipfile.lock locks the wheels this test serves, by hash, and its build used them',
+    async () => {
+      // The lock's hashes must be those of the wheels the index serves, or pipenv refuses them;
+      // if they differ, the wheels changed: run `pipenv lock` against an index with only 1.0.
+      const lock = JSON.parse(await readFile(`${FIXTURES}pipfile-lock/Pipfile.lock`, 'utf8')) as {
+        default: Record<string, { version: string; hashes: string[] }>;
+      };
+      const served = Object.fromEntries(
+        INDEX_PACKAGES.filter((pkg) => pkg.version === '1.0' && pkg.name in lock.default).map(
+          (pkg) => [
+            pkg.name,
+            {
+              version: `==${pkg.version}`,
+              hashes: [`sha256:${createHash('sha256').update(buildWheel(pkg).data).digest('hex')}`],
+            },
+          ],
+        ),
+      );
+      expect(lock.default).toEqual({
+        'bindery-greeting': served['bindery-greeting'],
+        'bindery-hello': { ...served['bindery-hello'], index: 'pypi' },
+      });
+      expectBuilt('pipfile-lock', await outcomeOf('pipfile-lock'));
+    },
+    BUILD_TIMEOUT_MS,
+  );
+
+  test(
+    'R uses the CRAN mirror the builder was configured with, during the build and in the image',
+    async () => {
+      const result = expectBuilt('r', await outcomeOf('r'));
+      const { exitCode, output } = await engine.runToCompletion({
+        image: result.imageName,
+        cmd: ['Rscript', '-e', 'cat(getOption("repos")[["CRAN"]])'],
+        limits: { cpus: 1, memoryBytes: 2 ** 28 },
+        networkDisabled: true,
+        timeoutMs: 60_000,
+      });
+      expect({ exitCode, mirror: output.trim() }).toEqual({
+        exitCode: 0,
+        mirror: config.build.cranMirror,
+      });
+      // Installing the DESCRIPTION package, remotes looked up its dependencies there (and,
+      // finding no index, went on: the package has none).
+      expect(index!.requests).toContain('/cran/src/contrib/PACKAGES');
+    },
+    BUILD_TIMEOUT_MS,
+  );
+
+  test(
+    'environment.yml: micromamba is fetched from BINDERY_MICROMAMBA_URL (a stand-in here)',
+    async () => {
+      const { events } = await outcomeOf('conda');
+      expectBuilt('conda', await outcomeOf('conda'));
+      expect(micromamba!.requests).toEqual([MICROMAMBA_PATH]);
+      expect(logOf(events)).toContain(
+        'stand-in micromamba: made /srv/conda from /tmp/bindery/environment.yml\n',
+      );
+    },
+    BUILD_TIMEOUT_MS,
+  );
 });
 
 describe('fixture repositories that must not build', () => {
-  async function expectNoImage(name: string) {
-    const { imageName } = await builder.resolve(fixture(name));
+  async function expectNoImage(name: string, using = builder) {
+    const { imageName } = await using.resolve(fixture(name));
     expect(await engine.imageExists(imageName)).toBe(false);
   }
 
@@ -360,6 +539,27 @@ describe('fixture repositories that must not build', () => {
       // What the script printed reached the person watching the build.
       expect(logOf(events)).toContain('postBuild is failing on purpose\n');
       await expectNoImage('postbuild-fails');
+    },
+    BUILD_TIMEOUT_MS,
+  );
+
+  test(
+    'environment.yml fails with a BuildError at the micromamba download when it cannot be reached',
+    async () => {
+      const { error, events } = await outcomeOf(CONDA_UNREACHABLE);
+      expect(error).toBeInstanceOf(BuildError);
+      expect((error as BuildError).step).toContain(
+        `bindery-fetch-micromamba.py '${UNREACHABLE_MICROMAMBA_URL}'`,
+      );
+      expect((error as BuildError).message).toMatch(/non-zero code: 1\b/);
+      expect(phasesOf(events)).toEqual(['fetching', 'building']);
+      // The sentence is in the build log the person sees; the BuildError carries Docker's
+      // "returned a non-zero code" only.
+      expect(logOf(events)).toContain(
+        `environment.yml needs micromamba, but ${UNREACHABLE_MICROMAMBA_URL} cannot be reached from this host (`,
+      );
+      expect(logOf(events)).toContain('Set BINDERY_MICROMAMBA_URL to a reachable copy');
+      await expectNoImage('conda', unreachableMicromambaBuilder);
     },
     BUILD_TIMEOUT_MS,
   );
