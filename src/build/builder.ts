@@ -49,6 +49,12 @@ const duration = (ms: number) =>
 const size = (bytes: number) =>
   bytes < 2 ** 20 ? `${Math.round(bytes / 1024)} KiB` : `${Math.round(bytes / 2 ** 20)} MiB`;
 
+const STEP_LINE = /^Step \d+\/\d+ : /;
+/** Lines of Docker's own about layers and containers, not the build's output. */
+const BUILDER_NOISE = /^ ---> |^Removing intermediate container |^\s*$/;
+// eslint-disable-next-line no-control-regex -- the escape character is what this removes
+const stripAnsi = (text: string) => text.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
+
 /**
  * Turns repositories into images: resolve the ref, reuse the image when it exists, else fetch,
  * detect, render and build under the configured time and log limits.
@@ -117,11 +123,7 @@ export class Builder {
   ): Promise<void> {
     const { config, engine } = this.deps;
     const plan = planBuild(await readRepoConfig(repoDir), await this.baseImageFacts());
-    const labels = {
-      'bindery.kind': 'build',
-      'bindery.repo': resolved.spec.repoLabel,
-      'bindery.ref': resolved.ref,
-    };
+    const labels = { 'bindery.kind': 'build', 'bindery.repo': resolved.spec.repoLabel };
     const rendered =
       plan.buildpack === 'dockerfile'
         ? undefined
@@ -144,6 +146,8 @@ export class Builder {
       config.build.timeoutMs,
     );
     let logBytes = 0;
+    // The failing step's last lines go into the error: that is where the reason usually is.
+    let stepTail: string[] = [];
     const buildArgs = Object.fromEntries(
       Object.entries({
         // A repository's own Dockerfile may start FROM ${BINDERY_BASE_IMAGE}.
@@ -174,13 +178,16 @@ export class Builder {
             );
             return;
           }
+          if (STEP_LINE.test(line)) stepTail = [];
+          else if (!BUILDER_NOISE.test(line)) stepTail = [...stepTail.slice(-7), stripAnsi(line)];
           emit({ phase: 'building', message: `${line}\n` });
         },
       });
     } catch (error) {
       if (error instanceof BuildError && !limit.signal.aborted) {
         const where = error.step ? ` at ${error.step.replace(/^Step /, 'step ')}` : '';
-        throw new BuildError(`The build failed${where}: ${error.message}`, error.step, {
+        const tail = stepTail.length > 0 ? `\nIts last output:\n  ${stepTail.join('\n  ')}` : '';
+        throw new BuildError(`The build failed${where}: ${error.message}${tail}`, error.step, {
           cause: error,
         });
       }

@@ -9,7 +9,11 @@ const CONDA_DIR = '/srv/conda';
 
 export interface RenderOptions {
   baseImage: string;
-  /** Image labels, written as the last instruction (one layer, after everything cached). */
+  /**
+   * Image labels, written in one instruction just before the repository is copied: values
+   * that stay the same for a repository (never its commit, which the tag holds), so the step
+   * is cached and a notebook change rebuilds only the copy and what follows it.
+   */
   labels?: Record<string, string>;
   micromambaUrl: string;
   cranMirror: string;
@@ -122,6 +126,13 @@ export function renderDockerfile(plan: BuildPlan, options: RenderOptions): strin
   }
   if (plan.r?.installR) lines.push(copyDep(plan.r.installR), `RUN Rscript ${DEPS_DIR}/install.R`);
 
+  const labels = Object.entries(options.labels ?? {});
+  if (labels.length > 0) {
+    lines.push(
+      `LABEL ${labels.map(([name, value]) => `${JSON.stringify(name)}=${JSON.stringify(value)}`).join(' ')}`,
+    );
+  }
+
   // The repository, then what needs it.
   lines.push(`COPY --chown=${USER} . ${REPO_DIR}/`, ...afterCopy);
   if (plan.installRepo) lines.push(pipInstall('.'));
@@ -129,12 +140,6 @@ export function renderDockerfile(plan: BuildPlan, options: RenderOptions): strin
     lines.push(`RUN R --quiet -e "remotes::install_local('${REPO_DIR}', upgrade = 'never')"`);
   if (plan.postBuild) lines.push(`RUN chmod +x ${plan.postBuild} && ./${plan.postBuild}`);
   if (plan.start) lines.push(`RUN chmod +x ${plan.start}`);
-  const labels = Object.entries(options.labels ?? {});
-  if (labels.length > 0) {
-    lines.push(
-      `LABEL ${labels.map(([name, value]) => `${JSON.stringify(name)}=${JSON.stringify(value)}`).join(' ')}`,
-    );
-  }
   lines.push('');
   return lines.join('\n');
 }

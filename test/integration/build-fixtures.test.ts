@@ -535,8 +535,11 @@ describe('fixture repositories that must not build', () => {
       expect((error as BuildError).message).toMatch(/postBuild/);
       expect((error as BuildError).message).toMatch(/non-zero code: 3\b/);
       expect((error as BuildError).step).toMatch(/postBuild/);
+      // What the script printed ends the error too, and reached the person watching the build.
+      expect((error as BuildError).message).toMatch(
+        /\nIts last output:\n( {2}.*\n)* {2}postBuild is failing on purpose/,
+      );
       expect(phasesOf(events)).toEqual(['fetching', 'building']);
-      // What the script printed reached the person watching the build.
       expect(logOf(events)).toContain('postBuild is failing on purpose\n');
       await expectNoImage('postbuild-fails');
     },
@@ -553,8 +556,10 @@ describe('fixture repositories that must not build', () => {
       );
       expect((error as BuildError).message).toMatch(/non-zero code: 1\b/);
       expect(phasesOf(events)).toEqual(['fetching', 'building']);
-      // The sentence is in the build log the person sees; the BuildError carries Docker's
-      // "returned a non-zero code" only.
+      // The sentence ends the error and is in the build log the person sees.
+      expect((error as BuildError).message).toContain(
+        `environment.yml needs micromamba, but ${UNREACHABLE_MICROMAMBA_URL} cannot be reached from this host (`,
+      );
       expect(logOf(events)).toContain(
         `environment.yml needs micromamba, but ${UNREACHABLE_MICROMAMBA_URL} cannot be reached from this host (`,
       );

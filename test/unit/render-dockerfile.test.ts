@@ -367,21 +367,18 @@ describe('renderDockerfile depends only on the plan', () => {
 });
 
 describe('what a notebook-only change rebuilds', () => {
-  const labels = {
-    'bindery.kind': 'build',
-    'bindery.ref': 'abc123',
-    'bindery.repo': 'git/https://h/x "y"',
-  };
+  const labels = { 'bindery.kind': 'build', 'bindery.repo': 'git/https://h/x "y"' };
 
-  it('leaves only the repository copy and one LABEL step after the dependencies', () => {
+  it('leaves only the repository copy after the dependencies, labels just before it', () => {
     const dockerfile = renderDockerfile(
       planBuild({ configDir: '', files: { 'requirements.txt': 'numpy\n' } }, facts),
       { ...options, labels },
     );
     const lines = linesOf(dockerfile);
-    expect(lines.slice(lines.indexOf(REPO_COPY))).toEqual([
+    expect(lines.slice(lines.indexOf(REPO_COPY) - 2)).toEqual([
+      'RUN pip install --no-cache-dir -r /tmp/bindery/requirements.txt',
+      'LABEL "bindery.kind"="build" "bindery.repo"="git/https://h/x \\"y\\""',
       REPO_COPY,
-      'LABEL "bindery.kind"="build" "bindery.ref"="abc123" "bindery.repo"="git/https://h/x \\"y\\""',
       '',
     ]);
   });
