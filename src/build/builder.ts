@@ -83,11 +83,16 @@ export class Builder {
 
   /** Builds `spec` unless its image exists; events describe each phase as it happens. */
   async build(spec: RepoSpec, options: BuildOptions = {}): Promise<BuildResult> {
-    const started = Date.now();
-    const emit = (event: BuildEvent) => options.onEvent?.(event);
     const resolved = await this.resolve(spec);
     if (options.imageName) resolved.imageName = options.imageName;
-    const { imageName } = resolved;
+    return this.buildResolved(resolved, options);
+  }
+
+  /** Builds a repository already pinned to a commit (a queued build job) unless its image exists. */
+  async buildResolved(resolved: ResolvedRepo, options: BuildOptions = {}): Promise<BuildResult> {
+    const started = Date.now();
+    const emit = (event: BuildEvent) => options.onEvent?.(event);
+    const { imageName, spec } = resolved;
     if (await this.deps.engine.imageExists(imageName)) {
       emit({ phase: 'built', message: 'Found built image, launching...\n', imageName });
       return { ...resolved, cached: true, durationMs: Date.now() - started };

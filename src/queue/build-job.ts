@@ -1,0 +1,25 @@
+import { z } from 'zod';
+
+/** The BullMQ queue every build goes through. */
+export const BUILD_QUEUE = 'bindery-builds';
+
+/** A build job: one repository pinned to one commit, named by its image. */
+export const buildJobSchema = z.object({
+  imageName: z.string().min(1),
+  ref: z.string().min(1),
+  spec: z.object({
+    provider: z.enum(['gh', 'gl', 'gist', 'git', 'local']),
+    url: z.string().min(1),
+    ref: z.string().min(1),
+    buildSlug: z.string().min(1),
+    repoLabel: z.string().min(1),
+  }),
+});
+
+export type BuildJob = z.infer<typeof buildJobSchema>;
+
+/**
+ * BullMQ job ids may not contain `:` (it separates Redis keys), and an image name has one
+ * before its tag; `@` cannot appear in an image name, so the mapping is one-to-one.
+ */
+export const jobIdFor = (imageName: string) => imageName.replace(/:/g, '@');
