@@ -85,6 +85,22 @@ const schema = z.object({
   PIP_EXTRA_INDEX_URL: optionalUrl,
   /** Hosts pip may use over plain http (an internal mirror), passed to builds like the indexes. */
   PIP_TRUSTED_HOST: z.string().optional(),
+  /** Most sessions running at once; BinderHub's "Too many users" past it. @defaultValue 50 */
+  BINDERY_MAX_SESSIONS: z.coerce.number().int().nonnegative().default(50),
+  /** Most sessions of one repository at once; 0 is no cap (BinderHub's per_repo_quota). @defaultValue 0 */
+  BINDERY_MAX_SESSIONS_PER_REPO: z.coerce.number().int().nonnegative().default(0),
+  /** Launches a minute from one client address without an API token; 0 is no limit. @defaultValue 10 */
+  BINDERY_LAUNCH_RATE_LIMIT: z.coerce.number().int().nonnegative().default(10),
+  /** Regular expressions; a spec (`gh/owner/repo/ref`) matching one is refused. @defaultValue none */
+  BINDERY_BANNED_SPECS: list.default([]),
+  /** Regular expressions; when set, only specs matching one are served. @defaultValue all */
+  BINDERY_ALLOWED_SPECS: list.default([]),
+  /** API tokens that allow `build_only` and lift the rate limit. @defaultValue none */
+  BINDERY_API_TOKENS: list.default([]),
+  /** GitHub Enterprise host for `gh` specs (Probot's name). @defaultValue github.com */
+  GHE_HOST: z.string().default('github.com'),
+  /** Protocol of GHE_HOST. @defaultValue https */
+  GHE_PROTOCOL: z.enum(['http', 'https']).default('https'),
   /** Where builds download micromamba for environment.yml. */
   BINDERY_MICROMAMBA_URL: z.url().default('https://micro.mamba.pm/api/micromamba/linux-64/latest'),
   /** CRAN mirror for install.R and DESCRIPTION. */
@@ -103,6 +119,17 @@ export interface Config {
   session: { cpus: number; memoryBytes: number; pidsLimit: number; runtime: 'runc' | 'runsc' };
   idleTimeoutSeconds: number;
   maxAgeSeconds: number;
+  quotas: {
+    maxSessions: number;
+    maxSessionsPerRepo: number;
+    launchesPerMinute: number;
+    bannedSpecs: readonly RegExp[];
+    allowedSpecs: readonly RegExp[];
+  };
+  /** API tokens callers present as `Authorization: Bearer …`. */
+  apiTokens: readonly string[];
+  /** `GHE_PROTOCOL://GHE_HOST`, where `gh` specs live. */
+  githubUrl: string;
   egress: { ports: readonly number[]; allowCidrs: readonly string[] };
   git: { allowedHosts: readonly string[]; cloneTimeoutMs: number; cloneMaxBytes: number };
   build: {
@@ -115,6 +142,19 @@ export interface Config {
     micromambaUrl: string;
     cranMirror: string;
   };
+}
+
+/** Compiles a list of regular expressions, naming the variable when one is not valid. */
+function patterns(variable: string, sources: string[]): RegExp[] {
+  return sources.map((source) => {
+    try {
+      return new RegExp(source);
+    } catch (error) {
+      throw new ConfigError(
+        `${variable}: "${source}" is not a regular expression (${(error as Error).message})`,
+      );
+    }
+  });
 }
 
 /**
@@ -155,6 +195,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }),
     idleTimeoutSeconds: e.BINDERY_IDLE_TIMEOUT,
     maxAgeSeconds: e.BINDERY_MAX_AGE,
+    quotas: Object.freeze({
+      maxSessions: e.BINDERY_MAX_SESSIONS,
+      maxSessionsPerRepo: e.BINDERY_MAX_SESSIONS_PER_REPO,
+      launchesPerMinute: e.BINDERY_LAUNCH_RATE_LIMIT,
+      bannedSpecs: Object.freeze(patterns('BINDERY_BANNED_SPECS', e.BINDERY_BANNED_SPECS)),
+      allowedSpecs: Object.freeze(patterns('BINDERY_ALLOWED_SPECS', e.BINDERY_ALLOWED_SPECS)),
+    }),
+    apiTokens: Object.freeze(e.BINDERY_API_TOKENS),
+    githubUrl: `${e.GHE_PROTOCOL}://${e.GHE_HOST}`,
     egress: Object.freeze({
       ports: Object.freeze(ports),
       allowCidrs: Object.freeze(e.BINDERY_EGRESS_ALLOW_CIDRS),

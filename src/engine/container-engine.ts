@@ -55,6 +55,15 @@ export interface RunningSession {
   hostPort?: number;
 }
 
+/** A session container as the engine sees it, found by its `bindery.kind=session` label. */
+export interface SessionContainer {
+  id: string;
+  name: string;
+  running: boolean;
+  address: string;
+  labels: Record<string, string>;
+}
+
 /**
  * Everything Bindery asks of a container engine, in Bindery's words. The Docker implementation
  * lives in docker-engine.ts; a Swarm one comes later.
@@ -68,6 +77,8 @@ export interface ContainerEngine {
   /** Runs a command in a fresh container to its end and removes the container. */
   runToCompletion(options: RunOptions): Promise<{ exitCode: number; output: string }>;
   runSession(spec: SessionSpec): Promise<RunningSession>;
+  /** Every container labelled `bindery.kind=session`, running or not. */
+  listSessions(): Promise<SessionContainer[]>;
   /** Resolves with the exit code when the container stops. */
   waitForExit(idOrName: string): Promise<number>;
   /** Stops and removes a container; a container already gone is not an error. */

@@ -7,6 +7,7 @@ import type {
   Limits,
   RunOptions,
   RunningSession,
+  SessionContainer,
   SessionSpec,
 } from './container-engine.js';
 
@@ -194,6 +195,20 @@ export class DockerEngine implements ContainerEngine {
       await container.remove({ force: true }).catch(() => {});
       throw error;
     }
+  }
+
+  async listSessions(): Promise<SessionContainer[]> {
+    const containers = await this.docker.listContainers({
+      all: true,
+      filters: { label: ['bindery.kind=session'] },
+    });
+    return containers.map((container) => ({
+      id: container.Id,
+      name: (container.Names[0] ?? '').replace(/^\//, ''),
+      running: container.State === 'running',
+      address: Object.values(container.NetworkSettings?.Networks ?? {})[0]?.IPAddress ?? '',
+      labels: container.Labels,
+    }));
   }
 
   async waitForExit(idOrName: string): Promise<number> {

@@ -18,6 +18,8 @@ export interface StartSessionOptions {
   /** Publish Jupyter on this host address (the CLI's `launch`), instead of the proxy's route. */
   publishOn?: string;
   env?: Record<string, string>;
+  /** Labels beyond Bindery's own (`bindery.kind`, `bindery.session`, `bindery.repo`). */
+  labels?: Record<string, string>;
 }
 
 /**

@@ -98,6 +98,15 @@ describe('loadConfig reads the environment', () => {
       PIP_EXTRA_INDEX_URL: 'http://mirror.example.org/simple',
       BINDERY_MICROMAMBA_URL: 'http://mirror.example.org/micromamba.tar.bz2',
       BINDERY_CRAN_MIRROR: 'https://cran.example.org///',
+      PIP_TRUSTED_HOST: 'mirror.example.org',
+      BINDERY_MAX_SESSIONS: '20',
+      BINDERY_MAX_SESSIONS_PER_REPO: '3',
+      BINDERY_LAUNCH_RATE_LIMIT: '5',
+      BINDERY_BANNED_SPECS: '^gh/evil/,^git/',
+      BINDERY_ALLOWED_SPECS: '^gh/',
+      BINDERY_API_TOKENS: 'secret-one,secret-two',
+      GHE_HOST: 'github.corp',
+      GHE_PROTOCOL: 'http',
     });
     expect(config).toEqual({
       port: 9000,
@@ -122,10 +131,26 @@ describe('loadConfig reads the environment', () => {
         network: 'bindery-build',
         pipIndexUrl: 'http://127.0.0.1:3141/simple',
         pipExtraIndexUrl: 'http://mirror.example.org/simple',
+        pipTrustedHost: 'mirror.example.org',
         micromambaUrl: 'http://mirror.example.org/micromamba.tar.bz2',
         cranMirror: 'https://cran.example.org',
       },
+      quotas: {
+        maxSessions: 20,
+        maxSessionsPerRepo: 3,
+        launchesPerMinute: 5,
+        bannedSpecs: [/^gh\/evil\//, /^git\//],
+        allowedSpecs: [/^gh\//],
+      },
+      apiTokens: ['secret-one', 'secret-two'],
+      githubUrl: 'http://github.corp',
     });
+  });
+
+  it('names a spec pattern that is not a regular expression', () => {
+    expect(() => loadConfig({ BINDERY_BANNED_SPECS: 'gh/(unclosed' })).toThrow(
+      /BINDERY_BANNED_SPECS: "gh\/\(unclosed" is not a regular expression/,
+    );
   });
 
   it('derives the public URL from PORT when BINDERY_PUBLIC_URL is unset', () => {

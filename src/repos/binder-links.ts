@@ -1,0 +1,48 @@
+import type { RepoSpec } from './repo-spec.js';
+
+/** BinderHub's `binder_*` values for a launch, which sessions also get as BINDER_* variables. */
+export interface BinderLinks {
+  /** The repository as a person would open it. */
+  repoUrl: string;
+  /** The repository at the launched commit. */
+  refUrl: string;
+  /** `v2/<provider>/<spec>` as requested. */
+  request: string;
+  /** `v2/<provider>/<spec>` pinned to the commit: the URL that launches the same thing later. */
+  persistentRequest: string;
+  /** This service's public URL, ending in `/`. */
+  launchHost: string;
+}
+
+const withoutGit = (url: string) => url.replace(/\.git$/, '');
+
+/** The spec part of `/v2/<provider>/<spec>` for `spec` at `ref`, escaped as BinderHub does. */
+export function specPath(spec: RepoSpec, ref: string): string {
+  const name = spec.repoLabel.slice(spec.provider.length + 1);
+  const escapedRef = encodeURIComponent(ref);
+  switch (spec.provider) {
+    case 'gl':
+    case 'git':
+      return `${encodeURIComponent(name)}/${escapedRef}`;
+    default:
+      return `${name}/${escapedRef}`;
+  }
+}
+
+/** The links BinderHub puts in its `ready` event, for `spec` resolved to `sha`. */
+export function binderLinks(spec: RepoSpec, sha: string, publicUrl: string): BinderLinks {
+  const repoUrl = withoutGit(spec.url);
+  const refUrl =
+    spec.provider === 'gist'
+      ? `${repoUrl}/${sha}`
+      : spec.provider === 'gh' || spec.provider === 'gl'
+        ? `${repoUrl}/tree/${sha}`
+        : spec.url;
+  return {
+    repoUrl,
+    refUrl,
+    request: `v2/${spec.provider}/${specPath(spec, spec.ref)}`,
+    persistentRequest: `v2/${spec.provider}/${specPath(spec, sha)}`,
+    launchHost: `${publicUrl.replace(/\/+$/, '')}/`,
+  };
+}

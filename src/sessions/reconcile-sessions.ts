@@ -1,0 +1,41 @@
+import type { ContainerEngine } from '../engine/container-engine.js';
+import type { RouteTable } from '../proxy/route-table.js';
+import { removeSession } from './cull-sessions.js';
+import type { SessionStore } from './session-store.js';
+
+/**
+ * Makes the records agree with the containers, at start: a record whose container is gone or
+ * stopped is removed with its route; a session container of this store (its `bindery.store`
+ * label) that no record knows is removed, since nobody holds its token; every live record's
+ * route points at its container's current address.
+ */
+export async function reconcileSessions(deps: {
+  engine: ContainerEngine;
+  store: SessionStore;
+  routes: RouteTable;
+}): Promise<{ kept: string[]; removed: string[] }> {
+  const ours = (await deps.engine.listSessions()).filter(
+    (container) => container.labels['bindery.store'] === deps.store.prefix,
+  );
+  const containers = new Map(ours.map((container) => [container.name, container]));
+  const kept: string[] = [];
+  const removed: string[] = [];
+  for (const session of await deps.store.all()) {
+    const container = containers.get(session.name);
+    containers.delete(session.name);
+    if (!container?.running) {
+      await removeSession(deps, session);
+      removed.push(session.name);
+      continue;
+    }
+    const target = `http://${container.address}:8888`;
+    if (target !== session.target) await deps.store.save({ ...session, target });
+    await deps.routes.set(session.name, { target });
+    kept.push(session.name);
+  }
+  for (const orphan of containers.values()) {
+    await deps.engine.removeContainer(orphan.id);
+    removed.push(orphan.name);
+  }
+  return { kept, removed };
+}

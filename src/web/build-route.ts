@@ -1,0 +1,129 @@
+import type { Request, Response } from 'express';
+import { BinderyError, ForbiddenError } from '../errors.js';
+import { binderLinks } from '../repos/binder-links.js';
+import { parseSpec } from '../repos/repo-spec.js';
+import { launchSession } from '../sessions/launch-session.js';
+import { openEventStream, type EventStream } from './event-stream.js';
+import { checkLaunchRate, checkSpecAllowed, hasApiToken } from './launch-limits.js';
+import type { Metrics } from './metrics.js';
+import type { WebDeps } from './web-deps.js';
+
+/**
+ * `<provider>` and the still-escaped `<spec>` of a path under `prefix`. Express decodes route
+ * parameters, which would turn a git spec's %2F into slashes; the spec parser decodes each part.
+ */
+export function specFromPath(path: string, prefix: string): { provider: string; path: string } {
+  const rest = path.slice(prefix.length);
+  const slash = rest.indexOf('/');
+  return slash < 0
+    ? { provider: rest, path: '' }
+    : { provider: rest.slice(0, slash), path: rest.slice(slash + 1) };
+}
+
+const statusOf = (error: unknown) => (error instanceof BinderyError ? error.status : 500);
+
+/**
+ * GET /build/<provider>/<spec>: BinderHub's launch API. Streams `waiting`, `fetching`,
+ * `building`…, `built`, `launching`, then `ready` or `failed` as server-sent events; with
+ * `build_only=true` (for API token holders) it ends at `ready` with the image name.
+ */
+export function buildRoute(deps: WebDeps, metrics: Metrics) {
+  return async (request: Request, response: Response): Promise<void> => {
+    if (
+      !request.accepts('text/event-stream') ||
+      !/text\/event-stream/.test(request.get('accept') ?? '')
+    ) {
+      response.status(400).json({
+        message:
+          'GET /build/... is an event stream: send Accept: text/event-stream (an EventSource does).',
+      });
+      return;
+    }
+    const stream = openEventStream(request, response);
+    try {
+      await runLaunch(deps, metrics, request, stream);
+    } catch (error) {
+      if (!(error instanceof BinderyError)) console.error('launch failed unexpectedly:', error);
+      stream.send({
+        phase: 'failed',
+        status_code: statusOf(error),
+        message:
+          error instanceof BinderyError
+            ? `${error.message}\n`
+            : 'Bindery failed unexpectedly; the operator can see why in its log.\n',
+      });
+    } finally {
+      stream.end();
+    }
+  };
+}
+
+async function runLaunch(deps: WebDeps, metrics: Metrics, request: Request, stream: EventStream) {
+  const { config } = deps;
+  const { provider, path } = specFromPath(request.path, '/build/');
+  const spec = parseSpec(provider, path, { githubUrl: config.githubUrl });
+  checkSpecAllowed(config.quotas, spec, path);
+
+  const trusted = hasApiToken(request.get('authorization'), config.apiTokens);
+  const buildOnly = request.query.build_only === 'true';
+  if (buildOnly && !trusted) {
+    throw new ForbiddenError('build_only needs an API token: send Authorization: Bearer <token>.');
+  }
+  if (!trusted)
+    await checkLaunchRate(deps.redis, request.ip ?? 'unknown', config.quotas.launchesPerMinute);
+
+  const resolved = await deps.resolve(spec);
+  const { imageName } = resolved;
+  if (await deps.engine.imageExists(imageName)) {
+    stream.send({ phase: 'built', imageName, message: 'Found built image, launching...\n' });
+  } else {
+    const started = Date.now();
+    metrics.inProgressBuilds.inc();
+    let outcome = 'failure';
+    try {
+      await deps.builds.enqueue({ imageName, ref: resolved.ref, spec });
+      let final: { phase: string; message: string } | undefined;
+      for await (const event of deps.builds.follow(imageName, stream.signal)) {
+        stream.send(event);
+        final = event;
+      }
+      if (stream.signal.aborted) return;
+      if (final?.phase === 'failed') return;
+      outcome = 'success';
+    } finally {
+      metrics.inProgressBuilds.dec();
+      metrics.buildTime.labels(outcome, '0', spec.repoLabel).observe((Date.now() - started) / 1000);
+      metrics.buildCount.labels(outcome, spec.provider, spec.repoLabel).inc();
+    }
+  }
+  if (buildOnly) {
+    stream.send({ phase: 'ready', imageName, message: `Built ${imageName}\n` });
+    return;
+  }
+
+  stream.send({ phase: 'launching', message: 'Launching server...\n' });
+  const started = Date.now();
+  metrics.inProgressLaunches.inc();
+  let outcome = 'failure';
+  try {
+    const links = binderLinks(spec, resolved.ref, config.publicUrl);
+    const session = await launchSession(deps, { image: imageName, repo: spec.repoLabel, links });
+    outcome = 'success';
+    stream.send({
+      phase: 'ready',
+      message: `server running at ${session.url}\n`,
+      url: session.url,
+      token: session.token,
+      image: imageName,
+      repo_url: links.repoUrl,
+      binder_ref_url: links.refUrl,
+      binder_launch_host: links.launchHost,
+      binder_request: links.request,
+      binder_persistent_request: links.persistentRequest,
+    });
+  } finally {
+    metrics.inProgressLaunches.dec();
+    metrics.launchTime.labels(outcome, '0', spec.repoLabel).observe((Date.now() - started) / 1000);
+    metrics.launchCount.labels(outcome, spec.provider, spec.repoLabel).inc();
+  }
+}

@@ -1,0 +1,108 @@
+import express, { type Request, type Response } from 'express';
+import { BinderyError } from '../errors.js';
+import { parseSpec } from '../repos/repo-spec.js';
+import { BADGE_LOGO, statusBadge } from './badges.js';
+import { buildRoute, specFromPath } from './build-route.js';
+import { renderLaunchPage, urlpathFrom } from './launch-page.js';
+import { createMetrics } from './metrics.js';
+import type { WebDeps } from './web-deps.js';
+
+const svg = (response: Response, body: string) =>
+  response.type('image/svg+xml').set('cache-control', 'no-cache').send(body);
+
+/**
+ * The Bindery web app: BinderHub's launch pages and API, health, versions, metrics and badges.
+ * `/user/…` is the proxy's, outside Express (see createHttpHandler).
+ */
+export function createApp(deps: WebDeps) {
+  const app = express();
+  const metrics = createMetrics();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+
+  app.get('/', (_request, response) => {
+    response.type('html')
+      .send(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Bindery</title></head>
+<body style="font:16px/1.5 system-ui,sans-serif;max-width:720px;margin:3rem auto;padding:0 1rem">
+<h1>Bindery</h1><p>Turn a git repository into a live Jupyter session. Open
+<code>/v2/gh/OWNER/REPO/REF</code>, or <code>/v2/git/URL-ESCAPED-URL/REF</code> for any git host.</p>
+<form onsubmit="location.href='/v2/gh/'+this.repo.value+'/'+(this.ref.value||'HEAD');return false">
+<input name="repo" placeholder="owner/repo" required> <input name="ref" placeholder="HEAD"> <button>launch</button></form>
+</body></html>`);
+  });
+
+  app.get(/^\/v2\/.+/, (request, response) => {
+    const { provider, path } = specFromPath(request.path, '/v2/');
+    try {
+      parseSpec(provider, path, { githubUrl: deps.config.githubUrl });
+    } catch (error) {
+      const status = error instanceof BinderyError ? error.status : 400;
+      response
+        .status(status)
+        .type('text')
+        .send(`${(error as Error).message}\n`);
+      return;
+    }
+    response
+      .type('html')
+      .send(renderLaunchPage({ provider, spec: path, urlpath: urlpathFrom(request.query) }));
+  });
+
+  // BinderHub's first URLs: /repo/<owner>/<repo>[/<ref>] meant a GitHub repository.
+  app.get('/repo/:owner/:repo{/:ref}', (request, response) => {
+    const { owner, repo, ref = 'HEAD' } = request.params as Record<string, string>;
+    const query = new URLSearchParams(request.query as Record<string, string>).toString();
+    response.redirect(`/v2/gh/${owner}/${repo}/${ref}${query ? `?${query}` : ''}`);
+  });
+
+  app.get(/^\/build\/.+/, buildRoute(deps, metrics));
+
+  app.get('/health', async (_request, response) => {
+    const check = async (service: string, probe: () => Promise<unknown>) => {
+      const started = Date.now();
+      try {
+        await probe();
+        return { service, ok: true, ms: Date.now() - started };
+      } catch (error) {
+        return { service, ok: false, message: (error as Error).message };
+      }
+    };
+    const checks = await Promise.all([
+      check('Docker', () => deps.engine.ping()),
+      check('Redis', () => deps.redis.ping()),
+    ]);
+    const ok = checks.every((c) => c.ok);
+    response.status(ok ? 200 : 503).json({ ok, checks });
+  });
+
+  app.get('/versions', (_request, response) => {
+    response.json({
+      binderhub: `bindery-${deps.version}`,
+      builder: `bindery ${deps.version} (repo2docker-compatible)`,
+    });
+  });
+
+  app.get('/metrics', async (_request, response) => {
+    response.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  app.get(['/badge_logo.svg', '/badge.svg'], (_request, response) => svg(response, BADGE_LOGO));
+
+  // A live badge: /status/<provider>/<spec>.svg says whether that ref's image is built.
+  app.get(/^\/status\/.+\.svg$/, async (request: Request, response: Response) => {
+    const { provider, path } = specFromPath(request.path.replace(/\.svg$/, ''), '/status/');
+    try {
+      const resolved = await deps.resolve(
+        parseSpec(provider, path, { githubUrl: deps.config.githubUrl }),
+      );
+      const status = (await deps.engine.imageExists(resolved.imageName))
+        ? 'built'
+        : ((await deps.builds.status?.(resolved.imageName)) ?? 'not built');
+      svg(response, statusBadge(status));
+    } catch {
+      svg(response.status(404), statusBadge('unknown'));
+    }
+  });
+
+  return app;
+}

@@ -1,0 +1,90 @@
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/**
+ * The page behind `/v2/<provider>/<spec>`: follows `/build/<provider>/<spec>` with an
+ * EventSource, shows the phases and the build log, and opens the session at `urlpath` with its
+ * token when it is ready.
+ */
+export function renderLaunchPage(options: {
+  provider: string;
+  spec: string;
+  urlpath: string;
+}): string {
+  const buildUrl = `/build/${options.provider}/${options.spec}`;
+  const config = JSON.stringify({ buildUrl, urlpath: options.urlpath }).replace(/</g, '\\u003c');
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Bindery: launching ${escapeHtml(options.spec)}</title>
+<style>
+  body { font: 16px/1.5 system-ui, sans-serif; margin: 0; background: #f6f7f9; color: #1d2330; }
+  main { max-width: 860px; margin: 3rem auto; padding: 0 1rem; }
+  h1 { font-size: 1.4rem; margin: 0 0 .25rem; }
+  .repo { color: #566; word-break: break-all; margin-bottom: 1.5rem; }
+  .phase { display: inline-block; padding: .2rem .7rem; border-radius: 1rem; background: #e4e9f2; font-weight: 600; }
+  .phase.failed { background: #fde2e1; color: #9b1c1c; }
+  .phase.ready { background: #dcf5e4; color: #17663a; }
+  .message { margin: 1rem 0; }
+  details { margin-top: 1rem; }
+  pre { background: #10141c; color: #d6deeb; padding: 1rem; border-radius: .5rem; max-height: 50vh; overflow: auto; font-size: 13px; white-space: pre-wrap; }
+</style>
+</head>
+<body>
+<main>
+  <h1>Starting your Binder</h1>
+  <div class="repo">${escapeHtml(`${options.provider}/${options.spec}`)}</div>
+  <span id="phase" class="phase">connecting</span>
+  <p id="message" class="message">Asking the server for this repository…</p>
+  <details id="log-box"><summary>Build log</summary><pre id="log"></pre></details>
+</main>
+<script>
+const config = ${config};
+const phase = document.getElementById('phase');
+const message = document.getElementById('message');
+const log = document.getElementById('log');
+const source = new EventSource(config.buildUrl);
+source.onmessage = (event) => {
+  const data = JSON.parse(event.data);
+  phase.textContent = data.phase;
+  phase.className = 'phase ' + data.phase;
+  if (data.phase === 'building' || data.phase === 'fetching') {
+    log.textContent += data.message.replace(/\\x1b\\[[0-9;]*m/g, '');
+    log.scrollTop = log.scrollHeight;
+  } else if (data.message) {
+    message.textContent = data.message;
+  }
+  if (data.phase === 'failed') {
+    source.close();
+    document.getElementById('log-box').open = true;
+  }
+  if (data.phase === 'ready' && data.url) {
+    source.close();
+    const target = new URL(data.url + config.urlpath, window.location.href);
+    target.searchParams.set('token', data.token);
+    message.textContent = 'Ready: opening ' + target.origin + target.pathname;
+    window.location.href = target.href;
+  }
+};
+source.onerror = () => {
+  if (phase.className.includes('ready') || phase.className.includes('failed')) return;
+  message.textContent = 'Lost the connection to the server; retrying…';
+};
+</script>
+</body>
+</html>
+`;
+}
+
+/**
+ * The path to open in Jupyter: `urlpath` as given, else the legacy `labpath` and `filepath`
+ * parameters translated as BinderHub's client does for a server that serves `/tree`.
+ */
+export function urlpathFrom(query: Record<string, unknown>): string {
+  const text = (name: string) => (typeof query[name] === 'string' ? (query[name] as string) : '');
+  const urlpath = text('urlpath');
+  if (urlpath) return urlpath.replace(/^\/+/, '');
+  const file = text('labpath') || text('filepath');
+  return file ? `tree/${file.replace(/^\/+/, '')}` : '';
+}
