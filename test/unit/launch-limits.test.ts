@@ -1,0 +1,90 @@
+import { describe, expect, it } from '@jest/globals';
+import { loadConfig } from '../../src/config.js';
+import { ForbiddenError } from '../../src/errors.js';
+import { parseSpec } from '../../src/repos/repo-spec.js';
+import { checkSessionQuotas, QuotaError } from '../../src/sessions/quotas.js';
+import type { SessionRecord } from '../../src/sessions/session-store.js';
+import { checkSpecAllowed, hasApiToken } from '../../src/web/launch-limits.js';
+import { urlpathFrom } from '../../src/web/launch-page.js';
+import { specFromPath } from '../../src/web/build-route.js';
+
+const session = (repo: string) => ({ repo }) as SessionRecord;
+
+describe('hasApiToken', () => {
+  const tokens = ['secret-one', 'secret-two'];
+  it('accepts a listed token as Bearer or token', () => {
+    expect(hasApiToken('Bearer secret-two', tokens)).toBe(true);
+    expect(hasApiToken('token secret-one', tokens)).toBe(true);
+  });
+  it('refuses anything else', () => {
+    for (const header of [
+      undefined,
+      '',
+      'Bearer',
+      'Bearer secret',
+      'Bearer secret-one2',
+      'Basic secret-one',
+    ]) {
+      expect(hasApiToken(header, tokens)).toBe(false);
+    }
+    expect(hasApiToken('Bearer x', [])).toBe(false);
+  });
+});
+
+describe('checkSpecAllowed', () => {
+  const spec = parseSpec('gh', 'evil/repo/main');
+  it('refuses a banned spec and one outside the allowed list, with a sentence', () => {
+    const banned = loadConfig({ BINDERY_BANNED_SPECS: '^gh/evil/' }).quotas;
+    expect(() => checkSpecAllowed(banned, spec, 'evil/repo/main')).toThrow(ForbiddenError);
+    expect(() => checkSpecAllowed(banned, spec, 'evil/repo/main')).toThrow(
+      'gh/evil/repo is not allowed on this service.',
+    );
+    const allowed = loadConfig({ BINDERY_ALLOWED_SPECS: '^gh/good/' }).quotas;
+    expect(() => checkSpecAllowed(allowed, spec, 'evil/repo/main')).toThrow(
+      /not among the repositories/,
+    );
+    expect(() =>
+      checkSpecAllowed(allowed, parseSpec('gh', 'good/r/HEAD'), 'good/r/HEAD'),
+    ).not.toThrow();
+  });
+});
+
+describe('checkSessionQuotas', () => {
+  it("uses BinderHub's messages for the total and the per-repository cap", () => {
+    const quotas = loadConfig({
+      BINDERY_MAX_SESSIONS: '3',
+      BINDERY_MAX_SESSIONS_PER_REPO: '2',
+    }).quotas;
+    expect(() => checkSessionQuotas(quotas, [session('gh/a/b')], 'gh/a/b')).not.toThrow();
+    expect(() =>
+      checkSessionQuotas(quotas, [session('gh/a/b'), session('gh/a/b')], 'gh/a/b'),
+    ).toThrow(new QuotaError('Too many users running gh/a/b! Try again soon.'));
+    const full = [session('gh/x/1'), session('gh/x/2'), session('gh/x/3')];
+    expect(() => checkSessionQuotas(quotas, full, 'gh/a/b')).toThrow(
+      'Too many users on this BinderHub! Try again soon.',
+    );
+    expect(new QuotaError('x').status).toBe(429);
+  });
+  it('treats 0 as no per-repository cap', () => {
+    const quotas = loadConfig({}).quotas;
+    expect(() =>
+      checkSessionQuotas(quotas, Array(10).fill(session('gh/a/b')), 'gh/a/b'),
+    ).not.toThrow();
+  });
+});
+
+describe('the launch URL', () => {
+  it('keeps the spec escaped, as the parser expects', () => {
+    expect(specFromPath('/build/git/https%3A%2F%2Fh%2Fr/HEAD', '/build/')).toEqual({
+      provider: 'git',
+      path: 'https%3A%2F%2Fh%2Fr/HEAD',
+    });
+    expect(specFromPath('/build/gh', '/build/')).toEqual({ provider: 'gh', path: '' });
+  });
+  it('maps urlpath, and the legacy labpath and filepath, to the path opened in Jupyter', () => {
+    expect(urlpathFrom({ urlpath: '/lab/tree/a.ipynb' })).toBe('lab/tree/a.ipynb');
+    expect(urlpathFrom({ labpath: 'notebooks/a.ipynb' })).toBe('tree/notebooks/a.ipynb');
+    expect(urlpathFrom({ filepath: 'a.ipynb' })).toBe('tree/a.ipynb');
+    expect(urlpathFrom({})).toBe('');
+  });
+});
