@@ -77,6 +77,8 @@ const schema = z.object({
   BINDERY_BUILD_TIMEOUT: seconds.default(3600),
   /** Most build log a build may write before it is stopped. @defaultValue 10m */
   BINDERY_BUILD_LOG_MAX: byteSize.default(10 * 2 ** 20),
+  /** Builds one `bindery worker` runs at once. @defaultValue 1 */
+  BINDERY_BUILD_CONCURRENCY: z.coerce.number().int().positive().default(1),
   /** Docker network that build steps run on; unset means Docker's default bridge. */
   BINDERY_BUILD_NETWORK: z.string().optional(),
   /** Python package index passed to builds as a build argument (mirrors, tests). */
@@ -135,6 +137,8 @@ export interface Config {
   build: {
     timeoutMs: number;
     logMaxBytes: number;
+    /** Builds one worker runs at once. */
+    concurrency: number;
     network: string | undefined;
     pipIndexUrl: string | undefined;
     pipExtraIndexUrl: string | undefined;
@@ -216,6 +220,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     build: Object.freeze({
       timeoutMs: e.BINDERY_BUILD_TIMEOUT * 1000,
       logMaxBytes: e.BINDERY_BUILD_LOG_MAX,
+      concurrency: e.BINDERY_BUILD_CONCURRENCY,
       network: e.BINDERY_BUILD_NETWORK,
       pipIndexUrl: e.PIP_INDEX_URL,
       pipExtraIndexUrl: e.PIP_EXTRA_INDEX_URL,

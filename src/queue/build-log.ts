@@ -1,0 +1,134 @@
+import type { Redis } from 'ioredis';
+
+/** The phases of a build's log: BinderHub's `waiting`, then the build's own. */
+export type BuildLogPhase = 'waiting' | 'fetching' | 'building' | 'pushing' | 'built' | 'failed';
+
+/** One entry of a build's log; a build's own events (src/build) fit it as they are. */
+export interface BuildLogEvent {
+  phase: BuildLogPhase;
+  /** One line for a person: a log line while building, a summary otherwise. */
+  message: string;
+  imageName?: string;
+}
+
+/**
+ * The terminal rule: `built` and `failed` end a build's log. Only the build worker writes them,
+ * once per build and last (it holds back the builder's own `built` and writes it at the end),
+ * so a follower may stop at the first one it reads.
+ */
+export const isFinalEvent = (event: BuildLogEvent): boolean =>
+  event.phase === 'built' || event.phase === 'failed';
+
+/** The Redis stream that holds the log of `imageName`'s build. */
+export const buildLogKey = (imageName: string) => `build:${imageName}`;
+
+export interface BuildLogOptions {
+  /** Most entries one log keeps; the oldest are dropped first. @defaultValue 20000 */
+  maxEntries?: number;
+  /** Seconds a log lives after its last entry. @defaultValue 604800 (7 days) */
+  ttlSeconds?: number;
+  /** Longest one blocking read of a follower waits before it reads again. @defaultValue 5000 */
+  blockMs?: number;
+}
+
+type StreamEntry = [id: string, fields: string[]];
+
+/** Reads the event back from a stream entry's fields (`event`, its JSON). */
+function decode([, fields]: StreamEntry): BuildLogEvent {
+  const at = fields.indexOf('event');
+  return JSON.parse(fields[at + 1] ?? '{}') as BuildLogEvent;
+}
+
+/**
+ * Build logs in Redis streams, one per image: capped and expiring, so that a client arriving
+ * mid-build replays the log from its start and then follows it live, and a finished log stays
+ * readable (the build log page, the GitHub check run) until it expires.
+ */
+export class BuildLog {
+  private readonly maxEntries: number;
+  private readonly ttlSeconds: number;
+  private readonly blockMs: number;
+
+  /** `redis` carries the appends and reads; each follower duplicates it for its blocking reads. */
+  constructor(
+    private readonly redis: Redis,
+    { maxEntries = 20_000, ttlSeconds = 7 * 24 * 3600, blockMs = 5_000 }: BuildLogOptions = {},
+  ) {
+    this.maxEntries = maxEntries;
+    this.ttlSeconds = ttlSeconds;
+    this.blockMs = blockMs;
+  }
+
+  /** Adds `event` to the end of `imageName`'s log and restarts the log's time to live. */
+  async append(imageName: string, event: BuildLogEvent): Promise<void> {
+    const key = buildLogKey(imageName);
+    // An exact MAXLEN, not `~`: approximate trimming keeps up to a whole stream node (100
+    // entries) past the cap, and the cap is a promise about memory. Dropping one entry is cheap.
+    const replies = await this.redis
+      .multi()
+      .xadd(key, 'MAXLEN', this.maxEntries, '*', 'event', JSON.stringify(event))
+      .expire(key, this.ttlSeconds)
+      .exec();
+    const failure = replies?.find(([error]) => error)?.[0];
+    if (failure) throw failure;
+  }
+
+  /** The whole stored log of `imageName`, oldest first; empty when there is none. */
+  async read(imageName: string): Promise<BuildLogEvent[]> {
+    const entries = (await this.redis.xrange(buildLogKey(imageName), '-', '+')) as StreamEntry[];
+    return entries.map(decode);
+  }
+
+  /** Deletes `imageName`'s log, before a new build of the image starts. */
+  async clear(imageName: string): Promise<void> {
+    await this.redis.del(buildLogKey(imageName));
+  }
+
+  /**
+   * `imageName`'s log from its first entry, then live as the build writes it. Ends after the
+   * final event (`built` or `failed`), or when `signal` aborts. A log that does not exist yet is
+   * waited for. Blocking reads tie up a connection, so each follower reads on its own one.
+   */
+  async *follow(imageName: string, signal?: AbortSignal): AsyncGenerator<BuildLogEvent> {
+    if (signal?.aborted) return;
+    const key = buildLogKey(imageName);
+    const reader = this.redis.duplicate();
+    // Closing the connection is what ends a blocking read early. Only once: a second
+    // disconnect() leaves a timer behind that keeps the process alive for two seconds.
+    let open = true;
+    const stop = () => {
+      if (open) reader.disconnect();
+      open = false;
+    };
+    signal?.addEventListener('abort', stop, { once: true });
+    try {
+      let lastId = '0-0';
+      while (!signal?.aborted) {
+        let reply: [key: string, entries: StreamEntry[]][] | null;
+        try {
+          reply = (await reader.xread(
+            'COUNT',
+            1000,
+            'BLOCK',
+            this.blockMs,
+            'STREAMS',
+            key,
+            lastId,
+          )) as typeof reply;
+        } catch (error) {
+          if (signal?.aborted) return;
+          throw error;
+        }
+        for (const entry of reply?.[0]?.[1] ?? []) {
+          lastId = entry[0];
+          const event = decode(entry);
+          yield event;
+          if (isFinalEvent(event)) return;
+        }
+      }
+    } finally {
+      signal?.removeEventListener('abort', stop);
+      stop();
+    }
+  }
+}

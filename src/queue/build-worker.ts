@@ -1,0 +1,171 @@
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { BinderyError, BuildError, UnavailableError } from '../errors.js';
+import { BUILD_QUEUE, buildJobSchema, type BuildJob } from './build-job.js';
+import type { BuildLog, BuildLogEvent } from './build-log.js';
+
+/**
+ * Builds the image of one job, reporting as it goes; resolves when the image exists. The CLI
+ * passes one that calls Builder.buildResolved, so this folder never touches Docker itself.
+ * It should stop when `signal` aborts (the build time limit, or a cancel).
+ */
+export type BuildFunction = (
+  job: BuildJob,
+  onEvent: (event: BuildLogEvent) => void,
+  signal: AbortSignal,
+) => Promise<unknown>;
+
+export interface BuildWorkerOptions {
+  /** Redis for the worker; BullMQ requires `maxRetriesPerRequest: null` on it. */
+  connection: Redis;
+  log: BuildLog;
+  build: BuildFunction;
+  /** Builds this worker runs at once (BINDERY_BUILD_CONCURRENCY). */
+  concurrency: number;
+  /** @defaultValue BUILD_QUEUE */
+  queueName?: string;
+  /** Milliseconds a job's lock lasts unless renewed; after a worker dies, its builds wait this long. @defaultValue 30000 */
+  lockDuration?: number;
+  /** Milliseconds between looks for builds whose worker died. @defaultValue 30000 */
+  stalledInterval?: number;
+  /** Milliseconds a whole job may take (fetch and build) before it fails for good. @defaultValue 3600000 */
+  timeoutMs?: number;
+  /** Where worker errors go; one line on stderr by default. */
+  onError?: (error: Error) => void;
+}
+
+/** What a finished job returns to BullMQ. */
+export interface BuildOutcome {
+  imageName: string;
+}
+
+const line = (text: string) => (text.endsWith('\n') ? text : `${text}\n`);
+const duration = (ms: number) =>
+  ms < 120_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} min`;
+/** A promise that rejects with `signal`'s reason once it aborts. */
+const whenAborted = (signal: AbortSignal) =>
+  new Promise<never>((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+
+/**
+ * The build worker: runs queued builds `concurrency` at a time and writes each one's events to
+ * its log, ending with the final `built` or `failed` (the worker alone writes those). Failures
+ * caused by the repository (a BinderyError that is not retryable) are not retried; others are,
+ * with the queue's backoff, and only the last try writes `failed`. A job whose worker died is
+ * picked up again by BullMQ's stalled-job check, and says so in its log.
+ */
+export function createBuildWorker({
+  connection,
+  log,
+  build,
+  concurrency,
+  queueName = BUILD_QUEUE,
+  lockDuration = 30_000,
+  stalledInterval = 30_000,
+  timeoutMs = 3_600_000,
+  onError = (error) => console.error(`bindery build worker: ${error.message}`),
+}: BuildWorkerOptions): Worker<BuildJob, BuildOutcome> {
+  /** Jobs our processor ran; a failed job outside it was failed by BullMQ itself. */
+  const processed = new WeakSet<Job>();
+
+  const processor = async (job: Job<BuildJob>, _token?: string, cancel?: AbortSignal) => {
+    processed.add(job);
+    const parsed = buildJobSchema.safeParse(job.data);
+    if (!parsed.success) {
+      throw new UnrecoverableError(`Job ${job.id} is not a build job: ${parsed.error.message}`);
+    }
+    const data = parsed.data;
+    const { imageName } = data;
+
+    // BullMQ counts stalls on the job; the count already reported is kept as its progress.
+    const reported = (job.progress as { stalls?: number } | undefined)?.stalls ?? 0;
+    if (job.stalledCounter > reported) {
+      await log.append(imageName, {
+        phase: 'waiting',
+        message: 'The worker building this image stopped; the build starts again.\n',
+      });
+      await job.updateProgress({ stalls: job.stalledCounter });
+    }
+
+    const limit = new AbortController();
+    const timer = setTimeout(
+      () =>
+        limit.abort(
+          new BuildError(
+            `The build took longer than ${duration(timeoutMs)}, this service's limit, and was stopped.`,
+          ),
+        ),
+      timeoutMs,
+    );
+    const onCancel = () =>
+      limit.abort(
+        new UnavailableError(`The build was cancelled on its worker (${cancel?.reason}).`),
+      );
+    cancel?.addEventListener('abort', onCancel, { once: true });
+
+    // Appends keep the order of events; after the end, a late event of the build is dropped.
+    let written: Promise<void> = Promise.resolve();
+    let ended = false;
+    let builtEvent: BuildLogEvent | undefined;
+    const onEvent = (event: BuildLogEvent) => {
+      if (ended) return;
+      // The build's own `built` becomes the final event; `failed` comes from the error thrown.
+      if (event.phase === 'built') builtEvent = event;
+      else if (event.phase !== 'failed') written = written.then(() => log.append(imageName, event));
+    };
+
+    try {
+      await Promise.race([build(data, onEvent, limit.signal), whenAborted(limit.signal)]);
+      ended = true;
+      await written;
+      await log.append(imageName, {
+        phase: 'built',
+        message: builtEvent?.message ?? `Built image ${imageName}\n`,
+        imageName,
+      });
+      return { imageName };
+    } catch (thrown) {
+      ended = true;
+      await written.catch(() => undefined);
+      const error = thrown instanceof Error ? thrown : new Error(String(thrown));
+      const retryable = !(error instanceof BinderyError) || error.retryable;
+      const attempts = job.opts.attempts ?? 1;
+      if (retryable && job.attemptsMade + 1 < attempts) {
+        await log.append(imageName, {
+          phase: 'waiting',
+          message: line(
+            `${error.message} The build starts again (attempt ${job.attemptsMade + 2} of ${attempts}).`,
+          ),
+        });
+        throw error;
+      }
+      await log.append(imageName, { phase: 'failed', message: line(error.message) });
+      throw retryable ? error : new UnrecoverableError(error.message);
+    } finally {
+      clearTimeout(timer);
+      cancel?.removeEventListener('abort', onCancel);
+    }
+  };
+
+  const worker = new Worker<BuildJob, BuildOutcome>(queueName, processor, {
+    connection,
+    concurrency,
+    lockDuration,
+    stalledInterval,
+  });
+  worker.on('error', onError);
+  // BullMQ fails a job without running the processor when it stalled more often than
+  // maxStalledCount allows; its followers still need an end.
+  worker.on('failed', (job, error) => {
+    if (!job || processed.has(job) || typeof job.data?.imageName !== 'string') return;
+    log
+      .append(job.data.imageName, {
+        phase: 'failed',
+        message: `The build was interrupted too often by its worker stopping (${error.message}), so it was not tried again.\n`,
+      })
+      .catch(onError);
+  });
+  return worker;
+}
