@@ -6,9 +6,12 @@ import { loadConfig } from './config.js';
 import { DockerEngine } from './engine/docker-engine.js';
 import { BinderyError } from './errors.js';
 import { parseSource } from './repos/repo-spec.js';
+import { startService } from './service.js';
 import { startSession, waitForJupyter } from './sessions/start-session.js';
 
 const USAGE = `usage:
+  bindery serve                                         web + build worker + culler (one machine)
+  bindery worker                                        only the build worker
   bindery build <path|url> [--ref REF] [--image NAME]   build an image; prints its name last
   bindery launch <path|url> [--ref REF] [--publish ADDR] build, start Jupyter, print its URL
                                                         (published on 127.0.0.1 unless ADDR says otherwise)`;
@@ -25,11 +28,26 @@ async function main(argv: string[]): Promise<number> {
     },
   });
   const [command, source] = positionals;
+  const config = loadConfig();
+  if (command === 'serve' || command === 'worker') {
+    const service = await startService({
+      config,
+      roles: command === 'serve' ? { web: true, worker: true, culler: true } : { worker: true },
+    });
+    console.error(
+      service.url
+        ? `Bindery listens on ${config.publicUrl} (${service.url})`
+        : 'Bindery build worker running',
+    );
+    await new Promise((resolve) => process.once('SIGINT', resolve).once('SIGTERM', resolve));
+    console.error('stopping...');
+    await service.close();
+    return 0;
+  }
   if (values.help || !command || !['build', 'launch'].includes(command) || !source) {
     console.error(USAGE);
     return values.help ? 0 : 2;
   }
-  const config = loadConfig();
   const engine = new DockerEngine(config.dockerHost);
   await engine.ping();
   const builder = new Builder({ engine, config });

@@ -36,6 +36,7 @@ export async function startSession(options: StartSessionOptions): Promise<Starte
     image: options.imageName,
     env: { ...options.env, JUPYTER_TOKEN: token, BINDERY_BASE_URL: baseUrl },
     labels: {
+      ...options.labels,
       'bindery.kind': 'session',
       'bindery.session': name,
       'bindery.repo': options.repoLabel,

@@ -70,7 +70,12 @@ async function runLaunch(deps: WebDeps, metrics: Metrics, request: Request, stre
     throw new ForbiddenError('build_only needs an API token: send Authorization: Bearer <token>.');
   }
   if (!trusted)
-    await checkLaunchRate(deps.redis, request.ip ?? 'unknown', config.quotas.launchesPerMinute);
+    await checkLaunchRate(
+      deps.redis,
+      request.ip ?? 'unknown',
+      config.quotas.launchesPerMinute,
+      deps.namespace,
+    );
 
   const resolved = await deps.resolve(spec);
   const { imageName } = resolved;

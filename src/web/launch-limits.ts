@@ -46,9 +46,10 @@ export async function checkLaunchRate(
   redis: Redis,
   clientIp: string,
   perMinute: number,
+  namespace = 'bindery',
 ): Promise<void> {
   if (perMinute <= 0) return;
-  const key = `bindery:launch-rate:${clientIp}:${Math.floor(Date.now() / 60_000)}`;
+  const key = `${namespace}:launch-rate:${clientIp}:${Math.floor(Date.now() / 60_000)}`;
   const [[, count]] = (await redis.multi().incr(key).expire(key, 120).exec()) as [
     [unknown, number],
   ];

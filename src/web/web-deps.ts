@@ -34,5 +34,7 @@ export interface WebDeps {
   store: SessionStore;
   routes: RouteTable;
   redis: Redis;
+  /** Prefix of this service's Redis keys. */
+  namespace: string;
   version: string;
 }

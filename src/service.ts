@@ -1,0 +1,141 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Redis } from 'ioredis';
+import { Builder } from './build/builder.js';
+import type { Config } from './config.js';
+import { DockerEngine } from './engine/docker-engine.js';
+import { RedisRouteTable } from './proxy/redis-route-table.js';
+import { createReverseProxy } from './proxy/reverse-proxy.js';
+import { BUILD_QUEUE } from './queue/build-job.js';
+import { BuildLog } from './queue/build-log.js';
+import { BuildQueue } from './queue/build-queue.js';
+import { createBuildWorker } from './queue/build-worker.js';
+import { cullSessions } from './sessions/cull-sessions.js';
+import { reconcileSessions } from './sessions/reconcile-sessions.js';
+import { SessionStore } from './sessions/session-store.js';
+import { createApp } from './web/create-app.js';
+
+export interface ServiceOptions {
+  config: Config;
+  /** What this process runs: `bindery serve` runs all three, `bindery worker` only the worker. */
+  roles: { web?: boolean; worker?: boolean; culler?: boolean };
+  /** Prefix of every Redis key, the queue name's suffix and the sessions' `bindery.store` label. */
+  namespace?: string;
+  /** Host to listen on; the port is config.port (0 picks a free one). */
+  host?: string;
+  version?: string;
+  /** Milliseconds between culls. @defaultValue 60000 */
+  cullIntervalMs?: number;
+  /** BullMQ stall detection, shorter in tests. */
+  worker?: { lockDuration?: number; stalledInterval?: number };
+  log?: (line: string) => void;
+}
+
+export interface RunningService {
+  /** Where the web role listens, e.g. http://127.0.0.1:8585. */
+  url?: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds Bindery's parts from the configuration and starts the roles asked for: the web app
+ * with the proxy, the build worker, the culler. The only place that wires them together.
+ */
+export async function startService(options: ServiceOptions): Promise<RunningService> {
+  const { config, roles } = options;
+  const namespace = options.namespace ?? 'bindery';
+  const log = options.log ?? ((line: string) => console.error(line));
+  const queueName = namespace === 'bindery' ? BUILD_QUEUE : `${BUILD_QUEUE}-${namespace}`;
+
+  // Producers and web requests fail fast when Redis is away; the worker's connection waits.
+  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1 });
+  const closers: (() => Promise<unknown>)[] = [() => redis.quit()];
+  const close = async () => {
+    for (const closer of closers.reverse()) await closer().catch(() => {});
+  };
+  try {
+    await redis.ping();
+    const engine = new DockerEngine(config.dockerHost);
+    await engine.ping();
+    const builder = new Builder({ engine, config });
+    const buildLog = new BuildLog(redis);
+    const store = new SessionStore(redis, namespace);
+    const routes = new RedisRouteTable(redis, { prefix: namespace });
+
+    if (roles.worker) {
+      const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+      const worker = createBuildWorker({
+        connection,
+        log: buildLog,
+        queueName,
+        concurrency: config.build.concurrency,
+        timeoutMs: config.build.timeoutMs,
+        ...options.worker,
+        build: (job, onEvent, signal) =>
+          builder.buildResolved(
+            { spec: job.spec, ref: job.ref, imageName: job.imageName },
+            { onEvent, signal },
+          ),
+      });
+      closers.push(
+        () => connection.quit(),
+        () => worker.close(),
+      );
+    }
+
+    let url: string | undefined;
+    if (roles.web) {
+      const queue = new BuildQueue({ connection: redis, log: buildLog, queueName });
+      closers.push(() => queue.close());
+      const { kept, removed } = await reconcileSessions({ engine, store, routes });
+      if (kept.length + removed.length > 0) {
+        log(`sessions reconciled: ${kept.length} kept, ${removed.length} removed`);
+      }
+      const app = createApp({
+        config,
+        engine,
+        resolve: (spec) => builder.resolve(spec),
+        builds: queue,
+        store,
+        routes,
+        redis,
+        namespace,
+        version: options.version ?? '0.1.0',
+      });
+      const proxy = createReverseProxy({
+        routes,
+        onActivity: (name, at) => store.touch(name, at),
+        log,
+      });
+      const server: Server = createServer((request, response) => {
+        if (request.url?.startsWith('/user/')) proxy.handleRequest(request, response);
+        else app(request, response);
+      });
+      server.on('upgrade', (request, socket, head) => proxy.handleUpgrade(request, socket, head));
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.port, options.host ?? '0.0.0.0', resolve);
+      });
+      const { port } = server.address() as AddressInfo;
+      url = `http://${options.host ?? '127.0.0.1'}:${port}`;
+      closers.push(async () => {
+        proxy.close();
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      });
+    }
+
+    if (roles.culler) {
+      const timer = setInterval(() => {
+        cullSessions({ engine, store, routes, config })
+          .then((culled) => culled.length > 0 && log(`culled sessions: ${culled.join(', ')}`))
+          .catch((error: Error) => log(`culling failed: ${error.message}`));
+      }, options.cullIntervalMs ?? 60_000);
+      closers.push(async () => clearInterval(timer));
+    }
+    return { url, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
