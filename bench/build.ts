@@ -8,40 +8,27 @@
  *
  *   npm run bench:build            (RUNS=5 HITS=50 to change the counts)
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFile, cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { cpus, totalmem, tmpdir } from 'node:os';
+import { appendFile, cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { Builder } from '../src/build/builder.js';
 import { loadConfig } from '../src/config.js';
 import { DockerEngine } from '../src/engine/docker-engine.js';
 import { parseSource } from '../src/repos/repo-spec.js';
 import { createTestNetwork } from '../test/helpers/docker-network.js';
 import { startPackageIndex } from '../test/helpers/package-index.js';
+import { machine, median, writeSection } from './report.js';
 
-const exec = promisify(execFile);
 const RUNS = Number(process.env.RUNS ?? 3);
 const HITS = Number(process.env.HITS ?? 30);
 const ROOT = join(import.meta.dirname, '..');
 
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-};
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 function notebook(text: string): string {
   const cell = { cell_type: 'markdown', metadata: {}, source: [text] };
   return JSON.stringify({ cells: [cell], metadata: {}, nbformat: 4, nbformat_minor: 5 });
-}
-
-async function machine(): Promise<string> {
-  const docker = (await exec('docker', ['version', '-f', '{{.Server.Version}}'])).stdout.trim();
-  const storage = (await exec('docker', ['info', '-f', '{{.Driver}}'])).stdout.trim();
-  return `${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Docker ${docker} (${storage}, classic builder), Node ${process.version}`;
 }
 
 async function main(): Promise<void> {
@@ -123,8 +110,7 @@ async function main(): Promise<void> {
   }
 
   const ratio = median(rebuild) / median(cold);
-  const report = [
-    '<!-- bench:build:start -->',
+  const body = [
     `Measured ${new Date().toISOString().slice(0, 10)} on ${await machine()}.`,
     `\`npm run bench:build\`, ${RUNS} runs, ${hits.length} cache hits; medians.`,
     '',
@@ -133,15 +119,8 @@ async function main(): Promise<void> {
     `| cold build (requirements.txt from a local index) | ${seconds(median(cold))} | — |`,
     `| rebuild after a notebook-only change | ${seconds(median(rebuild))} (${(ratio * 100).toFixed(1)}% of cold) | under 15% of cold |`,
     `| cache hit (image exists) | ${median(hits).toFixed(1)} ms | under 100 ms |`,
-    '<!-- bench:build:end -->',
   ].join('\n');
-  const file = join(ROOT, 'BENCHMARKS.md');
-  const current = await readFile(file, 'utf8').catch(() => '# Benchmarks\n');
-  const updated = /<!-- bench:build:start -->[\s\S]*<!-- bench:build:end -->/.test(current)
-    ? current.replace(/<!-- bench:build:start -->[\s\S]*<!-- bench:build:end -->/, report)
-    : `${current.trimEnd()}\n\n## Builds\n\n${report}\n`;
-  await writeFile(file, updated);
-  console.log(report);
+  console.log(await writeSection('build', 'Builds', '', body));
 }
 
 await main();

@@ -9,15 +9,12 @@
  *
  *   npm run bench:proxy            (REQUESTS=500 LOAD=2000 CONCURRENCY=8 to change them)
  */
-import { execFile, fork } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
 import { Agent, createServer, get } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { Builder } from '../src/build/builder.js';
 import { loadConfig } from '../src/config.js';
@@ -26,8 +23,8 @@ import { RedisRouteTable } from '../src/proxy/redis-route-table.js';
 import { createReverseProxy } from '../src/proxy/reverse-proxy.js';
 import { parseSource } from '../src/repos/repo-spec.js';
 import { startSession, waitForJupyter } from '../src/sessions/start-session.js';
+import { machine, percentile, writeSection } from './report.js';
 
-const exec = promisify(execFile);
 const bounded = (value: string | undefined, fallback: number, max: number) =>
   Math.min(Math.max(Number(value ?? fallback) || fallback, 1), max);
 const REQUESTS = bounded(process.env.REQUESTS, 500, 5_000);
@@ -36,10 +33,6 @@ const CONCURRENCY = bounded(process.env.CONCURRENCY, 8, 64);
 const WARM_UP = 50;
 const ROOT = join(import.meta.dirname, '..');
 
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]!;
-};
 const ms = (value: number) => `${value.toFixed(2)} ms`;
 
 /** The proxy's process: routes from Redis, activity to Redis, a server on loopback. */
@@ -90,11 +83,6 @@ async function throughput(url: string, total: number, concurrency: number): Prom
   return total / seconds;
 }
 
-async function machine(): Promise<string> {
-  const docker = (await exec('docker', ['version', '-f', '{{.Server.Version}}'])).stdout.trim();
-  return `${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Docker ${docker}, Node ${process.version}`;
-}
-
 async function measure(direct: string, proxied: string) {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   for (let i = 0; i < WARM_UP; i++) {
@@ -124,7 +112,6 @@ function report(figures: Awaited<ReturnType<typeof measure>>, measuredOn: string
     `+${ms(percentile(latency.proxied, p) - percentile(latency.direct, p))}`;
   const lost = ((1 - rps.proxied / rps.direct) * 100).toFixed(0);
   return [
-    '<!-- bench:proxy:start -->',
     `Measured ${new Date().toISOString().slice(0, 10)} on ${measuredOn}.`,
     `\`npm run bench:proxy\`: ${REQUESTS} sequential requests each way, alternating; then ${LOAD} each way at concurrency ${CONCURRENCY}.`,
     '',
@@ -133,7 +120,6 @@ function report(figures: Awaited<ReturnType<typeof measure>>, measuredOn: string
     row('direct to the container', latency.direct, rps.direct),
     row('through the proxy', latency.proxied, rps.proxied),
     `| the proxy's overhead | ${overhead(50)} | ${overhead(95)} | ${lost}% fewer |`,
-    '<!-- bench:proxy:end -->',
   ].join('\n');
 }
 
@@ -170,17 +156,7 @@ async function main(): Promise<void> {
       `http://${session.container.address}:8888${path}`,
       `http://127.0.0.1:${port}${path}`,
     );
-    const section = report(figures, await machine());
-    const file = join(ROOT, 'BENCHMARKS.md');
-    const current = await readFile(file, 'utf8').catch(() => '# Benchmarks\n');
-    const markers = /<!-- bench:proxy:start -->[\s\S]*<!-- bench:proxy:end -->/;
-    await writeFile(
-      file,
-      markers.test(current)
-        ? current.replace(markers, section)
-        : `${current.trimEnd()}\n\n## Proxy\n\n${ABOUT}\n\n${section}\n`,
-    );
-    console.log(section);
+    console.log(await writeSection('proxy', 'Proxy', ABOUT, report(figures, await machine())));
   } finally {
     if (child.connected) child.disconnect();
     await engine.removeContainer(session.container.id);
