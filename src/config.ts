@@ -99,6 +99,8 @@ const schema = z.object({
   BINDERY_ALLOWED_SPECS: list.default([]),
   /** API tokens that allow `build_only` and lift the rate limit. @defaultValue none */
   BINDERY_API_TOKENS: list.default([]),
+  /** Token for GitHub's API where the app is not installed (rate limits). @defaultValue none */
+  GITHUB_TOKEN: z.string().optional(),
   /** GitHub Enterprise host for `gh` specs (Probot's name). @defaultValue github.com */
   GHE_HOST: z.string().default('github.com'),
   /** Protocol of GHE_HOST. @defaultValue https */
@@ -132,6 +134,7 @@ export interface Config {
   apiTokens: readonly string[];
   /** `GHE_PROTOCOL://GHE_HOST`, where `gh` specs live. */
   githubUrl: string;
+  githubToken: string | undefined;
   egress: { ports: readonly number[]; allowCidrs: readonly string[] };
   git: { allowedHosts: readonly string[]; cloneTimeoutMs: number; cloneMaxBytes: number };
   build: {
@@ -208,6 +211,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }),
     apiTokens: Object.freeze(e.BINDERY_API_TOKENS),
     githubUrl: `${e.GHE_PROTOCOL}://${e.GHE_HOST}`,
+    githubToken: e.GITHUB_TOKEN,
     egress: Object.freeze({
       ports: Object.freeze(ports),
       allowCidrs: Object.freeze(e.BINDERY_EGRESS_ALLOW_CIDRS),

@@ -7,6 +7,7 @@ import { BuildError, RepositoryError, UnavailableError } from '../errors.js';
 import { fetchCommit } from '../repos/fetch-commit.js';
 import { assertGitHostAllowed, type LookupAll } from '../repos/git-host-guard.js';
 import type { RepoSpec } from '../repos/repo-spec.js';
+import { githubApiUrl, resolveGitHubRef } from '../repos/github-refs.js';
 import { resolveRef } from '../repos/resolve-ref.js';
 import { hashDirectory, packBuildContext, RENDERED_DOCKERFILE } from './build-context.js';
 import type { BuildEvent, BuildEventListener } from './build-events.js';
@@ -40,6 +41,11 @@ export interface BuilderDeps {
   config: Config;
   /** DNS for the git host guard; the system resolver by default. */
   lookup?: LookupAll;
+  /**
+   * The token for GitHub's API for `owner/repo`: the app's installation token where it is
+   * installed (the GitHub App issue), else GITHUB_TOKEN.
+   */
+  githubToken?: (owner: string, repo: string) => Promise<string | undefined>;
 }
 
 /** `90 s`, `5 min`: how long a limit is, for people. */
@@ -76,9 +82,23 @@ export class Builder {
       });
     } else {
       await assertGitHostAllowed(new URL(spec.url), config.git.allowedHosts, this.deps.lookup);
-      ref = await resolveRef(spec.url, spec.ref, config.git.cloneTimeoutMs);
+      ref =
+        spec.provider === 'gh'
+          ? await this.resolveOnGitHub(spec)
+          : await resolveRef(spec.url, spec.ref, config.git.cloneTimeoutMs);
     }
     return { spec, ref, imageName: imageNameFor(config.imagePrefix, spec.buildSlug, ref) };
+  }
+
+  private resolveOnGitHub(spec: RepoSpec): Promise<string> {
+    const [owner = '', repo = ''] = spec.repoLabel.split('/').slice(1);
+    const { githubToken = async () => this.deps.config.githubToken } = this.deps;
+    return resolveGitHubRef(
+      { apiUrl: githubApiUrl(this.deps.config.githubUrl), token: () => githubToken(owner, repo) },
+      owner,
+      repo,
+      spec.ref,
+    );
   }
 
   /** Builds `spec` unless its image exists; events describe each phase as it happens. */

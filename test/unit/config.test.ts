@@ -46,8 +46,9 @@ describe('loadConfig defaults', () => {
     expect(config.git).toEqual({ allowedHosts: [], cloneTimeoutMs: 300_000, cloneMaxBytes: GiB });
   });
 
-  it('limits builds to an hour and 10 MiB of log, with public micromamba and CRAN', () => {
+  it('limits builds to an hour and 10 MiB of log, one at a time, with public micromamba and CRAN', () => {
     expect(config.build).toEqual({
+      concurrency: 1,
       timeoutMs: 3_600_000,
       logMaxBytes: 10 * MiB,
       network: undefined,
@@ -99,6 +100,7 @@ describe('loadConfig reads the environment', () => {
       BINDERY_MICROMAMBA_URL: 'http://mirror.example.org/micromamba.tar.bz2',
       BINDERY_CRAN_MIRROR: 'https://cran.example.org///',
       PIP_TRUSTED_HOST: 'mirror.example.org',
+      BINDERY_BUILD_CONCURRENCY: '2',
       BINDERY_MAX_SESSIONS: '20',
       BINDERY_MAX_SESSIONS_PER_REPO: '3',
       BINDERY_LAUNCH_RATE_LIMIT: '5',
@@ -126,6 +128,7 @@ describe('loadConfig reads the environment', () => {
         cloneMaxBytes: 100 * MiB,
       },
       build: {
+        concurrency: 2,
         timeoutMs: 120_000,
         logMaxBytes: MiB,
         network: 'bindery-build',
