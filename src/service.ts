@@ -66,10 +66,12 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
       const worker = createBuildWorker({
         connection,
-        log: buildLog,
+        // The worker's log writes wait out a short Redis outage instead of failing the build.
+        log: new BuildLog(connection),
         queueName,
         concurrency: config.build.concurrency,
-        timeoutMs: config.build.timeoutMs,
+        // The job covers the clone too; the builder's own limits fire first with their words.
+        timeoutMs: config.git.cloneTimeoutMs + config.build.timeoutMs,
         ...options.worker,
         build: (job, onEvent, signal) =>
           builder.buildResolved(

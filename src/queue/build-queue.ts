@@ -84,7 +84,7 @@ export class BuildQueue {
       const state = await this.queue.getJobState(jobId);
       if (UNFINISHED.has(state)) return { attached: true };
       // Also when 'unknown': a job hash left outside every list would make `add` a no-op.
-
+      await this.queue.remove(jobId);
       await this.log.clear(data.imageName);
       // Before the job exists, so that `waiting` comes before anything a worker writes.
       await this.log.append(data.imageName, WAITING_EVENT);

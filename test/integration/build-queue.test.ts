@@ -1,6 +1,6 @@
 import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
 import { Queue, type Worker } from 'bullmq';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -104,6 +104,41 @@ function setUp(build: BuildFunction, options: SetUpOptions = {}) {
   return { queue, queueName, log, startWorker };
 }
 
+const RESTART_EVENT: BuildLogEvent = {
+  phase: 'waiting',
+  message: 'The worker building this image stopped; the build starts again.\n',
+};
+
+/**
+ * Starts a build worker in a process of its own (test/helpers/build-worker-process.ts), waits
+ * until its build of `imageName` has begun, and kills it with SIGKILL; returns its pid.
+ */
+async function killWorkerProcessMidBuild(
+  queueName: string,
+  log: BuildLog,
+  imageName: string,
+): Promise<number> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'test/helpers/build-worker-process.ts'), queueName, REDIS_URL],
+    {
+      cwd: ROOT,
+      env: { ...process.env, NODE_OPTIONS: '' },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  );
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  cleanups.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  });
+  const started = `Build started in process ${child.pid}\n`;
+  await until(async () => (await log.read(imageName)).some((event) => event.message === started));
+  child.kill('SIGKILL');
+  await exited;
+  return child.pid!;
+}
+
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
@@ -163,7 +198,9 @@ describe('build queue', () => {
     expect(await early).toEqual(whole);
     expect(await late).toEqual(whole);
     expect(calls).toBe(1);
-    // The finished log stays readable, for the build log page and the check run.
+    // The finished log stays readable, for the build log page and the check run, and holds
+    // one `built`: the worker writes it before BullMQ records the job as completed.
+    await until(async () => (await queue.status(image)) === undefined);
     expect(await log.read(image)).toEqual(whole);
   }, 20_000);
 
@@ -302,44 +339,54 @@ describe('build queue', () => {
       },
       { workers: 0 },
     );
-    const child: ChildProcess = spawn(
-      process.execPath,
-      ['--import', 'tsx', join(ROOT, 'test/helpers/build-worker-process.ts'), queueName, REDIS_URL],
-      {
-        cwd: ROOT,
-        env: { ...process.env, NODE_OPTIONS: '' },
-        stdio: ['ignore', 'inherit', 'inherit'],
-      },
-    );
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    cleanups.push(async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    });
     const image = newImageName();
     await queue.enqueue(jobFor(image));
     const follower = collect(queue.follow(image));
 
-    const childStarted = `Build started in process ${child.pid}\n`;
-    await until(async () =>
-      (await log.read(image)).some((event) => event.message === childStarted),
-    );
-    child.kill('SIGKILL');
-    await exited;
+    const child = await killWorkerProcessMidBuild(queueName, log, image);
     startWorker({ lockDuration: 2_000, stalledInterval: 1_000 });
 
     expect(await follower).toEqual([
       WAITING_EVENT,
-      { phase: 'fetching', message: childStarted },
-      {
-        phase: 'waiting',
-        message: 'The worker building this image stopped; the build starts again.\n',
-      },
+      { phase: 'fetching', message: `Build started in process ${child}\n` },
+      RESTART_EVENT,
       { phase: 'fetching', message: `Build started in process ${process.pid}\n` },
       built(image),
     ]);
     expect(parentCalls).toBe(1);
   }, 30_000);
+
+  test('a build whose workers keep dying fails, and its followers get the end', async () => {
+    let parentCalls = 0;
+    const { queue, queueName, log, startWorker } = setUp(
+      async () => {
+        parentCalls++;
+      },
+      { workers: 0 },
+    );
+    const image = newImageName();
+    await queue.enqueue(jobFor(image));
+    const follower = collect(queue.follow(image));
+
+    const first = await killWorkerProcessMidBuild(queueName, log, image);
+    const second = await killWorkerProcessMidBuild(queueName, log, image);
+    // BullMQ's maxStalledCount is 1: the third worker fails the job without building it.
+    startWorker({ lockDuration: 2_000, stalledInterval: 1_000 });
+
+    expect(await follower).toEqual([
+      WAITING_EVENT,
+      { phase: 'fetching', message: `Build started in process ${first}\n` },
+      RESTART_EVENT,
+      { phase: 'fetching', message: `Build started in process ${second}\n` },
+      {
+        phase: 'failed',
+        message:
+          'The build was interrupted too often by its worker stopping (job stalled more than allowable limit), so it was not tried again.\n',
+      },
+    ]);
+    await until(async () => (await queue.status(image)) === 'failed');
+    expect(parentCalls).toBe(0);
+  }, 40_000);
 
   test('a follower stops when its signal aborts, though the build has not ended', async () => {
     const { queue } = setUp(() => sleep(60_000), { workers: 0 });
@@ -394,7 +441,7 @@ describe('build queue with the real builder', () => {
   });
 
   test('builds test/fixtures/repos/default through the queue, then finds it built', async () => {
-    const { queue } = setUp((job, onEvent, signal) =>
+    const { queue, log } = setUp((job, onEvent, signal) =>
       builder.buildResolved(
         { spec: job.spec, ref: job.ref, imageName: job.imageName },
         { onEvent, signal },
@@ -414,6 +461,8 @@ describe('build queue with the real builder', () => {
     expect(await engine.imageExists(imageName)).toBe(true);
 
     await until(async () => (await queue.status(imageName!)) === undefined);
+    expect(await log.read(imageName)).toEqual(events);
+
     await queue.enqueue(job);
     expect(await collect(queue.follow(imageName))).toEqual([
       WAITING_EVENT,
