@@ -131,9 +131,18 @@ describe('launching through /build, as a BinderHub client does', () => {
     const status200 = await fetch(`${ready.url}api/status?token=${ready.token}`);
     expect(status200.status).toBe(200);
     expect((await fetch(`${ready.url}api/status`)).status).toBe(403);
-    // The session knows how it was launched.
-    const env = await fetch(`${ready.url}api/kernelspecs?token=${ready.token}`);
-    expect(env.status).toBe(200);
+    // The session knows how it was launched, as BinderHub tells its sessions.
+    const name = /\/user\/([^/]+)\//.exec(String(ready.url))![1]!;
+    const { stdout } = await exec('docker', ['inspect', '-f', '{{json .Config.Env}}', name]);
+    expect(JSON.parse(stdout)).toEqual(
+      expect.arrayContaining([
+        `BINDER_REPO_URL=${ready.repo_url}`,
+        `BINDER_REF_URL=${ready.binder_ref_url}`,
+        `BINDER_LAUNCH_HOST=${ready.binder_launch_host}`,
+        `BINDER_REQUEST=${ready.binder_request}`,
+        `BINDER_PERSISTENT_REQUEST=${ready.binder_persistent_request}`,
+      ]),
+    );
   }, 300_000);
 
   test('a cached launch says "Found built image" and builds nothing', async () => {
@@ -222,6 +231,18 @@ describe('launching through /build, as a BinderHub client does', () => {
     expect((await engine.listSessions()).map((c) => c.name)).not.toContain(name);
     await new Promise((resolve) => setTimeout(resolve, 2_100)); // the proxy caches found routes for 2 s
     expect((await fetch(`${ready.url}api/status?token=${ready.token}`)).status).toBe(404);
+  }, 120_000);
+
+  test('a session older than BINDERY_MAX_AGE is culled even when busy', async () => {
+    const { events } = await readEventStream(`${web.url}/build/git/${escaped(repo.url)}/HEAD`);
+    const name = /\/user\/([^/]+)\//.exec(String(events.at(-1)!.url))![1]!;
+    const store = new SessionStore(redis, web.namespace);
+    const routes = new RedisRouteTable(redis, { prefix: web.namespace, cacheTtlMs: 0 });
+    const later = Date.now() + 5_000;
+    await store.touch(name, later); // as active as can be
+    const config = { idleTimeoutSeconds: 3600, maxAgeSeconds: 2 };
+    expect(await cullSessions({ engine, store, routes, config, now: () => later })).toContain(name);
+    expect(await routes.get(name)).toBeUndefined();
   }, 120_000);
 
   test('health, versions, metrics and badges answer', async () => {
