@@ -67,6 +67,16 @@ const schema = z.object({
   BINDERY_EGRESS_ALLOW_CIDRS: list.default([]),
   /** Git hosts that may resolve to loopback or private addresses. @defaultValue none */
   BINDERY_GIT_ALLOWED_HOSTS: list.default([]),
+  /** Docker network of sessions and builds, behind Bindery's firewall. @defaultValue bindery-sessions */
+  BINDERY_SESSION_NETWORK: z
+    .string()
+    .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'must be a Docker network name')
+    .default('bindery-sessions'),
+  /**
+   * `1` lets sessions run when the firewall cannot be installed (no privileges): for
+   * development only, and loudly logged. @defaultValue 0
+   */
+  BINDERY_SANDBOX_OPTOUT: z.enum(['0', '1']).default('0'),
   /** Container runtime for sessions: runc, or runsc (gVisor). @defaultValue runc */
   BINDERY_RUNTIME: z.enum(['runc', 'runsc']).default('runc'),
   /** Seconds a clone may take. @defaultValue 300 */
@@ -136,6 +146,7 @@ export interface Config {
   githubUrl: string;
   githubToken: string | undefined;
   egress: { ports: readonly number[]; allowCidrs: readonly string[] };
+  sandbox: { network: string; optOut: boolean };
   git: { allowedHosts: readonly string[]; cloneTimeoutMs: number; cloneMaxBytes: number };
   build: {
     timeoutMs: number;
@@ -212,6 +223,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     apiTokens: Object.freeze(e.BINDERY_API_TOKENS),
     githubUrl: `${e.GHE_PROTOCOL}://${e.GHE_HOST}`,
     githubToken: e.GITHUB_TOKEN,
+    sandbox: Object.freeze({
+      network: e.BINDERY_SESSION_NETWORK,
+      optOut: e.BINDERY_SANDBOX_OPTOUT === '1',
+    }),
     egress: Object.freeze({
       ports: Object.freeze(ports),
       allowCidrs: Object.freeze(e.BINDERY_EGRESS_ALLOW_CIDRS),

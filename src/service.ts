@@ -11,6 +11,7 @@ import { BuildLog } from './queue/build-log.js';
 import { BuildQueue } from './queue/build-queue.js';
 import { createBuildWorker } from './queue/build-worker.js';
 import { cullSessions } from './sessions/cull-sessions.js';
+import { prepareSandbox } from './sandbox/prepare-sandbox.js';
 import { reconcileSessions } from './sessions/reconcile-sessions.js';
 import { SessionStore } from './sessions/session-store.js';
 import { createApp } from './web/create-app.js';
@@ -42,21 +43,27 @@ export interface RunningService {
  * with the proxy, the build worker, the culler. The only place that wires them together.
  */
 export async function startService(options: ServiceOptions): Promise<RunningService> {
-  const { config, roles } = options;
+  const { roles } = options;
   const namespace = options.namespace ?? 'bindery';
   const log = options.log ?? ((line: string) => console.error(line));
   const queueName = namespace === 'bindery' ? BUILD_QUEUE : `${BUILD_QUEUE}-${namespace}`;
 
   // Producers and web requests fail fast when Redis is away; the worker's connection waits.
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1 });
+  const redis = new Redis(options.config.redisUrl, { maxRetriesPerRequest: 1 });
   const closers: (() => Promise<unknown>)[] = [() => redis.quit()];
   const close = async () => {
     for (const closer of closers.reverse()) await closer().catch(() => {});
   };
   try {
     await redis.ping();
-    const engine = new DockerEngine(config.dockerHost);
+    const engine = new DockerEngine(options.config.dockerHost);
     await engine.ping();
+    const sandbox = await prepareSandbox({ engine, config: options.config, log });
+    // Builds run untrusted code too (postBuild): on the sandbox network unless told otherwise.
+    const config: Config = {
+      ...options.config,
+      build: { ...options.config.build, network: options.config.build.network ?? sandbox.network },
+    };
     const builder = new Builder({ engine, config });
     const buildLog = new BuildLog(redis);
     const store = new SessionStore(redis, namespace);
@@ -100,6 +107,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         builds: queue,
         store,
         routes,
+        sandbox,
         redis,
         namespace,
         version: options.version ?? '0.1.0',

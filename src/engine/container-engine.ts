@@ -64,6 +64,15 @@ export interface SessionContainer {
   labels: Record<string, string>;
 }
 
+export interface NetworkSpec {
+  name: string;
+  /** The Linux bridge's name, so firewall rules can name it. */
+  bridge: string;
+  /** Whether containers on the network may talk to each other. */
+  interContainer: boolean;
+  labels: Record<string, string>;
+}
+
 /**
  * Everything Bindery asks of a container engine, in Bindery's words. The Docker implementation
  * lives in docker-engine.ts; a Swarm one comes later.
@@ -77,6 +86,12 @@ export interface ContainerEngine {
   /** Runs a command in a fresh container to its end and removes the container. */
   runToCompletion(options: RunOptions): Promise<{ exitCode: number; output: string }>;
   runSession(spec: SessionSpec): Promise<RunningSession>;
+  /**
+   * Creates the network unless it exists; an existing one must match `spec` (bridge name,
+   * inter-container traffic), else this rejects saying what differs.
+   */
+  ensureNetwork(spec: NetworkSpec): Promise<{ subnet: string; gateway: string }>;
+  removeNetwork(name: string): Promise<void>;
   /** Every container labelled `bindery.kind=session`, running or not. */
   listSessions(): Promise<SessionContainer[]>;
   /** Resolves with the exit code when the container stops. */

@@ -1,11 +1,12 @@
 import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
-import { BuildError, UnavailableError } from '../errors.js';
+import { BuildError, ConfigError, UnavailableError } from '../errors.js';
 import type {
   BuildImageOptions,
   ContainerEngine,
   Limits,
   RunOptions,
+  NetworkSpec,
   RunningSession,
   SessionContainer,
   SessionSpec,
@@ -194,6 +195,48 @@ export class DockerEngine implements ContainerEngine {
     } catch (error) {
       await container.remove({ force: true }).catch(() => {});
       throw error;
+    }
+  }
+
+  async ensureNetwork(spec: NetworkSpec): Promise<{ subnet: string; gateway: string }> {
+    let info = await this.docker
+      .getNetwork(spec.name)
+      .inspect()
+      .catch((error: unknown) => (isMissing(error) ? undefined : Promise.reject(error)));
+    if (!info) {
+      await this.docker.createNetwork({
+        Name: spec.name,
+        Driver: 'bridge',
+        CheckDuplicate: true,
+        Labels: spec.labels,
+        Options: {
+          'com.docker.network.bridge.name': spec.bridge,
+          'com.docker.network.bridge.enable_icc': String(spec.interContainer),
+        },
+      });
+      info = await this.docker.getNetwork(spec.name).inspect();
+    }
+    const options = (info.Options ?? {}) as Record<string, string>;
+    const icc = options['com.docker.network.bridge.enable_icc'] ?? 'true';
+    if (
+      options['com.docker.network.bridge.name'] !== spec.bridge ||
+      icc !== String(spec.interContainer)
+    ) {
+      throw new ConfigError(
+        `The Docker network ${spec.name} exists with bridge ${options['com.docker.network.bridge.name'] ?? '(default)'} ` +
+          `and inter-container traffic ${icc}; Bindery needs bridge ${spec.bridge} and ${spec.interContainer}. ` +
+          `Remove it (docker network rm ${spec.name}) and start again.`,
+      );
+    }
+    const ipam = (info.IPAM?.Config ?? [])[0] as { Subnet?: string; Gateway?: string } | undefined;
+    return { subnet: ipam?.Subnet ?? '', gateway: ipam?.Gateway ?? '' };
+  }
+
+  async removeNetwork(name: string): Promise<void> {
+    try {
+      await this.docker.getNetwork(name).remove();
+    } catch (error) {
+      if (!isMissing(error)) throw error;
     }
   }
 

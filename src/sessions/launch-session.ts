@@ -1,6 +1,7 @@
 import type { Config } from '../config.js';
 import type { ContainerEngine } from '../engine/container-engine.js';
 import type { RouteTable } from '../proxy/route-table.js';
+import type { Sandbox } from '../sandbox/prepare-sandbox.js';
 import type { BinderLinks } from '../repos/binder-links.js';
 import { checkSessionQuotas } from './quotas.js';
 import type { SessionStore } from './session-store.js';
@@ -11,6 +12,8 @@ export interface LaunchDeps {
   config: Config;
   store: SessionStore;
   routes: RouteTable;
+  /** Sessions start only inside it (src/sandbox). */
+  sandbox: Pick<Sandbox, 'network' | 'assertReady'>;
 }
 
 export interface LaunchRequest {
@@ -28,7 +31,7 @@ export interface LaunchedSession {
 }
 
 /**
- * Starts a session for a built image: checks the quotas, starts the container with the
+ * Starts a session for a built image, in the sandbox: checks the quotas, starts the container with the
  * BINDER_* variables BinderHub sets, waits for Jupyter, then routes `/user/<name>/` to it and
  * records it. Nothing is left behind when a step fails.
  */
@@ -37,12 +40,14 @@ export async function launchSession(
   request: LaunchRequest,
 ): Promise<LaunchedSession> {
   const { engine, config, store, routes } = deps;
+  deps.sandbox.assertReady();
   checkSessionQuotas(config.quotas, await store.all(), request.repo);
   const session = await startSession({
     engine,
     config,
     imageName: request.image,
     repoLabel: request.repo,
+    network: deps.sandbox.network,
     labels: { 'bindery.store': store.prefix },
     env: {
       BINDER_REPO_URL: request.links.repoUrl,

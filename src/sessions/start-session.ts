@@ -18,6 +18,8 @@ export interface StartSessionOptions {
   /** Publish Jupyter on this host address (the CLI's `launch`), instead of the proxy's route. */
   publishOn?: string;
   env?: Record<string, string>;
+  /** The Docker network to run on (the sandbox's); Docker's default bridge when unset. */
+  network?: string;
   /** Labels beyond Bindery's own (`bindery.kind`, `bindery.session`, `bindery.repo`). */
   labels?: Record<string, string>;
 }
@@ -48,6 +50,7 @@ export async function startSession(options: StartSessionOptions): Promise<Starte
     },
     runtime: config.session.runtime === 'runsc' ? 'runsc' : undefined,
     publishOn: options.publishOn,
+    network: options.network,
   });
   const host = options.publishOn
     ? `${options.publishOn}:${container.hostPort}`

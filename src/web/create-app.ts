@@ -70,6 +70,10 @@ export function createApp(deps: WebDeps) {
     const checks = await Promise.all([
       check('Docker', () => deps.engine.ping()),
       check('Redis', () => deps.redis.ping()),
+      check('Sandbox', async () => {
+        const { ok, problems } = await deps.sandbox.check();
+        if (!ok) throw new Error(problems.join('; '));
+      }),
     ]);
     const ok = checks.every((c) => c.ok);
     response.status(ok ? 200 : 503).json({ ok, checks });

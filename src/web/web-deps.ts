@@ -3,6 +3,7 @@ import type { ResolvedRepo } from '../build/builder.js';
 import type { Config } from '../config.js';
 import type { ContainerEngine } from '../engine/container-engine.js';
 import type { RouteTable } from '../proxy/route-table.js';
+import type { Sandbox } from '../sandbox/prepare-sandbox.js';
 import type { BuildJob } from '../queue/build-job.js';
 import type { RepoSpec } from '../repos/repo-spec.js';
 import type { SessionStore } from '../sessions/session-store.js';
@@ -33,6 +34,7 @@ export interface WebDeps {
   builds: Builds;
   store: SessionStore;
   routes: RouteTable;
+  sandbox: Sandbox;
   redis: Redis;
   /** Prefix of this service's Redis keys. */
   namespace: string;

@@ -253,6 +253,7 @@ describe('launching through /build, as a BinderHub client does', () => {
       checks: [
         { service: 'Docker', ok: true },
         { service: 'Redis', ok: true },
+        { service: 'Sandbox', ok: true },
       ],
     });
     expect(await (await fetch(`${web.url}/versions`)).json()).toMatchObject({

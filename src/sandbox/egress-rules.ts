@@ -1,0 +1,76 @@
+import { NON_PUBLIC_IPV4 } from '../repos/address-ranges.js';
+
+/** What sessions and builds on the sandbox network may reach, and from where. */
+export interface EgressPolicy {
+  /** The Linux bridge of the sandbox network (`bindery0`). */
+  bridge: string;
+  /** TCP ports allowed to public addresses (BINDERY_EGRESS_PORTS). */
+  ports: readonly number[];
+  /** Private ranges allowed anyway, on the same ports (BINDERY_EGRESS_ALLOW_CIDRS). */
+  allowCidrs: readonly string[];
+  /** The host's own addresses: refused even where they are public. */
+  hostAddresses: readonly string[];
+  /** The resolvers Docker's embedded DNS forwards to (the host's /etc/resolv.conf). */
+  resolvers: readonly string[];
+}
+
+/** The chain of Bindery's own for traffic leaving a sandbox bridge. */
+export const egressChain = (policy: Pick<EgressPolicy, 'bridge'>) =>
+  `BINDERY-${policy.bridge}`.slice(0, 28);
+
+const reject = ['-j', 'REJECT', '--reject-with', 'icmp-port-unreachable'];
+
+/**
+ * The rules of the egress chain, in order: replies pass; DNS to the resolvers Docker's embedded
+ * DNS uses; the listed ports to the allowed CIDRs; every private, loopback, link-local, CGNAT,
+ * multicast and reserved range and the host's own addresses refused; the listed ports anywhere
+ * else (the public internet); everything else refused.
+ */
+export function egressChainRules(policy: EgressPolicy): string[][] {
+  const ports = policy.ports.join(',');
+  const tcpPorts = ['-p', 'tcp', '-m', 'multiport', '--dports', ports];
+  return [
+    ['-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'RETURN'],
+    ...policy.resolvers.flatMap((resolver) => [
+      ['-d', `${resolver}/32`, '-p', 'udp', '--dport', '53', '-j', 'RETURN'],
+      ['-d', `${resolver}/32`, '-p', 'tcp', '--dport', '53', '-j', 'RETURN'],
+    ]),
+    ...policy.allowCidrs.map((cidr) => ['-d', cidr, ...tcpPorts, '-j', 'RETURN']),
+    ...[...NON_PUBLIC_IPV4, ...policy.hostAddresses.map((address) => `${address}/32`)].map(
+      (cidr) => ['-d', cidr, ...reject],
+    ),
+    [...tcpPorts, '-j', 'RETURN'],
+    reject,
+  ];
+}
+
+/** A rule in one of the host's own chains that sends sandbox traffic to Bindery's rules. */
+export interface HookRule {
+  chain: 'DOCKER-USER' | 'INPUT';
+  args: string[];
+}
+
+/**
+ * The rules in the host's chains: forwarded traffic from the bridge goes through the egress
+ * chain; traffic from the bridge to the host itself is refused unless it answers the host.
+ * INPUT rules are listed in the order they must end up in (first is first).
+ */
+export function hookRules(policy: EgressPolicy): HookRule[] {
+  return [
+    { chain: 'DOCKER-USER', args: ['-i', policy.bridge, '-j', egressChain(policy)] },
+    {
+      chain: 'INPUT',
+      args: [
+        '-i',
+        policy.bridge,
+        '-m',
+        'conntrack',
+        '--ctstate',
+        'ESTABLISHED,RELATED',
+        '-j',
+        'ACCEPT',
+      ],
+    },
+    { chain: 'INPUT', args: ['-i', policy.bridge, ...reject] },
+  ];
+}

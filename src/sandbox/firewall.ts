@@ -1,0 +1,79 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { egressChain, egressChainRules, hookRules, type EgressPolicy } from './egress-rules.js';
+
+const exec = promisify(execFile);
+
+/** Runs iptables with `args` (`-w`: wait for the xtables lock rather than fail). */
+export type Iptables = (args: string[], input?: string) => Promise<string>;
+
+export const iptables: Iptables = async (args, input) => {
+  if (input === undefined) return (await exec('iptables', ['-w', ...args])).stdout;
+  return new Promise((resolve, reject) => {
+    const child = execFile('iptables-restore', ['-w', ...args], (error, stdout, stderr) =>
+      error ? reject(new Error(stderr.trim() || error.message)) : resolve(stdout),
+    );
+    child.stdin!.end(input);
+  });
+};
+
+const has = (run: Iptables, chain: string, args: string[]) =>
+  run(['-C', chain, ...args]).then(
+    () => true,
+    () => false,
+  );
+
+const quote = (arg: string) => (/^[\w.,/:-]+$/.test(arg) ? arg : `"${arg}"`);
+
+/**
+ * Installs the egress policy, idempotently: the chain is replaced in one `iptables-restore`
+ * transaction (never empty in between), and each hook rule is added only when missing.
+ */
+export async function installFirewall(
+  policy: EgressPolicy,
+  run: Iptables = iptables,
+): Promise<void> {
+  const chain = egressChain(policy);
+  const rules = egressChainRules(policy).map((args) => `-A ${chain} ${args.map(quote).join(' ')}`);
+  await run(['--noflush'], `*filter\n:${chain} - [0:0]\n${rules.join('\n')}\nCOMMIT\n`);
+  const hooks = hookRules(policy);
+  if (!(await has(run, 'DOCKER-USER', hooks[0]!.args)))
+    await run(['-I', 'DOCKER-USER', '1', ...hooks[0]!.args]);
+  // INPUT: insert the refusal first, then the reply rule above it.
+  for (const hook of hooks.slice(1).reverse()) {
+    if (!(await has(run, hook.chain, hook.args))) await run(['-I', hook.chain, '1', ...hook.args]);
+  }
+}
+
+/** What is missing or different from the policy; empty when the firewall is as it should be. */
+export async function verifyFirewall(
+  policy: EgressPolicy,
+  run: Iptables = iptables,
+): Promise<string[]> {
+  const problems: string[] = [];
+  const chain = egressChain(policy);
+  const expected = egressChainRules(policy).map((args) => `-A ${chain} ${args.join(' ')}`);
+  const listed = await run(['-S', chain]).catch(() => '');
+  const actual = listed.split('\n').filter((line) => line.startsWith(`-A ${chain} `));
+  if (actual.length !== expected.length) {
+    problems.push(`chain ${chain} has ${actual.length} rules, expected ${expected.length}`);
+  }
+  for (const hook of hookRules(policy)) {
+    if (!(await has(run, hook.chain, hook.args)))
+      problems.push(`${hook.chain} lacks: ${hook.args.join(' ')}`);
+  }
+  return problems;
+}
+
+/** Removes Bindery's rules for this bridge: the hooks, then the chain. */
+export async function removeFirewall(
+  policy: EgressPolicy,
+  run: Iptables = iptables,
+): Promise<void> {
+  for (const hook of hookRules(policy)) {
+    while (await has(run, hook.chain, hook.args)) await run(['-D', hook.chain, ...hook.args]);
+  }
+  const chain = egressChain(policy);
+  await run(['-F', chain]).catch(() => {});
+  await run(['-X', chain]).catch(() => {});
+}
