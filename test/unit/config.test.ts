@@ -101,6 +101,8 @@ describe('loadConfig reads the environment', () => {
       BINDERY_CRAN_MIRROR: 'https://cran.example.org///',
       PIP_TRUSTED_HOST: 'mirror.example.org',
       BINDERY_BUILD_CONCURRENCY: '2',
+      BINDERY_SESSION_NETWORK: 'bindery-net',
+      BINDERY_SANDBOX_OPTOUT: '1',
       BINDERY_MAX_SESSIONS: '20',
       BINDERY_MAX_SESSIONS_PER_REPO: '3',
       BINDERY_LAUNCH_RATE_LIMIT: '5',
@@ -122,6 +124,7 @@ describe('loadConfig reads the environment', () => {
       idleTimeoutSeconds: 60,
       maxAgeSeconds: 3600,
       egress: { ports: [80, 443, 8080], allowCidrs: ['10.1.0.0/16', '192.168.5.0/24'] },
+      sandbox: { network: 'bindery-net', optOut: true },
       git: {
         allowedHosts: ['git.internal', 'gitlab.corp:8443'],
         cloneTimeoutMs: 30_000,
