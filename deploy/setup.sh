@@ -18,6 +18,7 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v git >/dev/null || missing+=(git)
 command -v python3 >/dev/null || missing+=(python3)
+command -v runsc >/dev/null || missing+=(runsc)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     log "missing ${missing[*]}; run as root or: sudo apt-get install -y ${missing[*]}"
@@ -26,6 +27,23 @@ if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]} from Debian"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# gVisor for BINDERY_RUNTIME=runsc: registered with dockerd as the runtime "runsc".
+if [ -z "${DOCKER_HOST:-}" ] && ! grep -q '"runsc"' /etc/docker/daemon.json 2>/dev/null; then
+  log "registering gVisor (runsc) as a Docker runtime"
+  mkdir -p /etc/docker
+  python3 - <<'PY'
+import json, os
+path = "/etc/docker/daemon.json"
+config = json.load(open(path)) if os.path.exists(path) and os.path.getsize(path) else {}
+config.setdefault("runtimes", {})["runsc"] = {
+    "path": "/usr/bin/runsc", "runtimeArgs": ["--platform=ptrace", "--network=host"]}
+json.dump(config, open(path, "w"), indent=2)
+PY
+  # A running dockerd reloads its runtimes on SIGHUP.
+  pid="$(pidof dockerd || true)"
+  [ -z "$pid" ] || { kill -HUP $pid; sleep 1; }
 fi
 
 if [ -z "${DOCKER_HOST:-}" ] && ! docker info >/dev/null 2>&1; then
