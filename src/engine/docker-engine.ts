@@ -172,6 +172,9 @@ export class DockerEngine implements ContainerEngine {
       ExposedPorts: { '8888/tcp': {} },
       HostConfig: {
         ...hostLimits(spec.limits),
+        // An init as PID 1 reaps orphans: Jupyter does not, and a fork bomb's zombies would
+        // otherwise hold the pids limit for good.
+        Init: true,
         SecurityOpt: ['no-new-privileges'],
         CapDrop: ['ALL'],
         Runtime: spec.runtime,

@@ -40,15 +40,12 @@ afterAll(async () => {
   if (imageName) await engine.removeImage(imageName);
 });
 
-/** /proc/<pid>/status of the session's Jupyter process, read on the host. */
+/** /proc/<pid>/status of the session's Jupyter process (not its init), read on the host. */
 async function jupyterProcessStatus(): Promise<string> {
-  const { stdout } = await exec('docker', [
-    'inspect',
-    '-f',
-    '{{.State.Pid}}',
-    session.container.id,
-  ]);
-  return readFile(`/proc/${stdout.trim()}/status`, 'utf8');
+  const { stdout } = await exec('docker', ['top', session.container.id, '-o', 'pid,args']);
+  const line = stdout.split('\n').find((row) => /jupyter-notebook|jupyter notebook/.test(row));
+  expect(line).toBeDefined();
+  return readFile(`/proc/${line!.trim().split(/\s+/)[0]}/status`, 'utf8');
 }
 
 describe('a session from a built image', () => {
