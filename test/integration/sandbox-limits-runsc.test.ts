@@ -1,0 +1,117 @@
+/**
+ * The session limits under gVisor (BINDERY_RUNTIME=runsc): identity inside the sandbox, and
+ * the host's cgroup limits on the sandbox as a whole. What happens when a session under gVisor
+ * exceeds them (a 2 GiB allocation, a fork bomb) is not proven yet: see SECURITY.md.
+ */
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Builder } from '../../src/build/builder.js';
+import { loadConfig } from '../../src/config.js';
+import { DockerEngine } from '../../src/engine/docker-engine.js';
+import { parseSource } from '../../src/repos/repo-spec.js';
+import {
+  startSession,
+  waitForJupyter,
+  type StartedSession,
+} from '../../src/sessions/start-session.js';
+
+const exec = promisify(execFile);
+const config = loadConfig({
+  BINDERY_IMAGE_PREFIX: `bindery-test/g${randomBytes(4).toString('hex')}-`,
+  BINDERY_RUNTIME: 'runsc',
+});
+const engine = new DockerEngine();
+let imageName: string;
+const sessions: StartedSession[] = [];
+
+async function start(): Promise<StartedSession> {
+  const session = await startSession({
+    engine,
+    config,
+    imageName,
+    repoLabel: 'test/runsc',
+    publishOn: '127.0.0.1',
+  });
+  sessions.push(session);
+  await waitForJupyter(session.url, session.token, 60_000);
+  return session;
+}
+
+/** `docker exec` in the session; a non-zero exit is a result. */
+async function inSession(session: StartedSession, args: string[], timeout = 60_000) {
+  try {
+    const { stdout } = await exec('docker', ['exec', session.container.id, ...args], { timeout });
+    return { code: 0, stdout };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string };
+    return {
+      code: typeof failed.code === 'number' ? failed.code : -1,
+      stdout: failed.stdout ?? '',
+    };
+  }
+}
+
+async function inspect(session: StartedSession) {
+  const { stdout } = await exec('docker', [
+    'inspect',
+    '-f',
+    '{{json .State}}',
+    session.container.id,
+  ]);
+  return JSON.parse(stdout) as { Running: boolean; Pid: number; ExitCode: number };
+}
+
+/** The sandbox's cgroup (v1) directory of `controller` on the host. */
+async function hostCgroup(session: StartedSession, controller: string): Promise<string> {
+  const { Pid } = await inspect(session);
+  const line = (await readFile(`/proc/${Pid}/cgroup`, 'utf8'))
+    .split('\n')
+    .find((l) => l.split(':')[1]?.split(',').includes(controller));
+  return `/sys/fs/cgroup/${controller}${line!.split(':')[2]}`;
+}
+const readNumber = async (file: string) => Number((await readFile(file, 'utf8')).trim());
+
+beforeAll(async () => {
+  ({ imageName } = await new Builder({ engine, config }).build(
+    parseSource(join(import.meta.dirname, '../fixtures/repos/default')),
+  ));
+}, 300_000);
+
+afterAll(async () => {
+  for (const session of sessions) await engine.removeContainer(session.container.id);
+  if (imageName) await engine.removeImage(imageName);
+});
+
+describe('a session under gVisor', () => {
+  test('runs under runsc as uid 1000 with no capabilities, and cannot become root', async () => {
+    const session = await start();
+    const { stdout } = await exec('docker', [
+      'inspect',
+      '-f',
+      '{{.HostConfig.Runtime}}',
+      session.container.id,
+    ]);
+    expect(stdout.trim()).toBe('runsc');
+    expect((await inSession(session, ['id', '-u'])).stdout.trim()).toBe('1000');
+    expect((await inSession(session, ['grep', 'CapEff', '/proc/self/status'])).stdout).toMatch(
+      /^CapEff:\s+0+$/m,
+    );
+    const setuid = await inSession(session, ['python3', '-c', 'import os; os.setuid(0)']);
+    expect(setuid.code).not.toBe(0);
+  }, 120_000);
+
+  test('is held to one CPU and 1 GiB without swap by the host', async () => {
+    const session = sessions[0]!;
+    const cpu = await hostCgroup(session, 'cpu');
+    expect(await readNumber(`${cpu}/cpu.cfs_quota_us`)).toBe(
+      await readNumber(`${cpu}/cpu.cfs_period_us`),
+    );
+    const memory = await hostCgroup(session, 'memory');
+    expect(await readNumber(`${memory}/memory.limit_in_bytes`)).toBe(2 ** 30);
+    expect(await readNumber(`${memory}/memory.memsw.limit_in_bytes`)).toBe(2 ** 30);
+  }, 60_000);
+});
