@@ -7,7 +7,6 @@
  *   npm run bench:launch            (LAUNCHES=20 to change the count, at most 100)
  */
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config.js';
@@ -18,17 +17,10 @@ import { startSession, waitForJupyter } from '../src/sessions/start-session.js';
 import { readEventStream } from '../test/helpers/event-stream.js';
 import { startGitServer } from '../test/helpers/git-server.js';
 import { machine, median, percentile, writeSection } from './report.js';
+import { freePort } from '../test/helpers/free-port.js';
 
 const LAUNCHES = Math.min(Math.max(Number(process.env.LAUNCHES ?? 12) || 12, 10), 100);
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 async function main(): Promise<void> {
   const namespace = `bench-${randomBytes(4).toString('hex')}`;

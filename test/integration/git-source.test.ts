@@ -19,6 +19,7 @@ import {
 import { fetchCommit } from '../../src/repos/fetch-commit.js';
 import { parseSource } from '../../src/repos/repo-spec.js';
 import { git, startGitServer, type GitServer } from '../helpers/git-server.js';
+import { freePort } from '../helpers/free-port.js';
 
 const exec = promisify(execFile);
 const FIXTURE = join(import.meta.dirname, '../fixtures/repos/default');
@@ -148,15 +149,6 @@ describe('building from a git URL', () => {
     }
   }, 60_000);
 });
-
-/** A TCP port nothing listens on right now. */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 describe('refusing what cannot be built, before building anything', () => {
   test('a ref that does not exist', async () => {

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
@@ -13,6 +12,7 @@ import { cullSessions } from '../../src/sessions/cull-sessions.js';
 import { SessionStore } from '../../src/sessions/session-store.js';
 import { readEventStream, type StreamEvent } from '../helpers/event-stream.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
+import { freePort } from '../helpers/free-port.js';
 
 const exec = promisify(execFile);
 const FIXTURE = join(import.meta.dirname, '../fixtures/repos/default');
@@ -20,14 +20,6 @@ const run = randomBytes(4).toString('hex');
 const prefix = `bindery-test/s${run}-`;
 const engine = new DockerEngine();
 const redis = new Redis();
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 /** A whole service (web, worker, culler) in this process, on its own port and Redis keys. */
 async function serve(namespace: string, env: Record<string, string> = {}) {
