@@ -64,7 +64,14 @@ async function runLaunch(deps: WebDeps, metrics: Metrics, request: Request, stre
   const spec = parseSpec(provider, path, { githubUrl: config.githubUrl });
   checkSpecAllowed(config.quotas, spec, path);
 
-  const trusted = hasApiToken(request.get('authorization'), config.apiTokens);
+  const authorization = request.get('authorization');
+  const trusted = hasApiToken(authorization, config.apiTokens);
+  if (authorization && !trusted) {
+    // A wrong token is a mistake to report, not a reason to fall back to anonymous use.
+    throw new ForbiddenError(
+      'The API token sent in Authorization is not one this service accepts.',
+    );
+  }
   const buildOnly = request.query.build_only === 'true';
   if (buildOnly && !trusted) {
     throw new ForbiddenError('build_only needs an API token: send Authorization: Bearer <token>.');

@@ -195,6 +195,16 @@ describe('launching through /build, as a BinderHub client does', () => {
         message: expect.stringContaining('build_only needs an API token'),
       },
     ]);
+    const wrong = await readEventStream(url, {
+      headers: { authorization: 'Bearer not-the-token' },
+    });
+    expect(wrong.events).toEqual([
+      {
+        phase: 'failed',
+        status_code: 403,
+        message: 'The API token sent in Authorization is not one this service accepts.\n',
+      },
+    ]);
     const built = await readEventStream(url, { headers: { authorization: 'Bearer test-token' } });
     expect(built.events.at(-1)).toMatchObject({ phase: 'ready', imageName: first.at(-1)!.image });
     expect(built.events.some((e) => e.phase === 'launching')).toBe(false);
