@@ -1,7 +1,7 @@
 /**
- * The session limits under gVisor (BINDERY_RUNTIME=runsc): identity inside the sandbox, and
- * the host's cgroup limits on the sandbox as a whole. What happens when a session under gVisor
- * exceeds them (a 2 GiB allocation, a fork bomb) is not proven yet: see SECURITY.md.
+ * The session limits under gVisor (BINDERY_RUNTIME=runsc). gVisor runs a session's processes
+ * inside one sandbox on the host, and the host's cgroups limit that sandbox as a whole: a
+ * session that exceeds them ends, and only that session.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFile } from 'node:child_process';
@@ -62,7 +62,12 @@ async function inspect(session: StartedSession) {
     '{{json .State}}',
     session.container.id,
   ]);
-  return JSON.parse(stdout) as { Running: boolean; Pid: number; ExitCode: number };
+  return JSON.parse(stdout) as {
+    Running: boolean;
+    Pid: number;
+    ExitCode: number;
+    OOMKilled: boolean;
+  };
 }
 
 /** The sandbox's cgroup (v1) directory of `controller` on the host. */
@@ -74,6 +79,25 @@ async function hostCgroup(session: StartedSession, controller: string): Promise<
   return `/sys/fs/cgroup/${controller}${line!.split(':')[2]}`;
 }
 const readNumber = async (file: string) => Number((await readFile(file, 'utf8')).trim());
+
+const answers = async (session: StartedSession) =>
+  fetch(`${session.url}api/status?token=${session.token}`, {
+    signal: AbortSignal.timeout(5_000),
+  }).then(
+    (response) => response.ok,
+    () => false,
+  );
+
+/** Waits until the session's container has stopped, or `ms` pass. */
+async function stopped(session: StartedSession, ms: number) {
+  const deadline = Date.now() + ms;
+  let state = await inspect(session);
+  while (state.Running && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    state = await inspect(session);
+  }
+  return state;
+}
 
 beforeAll(async () => {
   ({ imageName } = await new Builder({ engine, config }).build(
@@ -114,4 +138,28 @@ describe('a session under gVisor', () => {
     expect(await readNumber(`${memory}/memory.limit_in_bytes`)).toBe(2 ** 30);
     expect(await readNumber(`${memory}/memory.memsw.limit_in_bytes`)).toBe(2 ** 30);
   }, 60_000);
+
+  test('writing 2 GiB gets the session OOM-killed, and only that session', async () => {
+    const victim = await start();
+    const bystander = await start();
+    // The exec never returns once its sandbox is gone; the container's state says what happened.
+    void inSession(
+      victim,
+      ['python3', '-c', 'b = b"x" * (2 * 1024**3); print("allocated")'],
+      30_000,
+    );
+    const state = await stopped(victim, 60_000);
+    expect(state).toMatchObject({ Running: false, OOMKilled: true });
+    expect(await answers(bystander)).toBe(true);
+  }, 180_000);
+
+  test('a fork bomb ends at the pids limit with its own session; another keeps answering', async () => {
+    const victim = await start();
+    const bystander = await start();
+    const bomb = 'import os\nwhile True:\n    os.fork()\n';
+    void inSession(victim, ['timeout', '20', 'python3', '-c', bomb], 40_000);
+    const state = await stopped(victim, 60_000);
+    expect(state.Running).toBe(false);
+    expect(await answers(bystander)).toBe(true);
+  }, 180_000);
 });
