@@ -39,8 +39,8 @@ export function checkSpecAllowed(quotas: Config['quotas'], spec: RepoSpec, path:
 }
 
 /**
- * Counts a launch from `clientIp` in this minute (in Redis, so every web process shares the
- * count) and refuses it past `perMinute`.
+ * Counts a launch from `clientIp` in the minute since its first counted one (in Redis, so every
+ * web process shares the count) and refuses it past `perMinute`.
  */
 export async function checkLaunchRate(
   redis: Redis,
@@ -49,8 +49,11 @@ export async function checkLaunchRate(
   namespace = 'bindery',
 ): Promise<void> {
   if (perMinute <= 0) return;
-  const key = `${namespace}:launch-rate:${clientIp}:${Math.floor(Date.now() / 60_000)}`;
-  const [[, count]] = (await redis.multi().incr(key).expire(key, 120).exec()) as [
+  // A window that opens with the client's first launch, so two launches a second apart are
+  // never split across two calendar minutes.
+  const key = `${namespace}:launch-rate:${clientIp}`;
+  const [, [, count]] = (await redis.multi().set(key, 0, 'EX', 60, 'NX').incr(key).exec()) as [
+    unknown,
     [unknown, number],
   ];
   if (count > perMinute) {
