@@ -1,4 +1,4 @@
-import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import nock from 'nock';
 import { Builder } from '../../src/build/builder.js';
 import { loadConfig } from '../../src/config.js';
@@ -10,10 +10,19 @@ import { parseSpec } from '../../src/repos/repo-spec.js';
 const SHA = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
 const api = { apiUrl: 'https://api.github.com' };
 
-beforeAll(() => nock.disableNetConnect());
+beforeAll(() => {
+  if (!nock.isActive()) nock.activate();
+  nock.disableNetConnect();
+});
 afterEach(() => {
   expect(nock.pendingMocks()).toEqual([]);
   nock.cleanAll();
+});
+// nock patches Node's HTTP globally, and jest runs later test files in this same process:
+// without this, Docker's and Redis's own traffic in integration tests would be refused.
+afterAll(() => {
+  nock.enableNetConnect();
+  nock.restore();
 });
 
 describe('resolveGitHubRef', () => {
