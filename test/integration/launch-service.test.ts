@@ -73,9 +73,14 @@ afterAll(async () => {
       await engine.removeContainer(container.id);
   }
   for (const namespace of namespaces) {
-    const keys = await redis.keys(`${namespace}:*`);
+    const keys = [
+      ...(await redis.keys(`${namespace}:*`)),
+      ...(await redis.keys(`bull:*${namespace}*`)),
+    ];
     if (keys.length > 0) await redis.del(...keys);
   }
+  const logs = await redis.keys(`build:${prefix}*`);
+  if (logs.length > 0) await redis.del(...logs);
   const { stdout } = await exec('docker', ['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}']);
   for (const image of stdout.split('\n').filter((name) => name.startsWith(prefix))) {
     await engine.removeImage(image);
