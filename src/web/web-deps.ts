@@ -5,22 +5,16 @@ import type { ContainerEngine } from '../engine/container-engine.js';
 import type { RouteTable } from '../proxy/route-table.js';
 import type { Sandbox } from '../sandbox/prepare-sandbox.js';
 import type { BuildJob } from '../queue/build-job.js';
+import type { BuildLogEvent } from '../queue/build-log.js';
 import type { RepoSpec } from '../repos/repo-spec.js';
 import type { SessionStore } from '../sessions/session-store.js';
-
-/** One event of a build's log, as the queue's log stream stores it. */
-export interface LogEvent {
-  phase: string;
-  message: string;
-  imageName?: string;
-}
 
 /** What the web layer needs of the build queue and its log (src/queue implements it). */
 export interface Builds {
   /** Enqueues the build unless one for the same image is waiting or running. */
   enqueue(job: BuildJob): Promise<unknown>;
   /** The build's log from the start, followed live; ends after its final event. */
-  follow(imageName: string, signal: AbortSignal): AsyncIterable<LogEvent>;
+  follow(imageName: string, signal: AbortSignal): AsyncIterable<BuildLogEvent>;
   /** `building` or `failed` when the newest build of the image is, for the status badge. */
   status?(imageName: string): Promise<'building' | 'failed' | undefined>;
 }
