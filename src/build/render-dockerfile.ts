@@ -1,5 +1,5 @@
 import type { BuildPlan } from './detect.js';
-import { JUPYTER_LAUNCHER, MICROMAMBA_FETCHER } from './jupyter-launcher.js';
+import { JUPYTER_LAUNCHER, MICROMAMBA_FETCHER } from './injected-scripts.js';
 
 /** Where the repository lives in every image, as in repo2docker. */
 export const REPO_DIR = '/home/jovyan';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { planBuild, type BuildPlan } from '../../src/build/detect.js';
-import { JUPYTER_LAUNCHER, MICROMAMBA_FETCHER } from '../../src/build/jupyter-launcher.js';
+import { JUPYTER_LAUNCHER, MICROMAMBA_FETCHER } from '../../src/build/injected-scripts.js';
 import { renderDockerfile, REPO_DIR } from '../../src/build/render-dockerfile.js';
 import { readRepoConfig, type RepoConfig } from '../../src/build/repo-config.js';
 
