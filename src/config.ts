@@ -1,3 +1,4 @@
+import { getPrivateKey } from '@probot/get-private-key';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
 
@@ -115,6 +116,16 @@ const schema = z.object({
   GHE_HOST: z.string().default('github.com'),
   /** Protocol of GHE_HOST. @defaultValue https */
   GHE_PROTOCOL: z.enum(['http', 'https']).default('https'),
+  /** The GitHub App's id (Probot's name); with PRIVATE_KEY(_PATH) and WEBHOOK_SECRET it turns the app on. */
+  APP_ID: z.coerce.number().int().positive().optional(),
+  /** The app's private key, PEM text (or base64 of it, or with `\n` escapes), as Probot reads it. */
+  PRIVATE_KEY: z.string().optional(),
+  /** A file holding the app's private key, when PRIVATE_KEY is unset. */
+  PRIVATE_KEY_PATH: z.string().optional(),
+  /** The secret GitHub signs webhook deliveries with. */
+  WEBHOOK_SECRET: z.string().optional(),
+  /** Level of the GitHub App's log lines. @defaultValue info */
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
   /** Where builds download micromamba for environment.yml. */
   BINDERY_MICROMAMBA_URL: z.url().default('https://micro.mamba.pm/api/micromamba/linux-64/latest'),
   /** CRAN mirror for install.R and DESCRIPTION. */
@@ -145,6 +156,8 @@ export interface Config {
   /** `GHE_PROTOCOL://GHE_HOST`, where `gh` specs live. */
   githubUrl: string;
   githubToken: string | undefined;
+  /** The GitHub App, when APP_ID, its private key and WEBHOOK_SECRET are all set. */
+  githubApp: GitHubAppConfig | undefined;
   egress: { ports: readonly number[]; allowCidrs: readonly string[] };
   sandbox: { network: string; optOut: boolean };
   git: { allowedHosts: readonly string[]; cloneTimeoutMs: number; cloneMaxBytes: number };
@@ -160,6 +173,51 @@ export interface Config {
     micromambaUrl: string;
     cranMirror: string;
   };
+}
+
+/** The GitHub App's credentials, under Probot's environment names. */
+export interface GitHubAppConfig {
+  appId: number;
+  privateKey: string;
+  webhookSecret: string;
+  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+}
+
+/**
+ * The GitHub App's settings, or undefined when none of them is set (the app is off). Some
+ * but not all set is a mistake, named at start rather than found at the first webhook.
+ */
+function githubAppConfig(e: z.infer<typeof schema>): GitHubAppConfig | undefined {
+  const given = {
+    APP_ID: e.APP_ID !== undefined,
+    'PRIVATE_KEY or PRIVATE_KEY_PATH': Boolean(e.PRIVATE_KEY ?? e.PRIVATE_KEY_PATH),
+    WEBHOOK_SECRET: e.WEBHOOK_SECRET !== undefined,
+  };
+  const missing = Object.entries(given).filter(([, set]) => !set);
+  if (missing.length === 3) return undefined;
+  if (missing.length > 0) {
+    throw new ConfigError(
+      `The GitHub App needs ${missing.map(([name]) => name).join(' and ')} too ` +
+        `(from the app's settings page); unset all of APP_ID, PRIVATE_KEY and WEBHOOK_SECRET to run without it.`,
+    );
+  }
+  let privateKey: string;
+  try {
+    // Probot's own reader: PEM, base64 or `\n`-escaped text, or the file PRIVATE_KEY_PATH names.
+    privateKey = getPrivateKey({
+      env: { PRIVATE_KEY: e.PRIVATE_KEY, PRIVATE_KEY_PATH: e.PRIVATE_KEY_PATH },
+    })!;
+  } catch (error) {
+    throw new ConfigError(
+      `PRIVATE_KEY / PRIVATE_KEY_PATH: ${(error as Error).message.replace(/^\[[^\]]*\] /, '')}`,
+    );
+  }
+  return Object.freeze({
+    appId: e.APP_ID!,
+    privateKey,
+    webhookSecret: e.WEBHOOK_SECRET!,
+    logLevel: e.LOG_LEVEL,
+  });
 }
 
 /** Compiles a list of regular expressions, naming the variable when one is not valid. */
@@ -223,6 +281,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     apiTokens: Object.freeze(e.BINDERY_API_TOKENS),
     githubUrl: `${e.GHE_PROTOCOL}://${e.GHE_HOST}`,
     githubToken: e.GITHUB_TOKEN,
+    githubApp: githubAppConfig(e),
     sandbox: Object.freeze({
       network: e.BINDERY_SESSION_NETWORK,
       optOut: e.BINDERY_SANDBOX_OPTOUT === '1',

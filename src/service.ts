@@ -1,9 +1,17 @@
 import { createServer, type Server } from 'node:http';
+import type { Router } from 'express';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { Builder } from './build/builder.js';
 import type { Config } from './config.js';
 import { DockerEngine } from './engine/docker-engine.js';
+import { UnavailableError } from './errors.js';
+import { createGitHubApp, type GitHubApp } from './github/github-app.js';
+import { GITHUB_QUEUE } from './github/github-jobs.js';
+import { GitHubQueue } from './github/github-queue.js';
+import { createGitHubWorker } from './github/github-worker.js';
+import { createWebhookHandlers } from './github/webhook-handlers.js';
+import { createWebhookMiddleware } from './github/webhook-middleware.js';
 import { RedisRouteTable } from './proxy/redis-route-table.js';
 import { createReverseProxy } from './proxy/reverse-proxy.js';
 import { BUILD_QUEUE } from './queue/build-job.js';
@@ -47,6 +55,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const namespace = options.namespace ?? 'bindery';
   const log = options.log ?? ((line: string) => console.error(line));
   const queueName = namespace === 'bindery' ? BUILD_QUEUE : `${BUILD_QUEUE}-${namespace}`;
+  const githubQueueName = namespace === 'bindery' ? GITHUB_QUEUE : `${GITHUB_QUEUE}-${namespace}`;
 
   // Producers and web requests fail fast when Redis is away; the worker's connection waits.
   const redis = new Redis(options.config.redisUrl, { maxRetriesPerRequest: 1 });
@@ -66,6 +75,16 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     };
     const builder = new Builder({ engine, config });
     const buildLog = new BuildLog(redis);
+    let github: GitHubApp | undefined;
+    if (config.githubApp) {
+      github = createGitHubApp({ app: config.githubApp, githubUrl: config.githubUrl, redis, log });
+      closers.push(() => github!.close());
+      log(`GitHub App ${config.githubApp.appId} on: webhooks at /api/github/webhooks`);
+    } else {
+      log(
+        'GitHub App off: set APP_ID, PRIVATE_KEY (or PRIVATE_KEY_PATH) and WEBHOOK_SECRET to turn it on',
+      );
+    }
     const store = new SessionStore(redis, namespace);
     const routes = new RedisRouteTable(redis, { prefix: namespace });
 
@@ -80,20 +99,53 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         // The job covers the clone too; the builder's own limits fire first with their words.
         timeoutMs: config.git.cloneTimeoutMs + config.build.timeoutMs,
         ...options.worker,
-        build: (job, onEvent, signal) =>
+        build: async (job, onEvent, signal) =>
           builder.buildResolved(
             { spec: job.spec, ref: job.ref, imageName: job.imageName },
-            { onEvent, signal },
+            { onEvent, signal, gitToken: await installationToken(job.installationId) },
           ),
       });
       closers.push(
         () => connection.quit(),
         () => worker.close(),
       );
+      if (github) {
+        const builds = new BuildQueue({ connection: redis, log: buildLog, queueName });
+        const reports = new GitHubQueue({ connection: redis, queueName: githubQueueName });
+        const githubWorker = createGitHubWorker({
+          connection,
+          app: github,
+          config,
+          builds,
+          reports,
+          redis,
+          reportTimeoutMs: config.git.cloneTimeoutMs + config.build.timeoutMs + 600_000,
+          queueName: githubQueueName,
+          log,
+        });
+        closers.push(
+          () => builds.close(),
+          () => reports.close(),
+          () => githubWorker.close(),
+        );
+      }
     }
 
     let url: string | undefined;
     if (roles.web) {
+      let webhooks: Router | undefined;
+      if (github && config.githubApp) {
+        const prebuilds = new GitHubQueue({ connection: redis, queueName: githubQueueName });
+        closers.push(() => prebuilds.close());
+        webhooks = await createWebhookMiddleware({
+          probot: github.probot,
+          handlers: createWebhookHandlers({
+            addPrebuilds: (delivery, jobs) => prebuilds.addPrebuilds(delivery, jobs),
+          }),
+          webhookSecret: config.githubApp.webhookSecret,
+          log,
+        });
+      }
       const queue = new BuildQueue({ connection: redis, log: buildLog, queueName });
       closers.push(() => queue.close());
       const { kept, removed } = await reconcileSessions({ engine, store, routes });
@@ -111,6 +163,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         redis,
         namespace,
         version: options.version ?? '0.1.0',
+        webhooks,
       });
       const proxy = createReverseProxy({
         routes,
@@ -133,6 +186,17 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         server.closeAllConnections();
         await new Promise((resolve) => server.close(resolve));
       });
+    }
+
+    /** A private repository's build fetches it with a token of the installation that asked. */
+    async function installationToken(installationId: number | undefined) {
+      if (installationId === undefined) return undefined;
+      if (!github) {
+        throw new UnavailableError(
+          'This build is of a private repository and needs the GitHub App to fetch it; this worker runs without APP_ID.',
+        );
+      }
+      return github.installationToken(installationId);
     }
 
     if (roles.culler) {

@@ -34,6 +34,11 @@ export interface BuildOptions {
   /** Tag the image with this name instead of the derived one (`bindery build --image`). */
   imageName?: string;
   signal?: AbortSignal;
+  /**
+   * The installation token for a private GitHub repository, used for the fetch only and never
+   * logged; only the GitHub App's builds pass one.
+   */
+  gitToken?: string;
 }
 
 export interface BuilderDeps {
@@ -125,10 +130,16 @@ export class Builder {
       if (workDir) {
         emit({ phase: 'fetching', message: `Fetching ${spec.url} at ${resolved.ref}...\n` });
         repoDir = join(workDir, 'repo');
-        await fetchCommit(spec.url, resolved.ref, repoDir, {
-          timeoutMs: this.deps.config.git.cloneTimeoutMs,
-          maxBytes: this.deps.config.git.cloneMaxBytes,
-        });
+        await fetchCommit(
+          spec.url,
+          resolved.ref,
+          repoDir,
+          {
+            timeoutMs: this.deps.config.git.cloneTimeoutMs,
+            maxBytes: this.deps.config.git.cloneMaxBytes,
+          },
+          { token: options.gitToken },
+        );
       } else {
         emit({ phase: 'fetching', message: `Reading ${spec.url}...\n` });
       }

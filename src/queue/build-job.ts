@@ -14,6 +14,11 @@ export const buildJobSchema = z.object({
     buildSlug: z.string().min(1),
     repoLabel: z.string().min(1),
   }),
+  /**
+   * Set only for a private GitHub repository built for the GitHub App: the worker fetches it
+   * with this installation's token, and its log is not shown on the public log page.
+   */
+  installationId: z.number().int().positive().optional(),
 });
 
 export type BuildJob = z.infer<typeof buildJobSchema>;

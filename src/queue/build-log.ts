@@ -79,6 +79,18 @@ export class BuildLog {
     return entries.map(decode);
   }
 
+  /** The newest entry of `imageName`'s log: its final event once the build has ended. */
+  async last(imageName: string): Promise<BuildLogEvent | undefined> {
+    const entries = (await this.redis.xrevrange(
+      buildLogKey(imageName),
+      '+',
+      '-',
+      'COUNT',
+      1,
+    )) as StreamEntry[];
+    return entries[0] && decode(entries[0]);
+  }
+
   /** Deletes `imageName`'s log, before a new build of the image starts. */
   async clear(imageName: string): Promise<void> {
     await this.redis.del(buildLogKey(imageName));

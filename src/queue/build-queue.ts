@@ -104,11 +104,37 @@ export class BuildQueue {
     return this.log.follow(imageName, signal);
   }
 
+  /** `imageName`'s whole stored build log, oldest first; empty when there is none. */
+  read(imageName: string): Promise<BuildLogEvent[]> {
+    return this.log.read(imageName);
+  }
+
+  /** The newest event of `imageName`'s build log (BuildLog.last). */
+  lastEvent(imageName: string): Promise<BuildLogEvent | undefined> {
+    return this.log.last(imageName);
+  }
+
   /** `building` while the image's newest build waits or runs, `failed` when it failed. */
   async status(imageName: string): Promise<'building' | 'failed' | undefined> {
     const state = await this.queue.getJobState(jobIdFor(imageName));
     if (UNFINISHED.has(state)) return 'building';
     return state === 'failed' ? 'failed' : undefined;
+  }
+
+  /**
+   * What the queue knows of the image's newest build: whether it is private (built with an
+   * installation's credentials) and when its final try started and ended (epoch milliseconds).
+   */
+  async details(
+    imageName: string,
+  ): Promise<{ private: boolean; startedAt?: number; finishedAt?: number } | undefined> {
+    const job = await this.queue.getJob(jobIdFor(imageName));
+    if (!job) return undefined;
+    return {
+      private: job.data.installationId !== undefined,
+      startedAt: job.processedOn,
+      finishedAt: job.finishedOn,
+    };
   }
 
   /** Closes the queue; the connection stays open for its owner to close. */

@@ -25,20 +25,74 @@ async function directorySize(dir: string): Promise<number> {
 
 const megabytes = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MiB`;
 
+export interface FetchOptions {
+  /**
+   * A GitHub App installation token that can read the repository, for a private one on GitHub.
+   * It reaches git only through the environment, and no error carries it.
+   */
+  token?: string;
+}
+
+/**
+ * Git's words when the host refused to serve without (other) credentials: a 401 ends in
+ * "Authentication failed" or, with no one to ask, "could not read Username"; a 403 is said as
+ * a returned error.
+ */
+const REFUSED =
+  /authentication failed|could not read (username|password)|returned error: 40[13]\b/i;
+/** GitHub answers 404 for a private repository the token may not read, to hide that it exists. */
+const HIDDEN = /repository '.*' not found/i;
+
+/**
+ * The `Authorization` header GitHub accepts an installation token in over HTTPS: basic
+ * authentication with the user name `x-access-token`.
+ * See https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/authenticating-as-a-github-app-installation#about-authentication-as-a-github-app-installation
+ */
+function basicCredentials(token: string): string {
+  return Buffer.from(`x-access-token:${token}`).toString('base64');
+}
+
+/** `error` with every copy of the secrets in git's output blanked out. */
+function withoutSecrets(error: unknown, secrets: string[]): unknown {
+  if (!(error instanceof GitCommandError) || secrets.length === 0) return error;
+  const stderr = secrets.reduce((text, secret) => text.replaceAll(secret, '***'), error.stderr);
+  return new GitCommandError(error.args, stderr, error.timedOut);
+}
+
+/** The sentence for a repository that would not let Bindery read it: what to check. */
+function refusedMessage(url: string, withToken: boolean): string {
+  const installed =
+    'the GitHub App is installed on the repository with the "Contents: read" permission.';
+  return withToken
+    ? `${url} could not be read with the GitHub App's credentials. Check that ${installed}`
+    : `${url} could not be read without credentials. Check the URL, and for a private ` +
+        `repository, that ${installed}`;
+}
+
 /**
  * Checks out commit `sha` of the repository at `url` into `dir` (created, must be empty):
  * a depth-1 fetch of that one commit, stopped when it takes longer than `timeoutMs` or its
- * objects or working tree grow past `maxBytes`.
+ * objects or working tree grow past `maxBytes`. With `options.token`, the fetch authenticates
+ * as a GitHub App installation; a refusal is a RepositoryError that says what to check.
  */
 export async function fetchCommit(
   url: string,
   sha: string,
   dir: string,
   limits: FetchLimits,
+  options: FetchOptions = {},
 ): Promise<void> {
+  const { token } = options;
+  const credentials = token ? basicCredentials(token) : undefined;
+  // Git does not print the header, but its output is no place to bet a secret on.
+  const secrets = [token, credentials].filter((secret): secret is string => Boolean(secret));
   await mkdir(dir, { recursive: true });
-  const git = (args: string[], signal?: AbortSignal) =>
-    runGit(args, { cwd: dir, timeoutMs: limits.timeoutMs, signal });
+  const git = (args: string[], signal?: AbortSignal, config?: Record<string, string>) =>
+    runGit(args, { cwd: dir, timeoutMs: limits.timeoutMs, signal, config }).catch(
+      (error: unknown) => {
+        throw withoutSecrets(error, secrets);
+      },
+    );
   await git(['init', '--quiet']);
 
   const tooBig = new AbortController();
@@ -46,13 +100,24 @@ export async function fetchCommit(
     if ((await directorySize(join(dir, '.git'))) > limits.maxBytes) tooBig.abort();
   }, 500);
   try {
-    await git(['fetch', '--quiet', '--depth=1', '--no-tags', '--', url, sha], tooBig.signal);
+    await git(
+      ['fetch', '--quiet', '--depth=1', '--no-tags', '--', url, sha],
+      tooBig.signal,
+      // Only the fetch talks to the host; the header goes nowhere else and is never written.
+      credentials ? { 'http.extraHeader': `Authorization: Basic ${credentials}` } : undefined,
+    );
   } catch (error) {
     if (tooBig.signal.aborted) {
       throw new RepositoryError(
         `${url} is larger than this service's limit of ${megabytes(limits.maxBytes)}; ` +
           `Bindery builds repositories up to that size.`,
       );
+    }
+    if (
+      error instanceof GitCommandError &&
+      (REFUSED.test(error.stderr) || (token && HIDDEN.test(error.stderr)))
+    ) {
+      throw new RepositoryError(refusedMessage(url, Boolean(token)));
     }
     if (
       error instanceof GitCommandError &&

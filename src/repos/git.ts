@@ -42,16 +42,50 @@ export function lastLine(text: string): string {
   return lines.at(-1) ?? '';
 }
 
-/** Runs git with the safe environment; rejects with GitCommandError on failure or timeout. */
+/**
+ * The environment that hands `config` to git as if given with `-c key=value`
+ * (`GIT_CONFIG_COUNT`, `GIT_CONFIG_KEY_<n>`, `GIT_CONFIG_VALUE_<n>`, git 2.31 and later), so
+ * that a secret value such as an `http.extraHeader` never appears in a command line, which
+ * every user of the machine can read in `ps`. Git's helpers (git-remote-http) inherit it.
+ * See https://git-scm.com/docs/git-config#Documentation/git-config.txt-GITCONFIGCOUNT
+ */
+export function gitConfigEnv(config: Record<string, string>): Record<string, string> {
+  const entries = Object.entries(config);
+  if (entries.length === 0) return {};
+  const env: Record<string, string> = { GIT_CONFIG_COUNT: String(entries.length) };
+  entries.forEach(([key, value], index) => {
+    // Node refuses an environment with a NUL byte, and its error quotes the value: say which
+    // key instead, so that a secret value is never repeated in an error message.
+    if (!key || key.includes('\0') || value.includes('\0')) {
+      throw new TypeError(
+        `git config "${key.replaceAll('\0', '')}" has an empty key or a NUL byte.`,
+      );
+    }
+    env[`GIT_CONFIG_KEY_${index}`] = key;
+    env[`GIT_CONFIG_VALUE_${index}`] = value;
+  });
+  return env;
+}
+
+/**
+ * Runs git with the safe environment; rejects with GitCommandError on failure or timeout.
+ * `config` adds git configuration through the environment (see gitConfigEnv), for values that
+ * must stay out of the command line; git reads the safe `-c` settings above after it, so they win.
+ */
 export function runGit(
   args: string[],
-  options: { cwd?: string; timeoutMs: number; signal?: AbortSignal },
+  options: {
+    cwd?: string;
+    timeoutMs: number;
+    signal?: AbortSignal;
+    config?: Record<string, string>;
+  },
 ): Promise<GitResult> {
   return new Promise((resolve, reject) => {
     // Its own process group: git runs helpers (git-remote-http) that must die with it.
     const child = spawn('git', [...SAFE_GIT_CONFIG, ...args], {
       cwd: options.cwd,
-      env: { PATH: process.env.PATH, ...SAFE_GIT_ENV },
+      env: { PATH: process.env.PATH, ...SAFE_GIT_ENV, ...gitConfigEnv(options.config ?? {}) },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });

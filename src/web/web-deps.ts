@@ -1,3 +1,4 @@
+import type { RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
 import type { ResolvedRepo } from '../build/builder.js';
 import type { Config } from '../config.js';
@@ -17,6 +18,20 @@ export interface Builds {
   follow(imageName: string, signal: AbortSignal): AsyncIterable<BuildLogEvent>;
   /** `building` or `failed` when the newest build of the image is, for the status badge. */
   status?(imageName: string): Promise<'building' | 'failed' | undefined>;
+  /** The build's whole stored log, oldest first; empty when there is none (the log page). */
+  read?(imageName: string): Promise<BuildLogEvent[]>;
+  /** What the queue knows of the image's newest build; undefined when it has no job. */
+  details?(imageName: string): Promise<BuildDetails | undefined>;
+}
+
+/** A build as the queue knows it (BuildQueue.details); times are epoch milliseconds. */
+export interface BuildDetails {
+  /** Built with a GitHub App installation's credentials: its log is not shown publicly. */
+  private: boolean;
+  /** When its final try started. */
+  startedAt?: number;
+  /** When its final try ended. */
+  finishedAt?: number;
 }
 
 /** Everything the Express app is made from; every side effect comes in here. */
@@ -33,4 +48,6 @@ export interface WebDeps {
   /** Prefix of this service's Redis keys. */
   namespace: string;
   version: string;
+  /** The GitHub App's webhook endpoint (src/github), when the app is on. */
+  webhooks?: RequestHandler;
 }

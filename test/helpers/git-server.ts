@@ -33,19 +33,39 @@ export interface GitServer {
   close(): Promise<void>;
 }
 
+export interface GitServerOptions {
+  /**
+   * Serve repositories only to requests that carry this GitHub App installation token the way
+   * GitHub takes it (`Authorization: Basic base64("x-access-token:<token>")`); others get 401.
+   */
+  requireToken?: string;
+}
+
 /**
  * A git server over smart HTTP on loopback: node:http in front of `git http-backend` (CGI),
  * protocol v2 included. Any path that is not a repository answers an HTML page, like a web
  * server that is not a git host.
  */
-export async function startGitServer(): Promise<GitServer> {
+export async function startGitServer(options: GitServerOptions = {}): Promise<GitServer> {
   const root = await mkdtemp(join(tmpdir(), 'bindery-git-'));
+  const expected =
+    options.requireToken === undefined
+      ? undefined
+      : `Basic ${Buffer.from(`x-access-token:${options.requireToken}`).toString('base64')}`;
   const server: Server = createServer((request, response) => {
     const url = new URL(request.url ?? '/', 'http://localhost');
     if (!/\.git(\/|$)/.test(url.pathname)) {
       response
         .writeHead(200, { 'content-type': 'text/html' })
         .end('<html><body>Not a git host</body></html>');
+      return;
+    }
+    if (expected !== undefined && request.headers.authorization !== expected) {
+      // What GitHub answers a private repository without valid credentials.
+      request.resume();
+      response
+        .writeHead(401, { 'www-authenticate': 'Basic realm="git"', 'content-type': 'text/plain' })
+        .end('Authentication required\n');
       return;
     }
     const cgi = spawn('git', ['http-backend'], {

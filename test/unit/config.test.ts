@@ -1,4 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadConfig, parseByteSize } from '../../src/config.js';
 import { ConfigError } from '../../src/errors.js';
 
@@ -304,5 +308,53 @@ describe('parseByteSize', () => {
     expect(() => parseByteSize(text)).toThrow(
       `"${text}" is not a size; write it like 1g, 512m or 1048576`,
     );
+  });
+});
+
+describe('the GitHub App settings', () => {
+  const key = generateKeyPairSync('rsa', {
+    modulusLength: 1024,
+    privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  }).privateKey;
+
+  it('is off when none of its variables is set', () => {
+    expect(loadConfig({}).githubApp).toBeUndefined();
+  });
+
+  it("reads Probot's names, the key escaped on one line or from a file", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bindery-key-'));
+    writeFileSync(join(dir, 'key.pem'), key);
+    const fromText = loadConfig({
+      APP_ID: '12',
+      PRIVATE_KEY: key.replace(/\n/g, '\\n'),
+      WEBHOOK_SECRET: 's',
+    });
+    const fromFile = loadConfig({
+      APP_ID: '12',
+      PRIVATE_KEY_PATH: join(dir, 'key.pem'),
+      WEBHOOK_SECRET: 's',
+    });
+    expect(fromText.githubApp).toEqual({
+      appId: 12,
+      privateKey: key,
+      webhookSecret: 's',
+      logLevel: 'info',
+    });
+    expect(fromFile.githubApp?.privateKey).toBe(key);
+  });
+
+  it('names what is missing when only some are set', () => {
+    expect(() => loadConfig({ APP_ID: '12' })).toThrow(
+      /needs PRIVATE_KEY or PRIVATE_KEY_PATH and WEBHOOK_SECRET too/,
+    );
+    expect(() =>
+      loadConfig({ APP_ID: '12', PRIVATE_KEY: 'nonsense', WEBHOOK_SECRET: 's' }),
+    ).toThrow(
+      /PRIVATE_KEY \/ PRIVATE_KEY_PATH: The contents of "env.PRIVATE_KEY" could not be validated/,
+    );
+    expect(() =>
+      loadConfig({ APP_ID: '12', PRIVATE_KEY_PATH: '/nonexistent.pem', WEBHOOK_SECRET: 's' }),
+    ).toThrow(/does not exists at path/);
   });
 });

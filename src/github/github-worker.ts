@@ -1,0 +1,75 @@
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { z } from 'zod';
+import type { Config } from '../config.js';
+import type { GitHubApp } from './github-app.js';
+import { GITHUB_QUEUE, prebuildJobSchema, reportJobSchema } from './github-jobs.js';
+import { prebuild, type PrebuildDeps } from './prebuild.js';
+import { reportBuild, type ReportDeps } from './report-build.js';
+
+export interface GitHubWorkerOptions {
+  /** Redis for the worker; BullMQ requires `maxRetriesPerRequest: null` on it. */
+  connection: Redis;
+  app: GitHubApp;
+  config: Pick<Config, 'publicUrl' | 'githubUrl' | 'imagePrefix'>;
+  /** The build queue: enqueue for prebuilds, follow and details for reports. */
+  builds: PrebuildDeps['builds'] & ReportDeps['builds'];
+  reports: PrebuildDeps['reports'];
+  /** Redis for locks and waiting pull requests (a producer's connection). */
+  redis: Redis;
+  /** Longest a report waits for its build, in milliseconds: the clone and build limits together. */
+  reportTimeoutMs: number;
+  /** Jobs at once; reports mostly wait on their build, so many fit. @defaultValue 20 */
+  concurrency?: number;
+  /** @defaultValue GITHUB_QUEUE */
+  queueName?: string;
+  log?: (line: string) => void;
+}
+
+/**
+ * The GitHub App's worker: runs prebuild requests (from webhooks) and build reports, calling
+ * GitHub's API as the installation. A job that fails because GitHub is away is tried again with
+ * the queue's backoff; one whose data is not valid is not.
+ */
+export function createGitHubWorker(options: GitHubWorkerOptions): Worker {
+  const { app, log = (line) => console.error(line) } = options;
+  const parse = <T>(schema: z.ZodType<T>, job: Job): T => {
+    const parsed = schema.safeParse(job.data);
+    if (parsed.success) return parsed.data;
+    throw new UnrecoverableError(`Job ${job.id} is not a ${job.name} job: ${parsed.error.message}`);
+  };
+  const processor = async (job: Job): Promise<string> => {
+    const botLogin = () => app.botLogin();
+    let outcome: string;
+    if (job.name === 'report') {
+      const data = parse(reportJobSchema, job);
+      outcome = await reportBuild(data, {
+        ...options,
+        octokit: await app.installation(data.installationId),
+        botLogin,
+        signal: AbortSignal.timeout(options.reportTimeoutMs),
+      });
+    } else {
+      const data = parse(prebuildJobSchema, job);
+      outcome = await prebuild(data, {
+        ...options,
+        octokit: await app.installation(data.installationId),
+        appId: app.appId,
+        botLogin,
+      });
+    }
+    log(`github ${job.name}: ${outcome}`);
+    return outcome;
+  };
+  const worker = new Worker(options.queueName ?? GITHUB_QUEUE, processor, {
+    connection: options.connection,
+    concurrency: options.concurrency ?? 20,
+  });
+  worker.on('error', (error) => log(`bindery github worker: ${error.message}`));
+  worker.on('failed', (job, error) =>
+    log(
+      `github ${job?.name ?? 'job'} ${job?.id ?? ''} failed (try ${job?.attemptsMade ?? '?'}): ${error.message}`,
+    ),
+  );
+  return worker;
+}

@@ -1,0 +1,206 @@
+import type { Redis } from 'ioredis';
+import { imageNameFor } from '../build/image-name.js';
+import type { Config } from '../config.js';
+import type { BuildJob } from '../queue/build-job.js';
+import { withRedisLock } from '../queue/with-redis-lock.js';
+import { parseSpec } from '../repos/repo-spec.js';
+import type { InstallationOctokit } from './github-app.js';
+import type { PrebuildJob, ReportJob } from './github-jobs.js';
+import { commentOnPullRequest, type CommentDeps } from './comment-on-pull-request.js';
+import {
+  branchMatches,
+  readRepoSettings,
+  SETTINGS_PATH,
+  type RepoSettings,
+} from './repo-settings.js';
+
+/** The name of the app's check run, one per commit. */
+export const CHECK_NAME = 'Bindery';
+
+export interface PrebuildDeps {
+  octokit: InstallationOctokit;
+  appId: number;
+  botLogin: () => Promise<string>;
+  config: Pick<Config, 'publicUrl' | 'githubUrl' | 'imagePrefix'>;
+  builds: CommentDeps['builds'] & { enqueue(job: BuildJob): Promise<unknown> };
+  reports: { addReport(job: ReportJob): Promise<unknown> };
+  /** Locks, and the pull requests waiting for each commit's build. */
+  redis: Redis;
+}
+
+/** Why a commit is not built: `quiet` asks for nothing at all, else a skipped check says why. */
+type Decision = { build: true } | { build: false; reason?: string };
+
+/** Applies the repository's settings to the event (README "GitHub App" lists the rules). */
+export function decide(job: PrebuildJob, settings: RepoSettings): Decision {
+  const pr = job.pullRequest;
+  if (pr?.fork && job.private) {
+    return {
+      build: false,
+      reason:
+        'Bindery never builds pull requests from forks of a private repository: it would have to fetch them with the app’s access to the repository.',
+    };
+  }
+  if (pr?.fork && !settings.forks) {
+    return {
+      build: false,
+      reason: `Pull requests from forks are not prebuilt unless \`${SETTINGS_PATH}\` sets \`forks: true\`.`,
+    };
+  }
+  switch (job.trigger) {
+    case 'rerequest':
+      return { build: true };
+    case 'pull_request':
+      return { build: settings.pullRequests };
+    default: {
+      const onDefault = job.branch === job.defaultBranch;
+      return {
+        build: onDefault
+          ? settings.defaultBranch
+          : job.branch !== undefined && branchMatches(job.branch, settings.branches),
+      };
+    }
+  }
+}
+
+/**
+ * The pull requests that want to hear when `sha`'s build ends (the report updates their
+ * comments): a hash of pull request number to the comment's branch link.
+ */
+export const waitingPullRequestsKey = (owner: string, repo: string, sha: string) =>
+  `bindery:github:prs:${owner}/${repo}@${sha}`;
+
+/**
+ * The slow half of a webhook: reads the repository's settings, applies them, opens (or finds)
+ * the commit's check run, queues the build and its report, and writes the pull request's
+ * comment. Returns a line for the log saying what it did.
+ */
+export async function prebuild(job: PrebuildJob, deps: PrebuildDeps): Promise<string> {
+  const { octokit, config } = deps;
+  const { owner, repo } = job;
+  let { sha, branch, defaultBranch } = job;
+  if (!sha) {
+    // A new installation names repositories only: build the head of each default branch.
+    const { data: repository } = await octokit.rest.repos.get({ owner, repo });
+    defaultBranch = branch = repository.default_branch;
+    sha = (await octokit.rest.repos.getBranch({ owner, repo, branch })).data.commit.sha;
+  }
+  const where = `${owner}/${repo}@${sha.slice(0, 7)}`;
+  const spec = parseSpec('gh', `${owner}/${repo}/${sha}`, { githubUrl: config.githubUrl });
+  const imageName = imageNameFor(config.imagePrefix, spec.buildSlug, sha);
+  const logUrl = job.private ? undefined : `${config.publicUrl}/logs/${imageName}`;
+  const check = { owner, repo, name: CHECK_NAME, head_sha: sha, external_id: imageName };
+
+  const read = await readRepoSettings(octokit, owner, repo);
+  if ('problem' in read) {
+    await octokit.rest.checks.create({
+      ...check,
+      status: 'completed',
+      conclusion: 'failure',
+      output: { title: `Invalid ${SETTINGS_PATH}`, summary: read.problem },
+    });
+    return `${where}: ${read.problem}`;
+  }
+  const { settings } = read;
+  const decision = decide({ ...job, branch, defaultBranch }, settings);
+  if (!decision.build) {
+    if (decision.reason && settings.check) {
+      await octokit.rest.checks.create({
+        ...check,
+        status: 'completed',
+        conclusion: 'skipped',
+        output: { title: 'Not built', summary: decision.reason },
+      });
+    }
+    return `${where}: not built (${decision.reason ?? `the settings leave ${job.trigger} events out`})`;
+  }
+
+  // One check run per commit, however many events ask at once: find or open it under a lock.
+  const checkRun = settings.check
+    ? await withRedisLock(
+        deps.redis,
+        `bindery:github:check:${owner}/${repo}@${sha}`,
+        async () => {
+          const existing =
+            job.trigger === 'rerequest'
+              ? undefined
+              : (
+                  await octokit.rest.checks.listForRef({
+                    owner,
+                    repo,
+                    ref: sha,
+                    check_name: CHECK_NAME,
+                    app_id: deps.appId,
+                    filter: 'latest',
+                  })
+                ).data.check_runs[0];
+          // A running check is joined (its report follows the build) and a success stands; a
+          // failure is built again, as a launch would.
+          if (existing && (existing.status !== 'completed' || existing.conclusion === 'success')) {
+            return { id: existing.id, opened: false };
+          }
+          const { data } = await octokit.rest.checks.create({
+            ...check,
+            status: 'queued',
+            ...(logUrl && { details_url: logUrl }),
+            output: {
+              title: 'Waiting for a build worker',
+              summary: `Queued the build of \`${imageName}\`.`,
+            },
+          });
+          return { id: data.id, opened: true };
+        },
+        { ttlMs: 60_000, waitMs: 120_000 },
+      )
+    : undefined;
+
+  // Without a check run, the build log tells whether this commit is built already.
+  const build = checkRun
+    ? checkRun.opened
+    : (await deps.builds.lastEvent(imageName))?.phase !== 'built';
+  if (build) {
+    await deps.builds.enqueue({
+      imageName,
+      ref: sha,
+      spec,
+      // Only a private repository needs the installation's token to be fetched.
+      ...(job.private && { installationId: job.installationId }),
+    });
+    await deps.reports.addReport({
+      installationId: job.installationId,
+      owner,
+      repo,
+      private: job.private,
+      sha,
+      imageName,
+      checkRunId: checkRun?.id,
+      failureConclusion: settings.failureConclusion,
+    });
+  }
+
+  const pr = job.pullRequest;
+  let commented = '';
+  if (pr && settings.comment) {
+    const branchLink = branch && pr.headRepo ? { name: branch, repo: pr.headRepo } : undefined;
+    const key = waitingPullRequestsKey(owner, repo, sha);
+    await deps.redis
+      .multi()
+      .hset(key, String(pr.number), JSON.stringify(branchLink ?? null))
+      .expire(key, 7 * 24 * 3600)
+      .exec();
+    const done = await commentOnPullRequest(deps, {
+      owner,
+      repo,
+      number: pr.number,
+      sha,
+      imageName,
+      private: job.private,
+      branch: branchLink,
+      logUrl,
+      updatedAt: pr.updatedAt,
+    });
+    commented = `, comment ${done} on #${pr.number}`;
+  }
+  const checked = checkRun ? `, check run ${checkRun.id}` : '';
+  return `${where}: ${build ? 'build queued' : 'built or building already'}${checked}${commented}`;
+}

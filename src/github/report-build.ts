@@ -1,0 +1,107 @@
+import type { Redis } from 'ioredis';
+import type { Config } from '../config.js';
+import { isFinalEvent, type BuildLogEvent } from '../queue/build-log.js';
+import { finishedOutput, formatDuration } from './check-run-output.js';
+import type { InstallationOctokit } from './github-app.js';
+import type { ReportJob } from './github-jobs.js';
+import type { CommentDeps } from './comment-on-pull-request.js';
+import { waitingPullRequestsKey } from './prebuild.js';
+import { commentOnPullRequest, type PullRequestBuild } from './comment-on-pull-request.js';
+
+export interface ReportDeps {
+  octokit: InstallationOctokit;
+  botLogin: () => Promise<string>;
+  config: Pick<Config, 'publicUrl' | 'githubUrl'>;
+  builds: CommentDeps['builds'] & {
+    follow(imageName: string, signal?: AbortSignal): AsyncIterable<BuildLogEvent>;
+    details(imageName: string): Promise<{ startedAt?: number; finishedAt?: number } | undefined>;
+  };
+  redis: Redis;
+  /** Ends the wait for a build that never ends (its job lost); the check then times out. */
+  signal: AbortSignal;
+  now?: () => Date;
+}
+
+/**
+ * Follows one build to its end and reports it: the check run goes `in_progress` (with
+ * `started_at`) when a worker starts the build and `completed` when it ends, with the summary
+ * and the log's tail; then the comments of the pull requests waiting for this commit are updated.
+ */
+export async function reportBuild(job: ReportJob, deps: ReportDeps): Promise<string> {
+  const { octokit, config } = deps;
+  const { owner, repo, sha, imageName, checkRunId } = job;
+  const now = deps.now ?? (() => new Date());
+  const updateCheck = (fields: object) =>
+    checkRunId
+      ? octokit.rest.checks.update({ owner, repo, check_run_id: checkRunId, ...fields })
+      : Promise.resolve();
+
+  const events: BuildLogEvent[] = [];
+  let started = false;
+  try {
+    for await (const event of deps.builds.follow(imageName, deps.signal)) {
+      events.push(event);
+      if (!started && event.phase !== 'waiting' && !isFinalEvent(event)) {
+        started = true;
+        await updateCheck({
+          status: 'in_progress',
+          started_at: now().toISOString(),
+          output: { title: 'Building', summary: `Building the image \`${imageName}\`.` },
+        });
+      }
+    }
+  } catch (error) {
+    if (!deps.signal.aborted) throw error;
+  }
+
+  const final = events.at(-1);
+  const logUrl = job.private ? undefined : `${config.publicUrl}/logs/${imageName}`;
+  if (!final || !isFinalEvent(final)) {
+    await updateCheck({
+      status: 'completed',
+      conclusion: 'timed_out',
+      completed_at: now().toISOString(),
+      output: {
+        title: 'No end of the build was seen',
+        summary: `Bindery waited for the build of \`${imageName}\` longer than its time limit allows and stopped waiting.`,
+      },
+    });
+    return `${owner}/${repo}@${sha.slice(0, 7)}: timed out waiting for the build`;
+  }
+
+  const built = final.phase === 'built';
+  const details = await deps.builds.details(imageName);
+  const durationMs =
+    details?.startedAt && details.finishedAt ? details.finishedAt - details.startedAt : undefined;
+  await updateCheck({
+    status: 'completed',
+    conclusion: built ? 'success' : job.failureConclusion,
+    completed_at: now().toISOString(),
+    output: finishedOutput({
+      imageName,
+      events,
+      durationMs,
+      logUrl,
+      launchUrl:
+        built && !job.private ? `${config.publicUrl}/v2/gh/${owner}/${repo}/${sha}` : undefined,
+    }),
+  });
+
+  const waiting = Object.entries(
+    await deps.redis.hgetall(waitingPullRequestsKey(owner, repo, sha)),
+  );
+  for (const [number, branch] of waiting) {
+    await commentOnPullRequest(deps, {
+      owner,
+      repo,
+      number: Number(number),
+      sha,
+      imageName,
+      private: job.private,
+      branch: (JSON.parse(branch) as PullRequestBuild['branch'] | null) ?? undefined,
+      logUrl,
+    });
+  }
+  const took = durationMs === undefined ? '' : ` in ${formatDuration(durationMs)}`;
+  return `${owner}/${repo}@${sha.slice(0, 7)}: ${built ? 'built' : 'failed'}${took}, reported`;
+}

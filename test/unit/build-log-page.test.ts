@@ -1,0 +1,150 @@
+import { describe, expect, test } from '@jest/globals';
+import type { BuildLogEvent } from '../../src/queue/build-log.js';
+import {
+  buildStateOf,
+  formatDuration,
+  isImageName,
+  renderBuildLogNotice,
+  renderBuildLogPage,
+} from '../../src/web/build-log-page.js';
+
+const IMAGE = `bindery/r2d-gh-owner-2drepo-1a2b3c:${'a'.repeat(40)}`;
+const STARTED = Date.UTC(2025, 0, 2, 3, 4, 5);
+const REFRESH = '<meta http-equiv="refresh" content="5">';
+
+const waiting: BuildLogEvent = { phase: 'waiting', message: 'Waiting for build to start...\n' };
+const fetching: BuildLogEvent = { phase: 'fetching', message: 'Fetching repository...\n' };
+const step: BuildLogEvent = { phase: 'building', message: 'Step 1/9 : FROM base\n' };
+const built: BuildLogEvent = { phase: 'built', message: 'Built image\n', imageName: IMAGE };
+const failed: BuildLogEvent = { phase: 'failed', message: 'postBuild exited with 1\n' };
+
+/** The text inside the page's <pre>. */
+const preOf = (html: string) => /<pre>([\s\S]*)<\/pre>/.exec(html)?.[1];
+
+describe('build state from the log', () => {
+  test.each([
+    ['only waiting', [waiting], 'waiting'],
+    ['fetching', [waiting, fetching], 'building'],
+    ['building', [waiting, fetching, step], 'building'],
+    ['ended in built', [waiting, fetching, step, built], 'built'],
+    ['ended in failed', [waiting, fetching, step, failed], 'failed'],
+    // A build that starts again after its worker died writes `waiting` once more.
+    ['started again', [waiting, fetching, step, waiting], 'waiting'],
+  ] as [string, BuildLogEvent[], string][])('a log %s is %s', (_name, events, state) => {
+    expect(buildStateOf(events)).toBe(state);
+  });
+});
+
+describe('the build log page', () => {
+  test('a built image: its name, state, times, duration and every log line, and no refresh', () => {
+    const html = renderBuildLogPage({
+      imageName: IMAGE,
+      events: [waiting, fetching, step, built],
+      details: { private: false, startedAt: STARTED, finishedAt: STARTED + 83_000 },
+      now: STARTED + 600_000,
+    });
+    expect(html).toContain(`<div class="image">${IMAGE}</div>`);
+    expect(html).toContain('<span class="state built">built</span>');
+    expect(html).toContain('<dt>Started</dt><dd>2025-01-02 03:04:05 UTC</dd>');
+    expect(html).toContain('<dt>Finished</dt><dd>2025-01-02 03:05:28 UTC</dd>');
+    expect(html).toContain('<dt>Duration</dt><dd>1 min 23 s</dd>');
+    expect(preOf(html)).toBe(
+      'Waiting for build to start...\nFetching repository...\nStep 1/9 : FROM base\nBuilt image\n',
+    );
+    expect(html).not.toContain('http-equiv="refresh"');
+    expect(html).not.toContain('refreshes');
+  });
+
+  test('a failed build says so, keeps the log, and stops refreshing', () => {
+    const html = renderBuildLogPage({
+      imageName: IMAGE,
+      events: [waiting, fetching, failed],
+      details: { private: false, startedAt: STARTED, finishedAt: STARTED + 4_000 },
+      now: STARTED + 5_000,
+    });
+    expect(html).toContain('<span class="state failed">failed</span>');
+    expect(preOf(html)).toContain('postBuild exited with 1\n');
+    expect(html).toContain('<dd>4 s</dd>');
+    expect(html).not.toContain(REFRESH);
+  });
+
+  test('a running build refreshes itself, says so, and shows how long it has run', () => {
+    const html = renderBuildLogPage({
+      imageName: IMAGE,
+      events: [waiting, fetching, step],
+      // A finish time from a try that was retried is not the build's end.
+      details: { private: false, startedAt: STARTED, finishedAt: STARTED + 1_000 },
+      now: STARTED + 3_725_000,
+    });
+    expect(html).toContain('<span class="state building">building</span>');
+    expect(html).toContain(REFRESH);
+    expect(html).toContain('This page refreshes every 5 seconds until the build ends.');
+    expect(html).toContain('<dt>Running for</dt><dd>1 h 2 min</dd>');
+    expect(html).not.toContain('Finished');
+  });
+
+  test('a waiting build has no times yet and refreshes', () => {
+    const html = renderBuildLogPage({
+      imageName: IMAGE,
+      events: [waiting],
+      details: { private: false },
+      now: STARTED,
+    });
+    expect(html).toContain('<span class="state waiting">waiting</span>');
+    expect(html).toContain(REFRESH);
+    expect(html).not.toContain('<dl>');
+  });
+
+  test('log lines are HTML-escaped and lose their terminal colours', () => {
+    const html = renderBuildLogPage({
+      imageName: IMAGE,
+      events: [
+        waiting,
+        { phase: 'building', message: '\x1b[31m<script>alert("x")</script> & \'quotes\'\x1b[0m' },
+        { phase: 'building', message: '</pre><img src=x onerror=alert(1)>\n' },
+      ],
+      details: { private: false, startedAt: STARTED },
+      now: STARTED,
+    });
+    expect(html).not.toContain('<script');
+    expect(html).not.toContain('<img');
+    expect(html).not.toContain('\x1b');
+    expect(preOf(html)).toBe(
+      'Waiting for build to start...\n' +
+        '&#60;script&#62;alert(&#34;x&#34;)&#60;/script&#62; &#38; &#39;quotes&#39;\n' +
+        '&#60;/pre&#62;&#60;img src=x onerror=alert(1)&#62;\n',
+    );
+  });
+
+  test('a notice page escapes its sentence', () => {
+    const html = renderBuildLogNotice('No build log', 'No build log for <b>x</b>.');
+    expect(html).toContain('<h1>No build log</h1>');
+    expect(html).toContain('No build log for &#60;b&#62;x&#60;/b&#62;.');
+  });
+});
+
+describe('image names and durations', () => {
+  test.each([
+    [IMAGE, true],
+    [`bindery-test/q1-1:${'0'.repeat(40)}`, true],
+    ['registry.example.org/bindery/r2d-x:v1.0_rc-2', true],
+    ['bindery/r2d-x', false],
+    ['Bindery/r2d-x:tag', false],
+    ['bindery/r2d x:tag', false],
+    ['bindery/r2d-x:', false],
+    [`bindery/r2d-x:${'a'.repeat(129)}`, false],
+    ['bindery/r2d-x:tag/../../etc', false],
+    ['<script>:tag', false],
+  ])('%s is an image name: %s', (name, valid) => {
+    expect(isImageName(name)).toBe(valid);
+  });
+
+  test.each([
+    [0, '0 s'],
+    [42_400, '42 s'],
+    [185_000, '3 min 5 s'],
+    [3_725_000, '1 h 2 min'],
+  ])('%d ms is %s', (ms, text) => {
+    expect(formatDuration(ms)).toBe(text);
+  });
+});
