@@ -1,0 +1,362 @@
+/**
+ * Webhook benchmark (issue: "webhook acknowledgement stays fast under load"). The GitHub App's
+ * parts as `bindery serve` wires them (test/helpers/github-harness.ts: the webhook endpoint,
+ * the GitHub queue and worker, the build queue and a stand-in build worker) on real Redis, with
+ * GitHub's API answered by FakeGitHub on a loopback server, so nothing leaves the machine.
+ * DELIVERIES signed deliveries from @octokit/webhooks-examples (push to the default branch and
+ * pull_request.synchronize) over SHAS commits in REPOS repositories, each repository its own
+ * installation, plus 5% redeliveries of ids already acknowledged, CONCURRENCY in flight:
+ * - acknowledgement: from sending the request to reading the response, p50/p90/p99/max;
+ * - after the queues drain: builds run against distinct commits (one build per image).
+ * Prints a block for BENCHMARKS.md; exits non-zero when a target is missed.
+ *
+ *   npm run bench:webhooks     (DELIVERIES=2000 SHAS=100 CONCURRENCY=32 DRAIN_SECONDS=900)
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { cpus, totalmem } from 'node:os';
+import { sign } from '@octokit/webhooks-methods';
+import examples from '@octokit/webhooks-examples' with { type: 'json' };
+import { Redis } from 'ioredis';
+import { FakeGitHub } from '../test/helpers/fake-github.js';
+import { startGitHubHarness, WEBHOOK_SECRET } from '../test/helpers/github-harness.js';
+import { percentile } from './report.js';
+
+const bounded = (value: string | undefined, fallback: number, min: number, max: number) =>
+  Math.min(Math.max(Number(value ?? fallback) || fallback, min), max);
+const DELIVERIES = bounded(process.env.DELIVERIES, 1_000, 1_000, 20_000);
+const SHAS = bounded(process.env.SHAS, 50, 1, 1_000);
+const REPOS = bounded(process.env.REPOS, 5, 1, 50);
+const CONCURRENCY = bounded(process.env.CONCURRENCY, 16, 1, 128);
+const DRAIN_SECONDS = bounded(process.env.DRAIN_SECONDS, 600, 10, 3_600);
+const REDELIVERIES = Math.round(DELIVERIES * 0.05);
+/** Tag pushes, which the app acknowledges and ignores: JIT, connections and scripts warm first. */
+const WARM_UP = 50;
+const APP_ID = 4242;
+const P99_TARGET_MS = 50;
+const DEFAULT_BRANCH = 'master';
+
+type Payload = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** A payload from @octokit/webhooks-examples, deep-copied so that it may be changed. */
+function example(event: string, pick: (payload: Payload) => boolean): Payload {
+  const found = (examples as unknown as { name: string; examples: Payload[] }[])
+    .find((entry) => entry.name === event)
+    ?.examples.find(pick);
+  if (!found) throw new Error(`@octokit/webhooks-examples has no ${event} example that fits`);
+  return structuredClone(found);
+}
+
+const PUSH = example('push', (p) => p.ref === 'refs/heads/master' && p.installation);
+const SYNCHRONIZE = example('pull_request', (p) => p.action === 'synchronize' && p.installation);
+
+/** mulberry32: the same mix of events and redeliveries on every run. */
+function seededRandom(seed: number) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+interface Repository {
+  owner: string;
+  name: string;
+  installationId: number;
+}
+
+interface Commit {
+  sha: string;
+  repository: Repository;
+  /** The pull request whose head it is. */
+  number: number;
+}
+
+interface Delivery {
+  kind: 'push' | 'pull_request' | 'warm-up';
+  id: string;
+  body: string;
+  signature: string;
+}
+
+/** Points a payload's repository (and, for a pull request, base and head) at `repository`. */
+function retarget(payload: Payload, repository: Repository): Payload {
+  const { owner, name, installationId } = repository;
+  const fields = { name, full_name: `${owner}/${name}`, private: false };
+  for (const repo of [payload.repository, payload.pull_request?.base.repo, payload.pull_request?.head.repo]) {
+    if (!repo) continue;
+    Object.assign(repo, fields, { default_branch: DEFAULT_BRANCH });
+    Object.assign(repo.owner, { login: owner, name: owner });
+  }
+  payload.installation.id = installationId;
+  return payload;
+}
+
+function pushOf(commit: Commit): Payload {
+  const payload = retarget(structuredClone(PUSH), commit.repository);
+  payload.ref = `refs/heads/${DEFAULT_BRANCH}`;
+  payload.after = commit.sha;
+  if (payload.head_commit) payload.head_commit.id = commit.sha;
+  return payload;
+}
+
+function synchronizeOf(commit: Commit): Payload {
+  const payload = retarget(structuredClone(SYNCHRONIZE), commit.repository);
+  payload.number = payload.pull_request.number = commit.number;
+  payload.pull_request.head.sha = commit.sha;
+  payload.pull_request.base.ref = DEFAULT_BRANCH;
+  return payload;
+}
+
+async function signed(kind: Delivery['kind'], payload: Payload): Promise<Delivery> {
+  const body = JSON.stringify(payload);
+  return { kind, id: randomUUID(), body, signature: await sign(WEBHOOK_SECRET, body) };
+}
+
+/** GitHub's API (`/api/v3`, as for GitHub Enterprise) answered by `github` on loopback. */
+async function serveFakeGitHub(github: FakeGitHub): Promise<{ url: string; server: Server }> {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      if (!req.url?.startsWith('/api/v3/')) {
+        res.writeHead(404, { 'content-type': 'application/json' }).end('{"message":"Not Found"}');
+        return;
+      }
+      const text = Buffer.concat(chunks).toString('utf8');
+      const reply = github.handle(req.method ?? 'GET', req.url, text || undefined);
+      res
+        .writeHead(reply.status, reply.headers)
+        .end(typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  github.apiUrl = `${url}/api/v3`;
+  return { url, server };
+}
+
+/**
+ * POSTs one delivery on a connection of its own, as GitHub does; resolves with the status and
+ * the milliseconds from sending the request to the end of the response.
+ */
+function send(url: string, event: string, delivery: Delivery) {
+  return new Promise<{ status: number; ms: number }>((resolve, reject) => {
+    const started = performance.now();
+    const req = request(url, {
+      method: 'POST',
+      agent: false,
+      headers: {
+        'content-type': 'application/json',
+        'x-github-event': event,
+        'x-github-delivery': delivery.id,
+        'x-hub-signature-256': delivery.signature,
+      },
+    });
+    req.on('response', (response) => {
+      response.resume();
+      response.on('end', () =>
+        resolve({ status: response.statusCode ?? 0, ms: performance.now() - started }),
+      );
+    });
+    req.on('error', reject);
+    req.end(delivery.body);
+  });
+}
+
+interface Ack {
+  kind: Delivery['kind'] | 'redelivery';
+  status: number;
+  ms: number;
+}
+
+/**
+ * Sends `plan` with `CONCURRENCY` in flight. A `'redelivery'` entry sends again, with its id,
+ * a delivery already acknowledged, as GitHub's "Redeliver" button does.
+ */
+async function sendAll(url: string, plan: (Delivery | 'redelivery')[], random: () => number) {
+  const acks: Ack[] = [];
+  const acknowledged: Delivery[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < plan.length) {
+        const entry = plan[next++]!;
+        const delivery =
+          entry === 'redelivery' ? acknowledged[Math.floor(random() * acknowledged.length)] : entry;
+        if (!delivery) throw new Error('a redelivery came before any delivery was acknowledged');
+        const event = delivery.kind === 'pull_request' ? 'pull_request' : 'push';
+        const { status, ms } = await send(url, event, delivery);
+        acks.push({ kind: entry === 'redelivery' ? 'redelivery' : delivery.kind, status, ms, at: performance.now() } as Ack);
+        if (entry !== 'redelivery' && status === 200) acknowledged.push(delivery);
+      }
+    }),
+  );
+  return acks;
+}
+
+/** CPU model from /proc/cpuinfo, cores, memory, Node and Redis: no Docker in this benchmark. */
+async function machine(redis: Redis): Promise<string> {
+  const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? cpus()[0]?.model ?? 'unknown CPU';
+  const redisVersion = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? '?';
+  const memory = Math.round(totalmem() / 2 ** 30);
+  return `${cpus().length} × ${model.trim()}, ${memory} GiB, Node ${process.version}, Redis ${redisVersion}`;
+}
+
+const ms = (value: number) => `${value.toFixed(1)} ms`;
+const row = (label: string, values: number[], target = '—') =>
+  values.length === 0
+    ? `| ${label} | 0 | — | — | — | — | ${target} |`
+    : `| ${label} | ${values.length} | ${ms(percentile(values, 50))} | ${ms(percentile(values, 90))} | ${ms(percentile(values, 99))} | ${ms(Math.max(...values))} | ${target} |`;
+
+async function main(): Promise<void> {
+  const run = randomBytes(4).toString('hex');
+  const random = seededRandom(0xb1d);
+  // Names and installation ids of this run only: locks, pull request keys and the clustered
+  // rate limiter in Redis are keyed by them, and another run (or test) may share this Redis.
+  const owner = `bench-${run}`;
+  const firstInstallation = (Number.parseInt(run, 16) % 1_000_000_000) + 1;
+  const repositories: Repository[] = Array.from({ length: REPOS }, (_, index) => ({
+    owner,
+    name: `notebooks-${index}`,
+    installationId: firstInstallation + index,
+  }));
+  const commits: Commit[] = Array.from({ length: SHAS }, (_, index) => ({
+    sha: randomBytes(20).toString('hex'),
+    repository: repositories[index % REPOS]!,
+    number: 1 + Math.floor(index / REPOS),
+  }));
+
+  const github = new FakeGitHub(APP_ID);
+  for (const repository of repositories) {
+    const head = commits.findLast((commit) => commit.repository === repository)?.sha;
+    github.addRepository({
+      owner,
+      name: repository.name,
+      defaultBranch: DEFAULT_BRANCH,
+      branches: head ? { [DEFAULT_BRANCH]: head } : {},
+    });
+  }
+  const api = await serveFakeGitHub(github);
+  const harness = await startGitHubHarness({ appId: APP_ID, githubUrl: api.url });
+  const redis = new Redis({ maxRetriesPerRequest: 1 });
+
+  // Every commit at least once, the rest at random; half pushes, half pull request pushes.
+  const deliveries: Delivery[] = [];
+  for (let index = 0; index < DELIVERIES; index++) {
+    const commit = commits[index < SHAS ? index : Math.floor(random() * SHAS)]!;
+    deliveries.push(
+      random() < 0.5
+        ? await signed('push', pushOf(commit))
+        : await signed('pull_request', synchronizeOf(commit)),
+    );
+  }
+  const plan: (Delivery | 'redelivery')[] = [...deliveries];
+  for (let index = 0; index < REDELIVERIES; index++) {
+    // Past the first few rounds of in-flight requests, so some are acknowledged already.
+    const at = 2 * CONCURRENCY + Math.floor(random() * (plan.length - 2 * CONCURRENCY));
+    plan.splice(at, 0, 'redelivery');
+  }
+  const warmUp: Delivery[] = [];
+  for (let index = 0; index < WARM_UP; index++) {
+    const payload = pushOf(commits[index % SHAS]!);
+    payload.ref = `refs/tags/warm-up-${index}`;
+    warmUp.push(await signed('warm-up', payload));
+  }
+
+  let acks: Ack[];
+  let drainedInMs: number | undefined;
+  let drainError: string | undefined;
+  let measuredOn: string;
+  try {
+    measuredOn = await machine(redis);
+    await sendAll(harness.url, warmUp, random);
+    const sendStarted = performance.now();
+    const { monitorEventLoopDelay } = await import('node:perf_hooks');
+    const h = monitorEventLoopDelay({ resolution: 5 }); h.enable();
+    acks = await sendAll(harness.url, plan, random);
+    h.disable();
+    console.error('ELD ms max', h.max/1e6, 'p99', h.percentile(99)/1e6, 'p50', h.percentile(50)/1e6);
+    const idx = acks.map((a, i) => ({ i, ms: a.ms, kind: a.kind, at: (a as any).at - sendStarted })).sort((a, b) => b.ms - a.ms).slice(0, 20);
+    console.error(idx.map((x) => `${x.i}:${x.kind}:${x.ms.toFixed(0)}@${x.at.toFixed(0)}`).join(' '));
+    const sentInMs = performance.now() - sendStarted;
+    const all = acks.map((ack) => ack.ms);
+    console.error(
+      `sent ${acks.length} deliveries in ${(sentInMs / 1000).toFixed(1)} s: ack p50 ${ms(percentile(all, 50))}, ` +
+        `p99 ${ms(percentile(all, 99))}; ${harness.built.length} builds so far, waiting for the queues to drain`,
+    );
+    const drainStarted = performance.now();
+    try {
+      await harness.idle(DRAIN_SECONDS * 1000);
+      drainedInMs = performance.now() - drainStarted;
+    } catch (error) {
+      drainError = (error as Error).message;
+    }
+  } finally {
+    await harness.close();
+    await new Promise((resolve) => api.server.close(resolve));
+    const keys = [
+      ...(await redis.keys(`bindery:github:*${owner}/*`)),
+      ...(await redis.keys(`build:${harness.namespace}/*`)),
+    ];
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+  }
+
+  const of = (kind: Ack['kind']) => acks.filter((ack) => ack.kind === kind).map((ack) => ack.ms);
+  const all = acks.map((ack) => ack.ms);
+  const ok = acks.filter((ack) => ack.status === 200).length;
+  const statuses = [...new Set(acks.map((ack) => ack.status))].sort().join(', ');
+  const images = new Set(harness.built.map((job) => job.imageName));
+  const builtShas = new Set(harness.built.map((job) => job.ref));
+  const checkRuns = github.checkRuns.filter((check) => check.conclusion === 'success').length;
+  const failedJobs = harness.logs.filter((line) => / failed \(try /.test(line));
+  const p99 = percentile(all, 99);
+  const targets = [
+    { name: `ack p99 ${ms(p99)} under ${P99_TARGET_MS} ms`, pass: p99 < P99_TARGET_MS },
+    { name: `every delivery answered 200 (${ok} of ${acks.length})`, pass: ok === acks.length },
+    {
+      name: `builds ${harness.built.length} == distinct SHAs ${SHAS} (${images.size} distinct images)`,
+      pass:
+        harness.built.length === SHAS &&
+        images.size === SHAS &&
+        commits.every((commit) => builtShas.has(commit.sha)),
+    },
+  ];
+  const drained =
+    drainedInMs === undefined
+      ? `not drained after ${DRAIN_SECONDS} s (${drainError})`
+      : `${(drainedInMs / 1000).toFixed(1)} s`;
+
+  const body = [
+    `Measured ${new Date().toISOString().slice(0, 10)} on ${measuredOn}.`,
+    `\`npm run bench:webhooks\`: ${acks.length} signed deliveries (${DELIVERIES} + ${REDELIVERIES} redeliveries of acknowledged ids) at concurrency ${CONCURRENCY}, after ${WARM_UP} ignored tag pushes; ${SHAS} commits across ${REPOS} repositories, one installation each.`,
+    '',
+    '| acknowledgement (request sent → response read) | deliveries | p50 | p90 | p99 | max | target |',
+    '|---|---|---|---|---|---|---|',
+    row('push to the default branch', of('push')),
+    row('`pull_request.synchronize`', of('pull_request')),
+    row('redelivery of an acknowledged id', of('redelivery')),
+    row('all', all, `p99 under ${P99_TARGET_MS} ms`),
+    '',
+    `| after the queues drained (${drained}) | result | target |`,
+    '|---|---|---|',
+    `| responses | ${ok} of ${acks.length} \`200\` (statuses: ${statuses}) | all \`200\` |`,
+    `| builds run | ${harness.built.length} for ${SHAS} distinct commits (${images.size} distinct images) | one per distinct commit |`,
+    `| check runs completed \`success\` | ${checkRuns} (${github.checkRuns.length} opened) | — |`,
+    `| GitHub jobs that failed a try | ${failedJobs.length} | — |`,
+  ].join('\n');
+  const about = `\`bench/webhooks.ts\` runs the GitHub App's parts as \`bindery serve\` wires them, in one process with the client: the webhook endpoint (signature check, Probot, handlers that only enqueue), the GitHub queue and worker, the build queue and a stand-in build worker (50 ms a build), on real Redis; GitHub's API is \`FakeGitHub\` on a loopback server. Payloads are @octokit/webhooks-examples' push to \`master\` and \`pull_request.synchronize\`, pointed at the run's repositories and commits. An acknowledgement is timed from sending the request, on a new connection as GitHub does, to reading the response; the GitHub worker runs meanwhile, as it does in \`bindery serve\`. Draining is paced by GitHub's write limit (one a second per installation).`;
+  console.log(
+    `## Webhooks\n\n${about}\n\n<!-- bench:webhooks:start -->\n${body}\n<!-- bench:webhooks:end -->\n`,
+  );
+  for (const line of failedJobs.slice(0, 5)) console.log(`  ${line}`);
+  for (const target of targets) console.log(`${target.pass ? 'PASS' : 'FAIL'}: ${target.name}`);
+  if (targets.some((target) => !target.pass)) process.exitCode = 1;
+}
+
+await main();
