@@ -28,6 +28,14 @@ export interface PrebuildDeps {
   redis: Redis;
 }
 
+/** The fields of the commit's newest check run that decide whether to open another. */
+interface LatestCheckRun {
+  id: number;
+  status: string;
+  conclusion: string | null;
+  output: { title: string | null; summary: string | null };
+}
+
 /** Why a commit is not built: `quiet` asks for nothing at all, else a skipped check says why. */
 type Decision = { build: true } | { build: false; reason?: string };
 
@@ -91,67 +99,70 @@ export async function prebuild(job: PrebuildJob, deps: PrebuildDeps): Promise<st
   const logUrl = job.private ? undefined : `${config.publicUrl}/logs/${imageName}`;
   const check = { owner, repo, name: CHECK_NAME, head_sha: sha, external_id: imageName };
 
+  // Check runs of one commit are opened under a lock, each event seeing the newest one, so
+  // that events arriving together open one check run between them.
+  const withLatestCheck = <T>(critical: (latest: LatestCheckRun | undefined) => Promise<T>) =>
+    withRedisLock(
+      deps.redis,
+      `bindery:github:check:${owner}/${repo}@${sha}`,
+      async () => {
+        const { data } = await octokit.rest.checks.listForRef({
+          owner,
+          repo,
+          ref: sha,
+          check_name: CHECK_NAME,
+          app_id: deps.appId,
+          filter: 'latest',
+        });
+        return critical(data.check_runs[0]);
+      },
+      // GitHub's writes are spaced a second apart per installation.
+      { ttlMs: 60_000, waitMs: 120_000 },
+    );
+  /** A finished check run that says why nothing is built, unless the newest says it already. */
+  const explain = (conclusion: 'failure' | 'skipped', title: string, summary: string) =>
+    withLatestCheck(async (latest) => {
+      if (latest?.output.title === title && latest.output.summary === summary) return;
+      await octokit.rest.checks.create({
+        ...check,
+        status: 'completed',
+        conclusion,
+        output: { title, summary },
+      });
+    });
+
   const read = await readRepoSettings(octokit, owner, repo);
   if ('problem' in read) {
-    await octokit.rest.checks.create({
-      ...check,
-      status: 'completed',
-      conclusion: 'failure',
-      output: { title: `Invalid ${SETTINGS_PATH}`, summary: read.problem },
-    });
+    await explain('failure', `Invalid ${SETTINGS_PATH}`, read.problem);
     return `${where}: ${read.problem}`;
   }
   const { settings } = read;
   const decision = decide({ ...job, branch, defaultBranch }, settings);
   if (!decision.build) {
-    if (decision.reason && settings.check) {
-      await octokit.rest.checks.create({
-        ...check,
-        status: 'completed',
-        conclusion: 'skipped',
-        output: { title: 'Not built', summary: decision.reason },
-      });
-    }
+    if (decision.reason && settings.check) await explain('skipped', 'Not built', decision.reason);
     return `${where}: not built (${decision.reason ?? `the settings leave ${job.trigger} events out`})`;
   }
 
-  // One check run per commit, however many events ask at once: find or open it under a lock.
+  // A running check is joined (its report follows the build) and a success stands; a failure
+  // is built again, as a launch would, and a re-run always opens a new check run.
   const checkRun = settings.check
-    ? await withRedisLock(
-        deps.redis,
-        `bindery:github:check:${owner}/${repo}@${sha}`,
-        async () => {
-          const existing =
-            job.trigger === 'rerequest'
-              ? undefined
-              : (
-                  await octokit.rest.checks.listForRef({
-                    owner,
-                    repo,
-                    ref: sha,
-                    check_name: CHECK_NAME,
-                    app_id: deps.appId,
-                    filter: 'latest',
-                  })
-                ).data.check_runs[0];
-          // A running check is joined (its report follows the build) and a success stands; a
-          // failure is built again, as a launch would.
-          if (existing && (existing.status !== 'completed' || existing.conclusion === 'success')) {
-            return { id: existing.id, opened: false };
-          }
-          const { data } = await octokit.rest.checks.create({
-            ...check,
-            status: 'queued',
-            ...(logUrl && { details_url: logUrl }),
-            output: {
-              title: 'Waiting for a build worker',
-              summary: `Queued the build of \`${imageName}\`.`,
-            },
-          });
-          return { id: data.id, opened: true };
-        },
-        { ttlMs: 60_000, waitMs: 120_000 },
-      )
+    ? await withLatestCheck(async (latest) => {
+        const standing =
+          job.trigger !== 'rerequest' &&
+          latest &&
+          (latest.status !== 'completed' || latest.conclusion === 'success');
+        if (standing) return { id: latest.id, opened: false };
+        const { data } = await octokit.rest.checks.create({
+          ...check,
+          status: 'queued',
+          ...(logUrl && { details_url: logUrl }),
+          output: {
+            title: 'Waiting for a build worker',
+            summary: `Queued the build of \`${imageName}\`.`,
+          },
+        });
+        return { id: data.id, opened: true };
+      })
     : undefined;
 
   // Without a check run, the build log tells whether this commit is built already.

@@ -348,6 +348,9 @@ describe('repository settings', () => {
     });
     await harness.deliver('push', pushToMaster());
     await waitFor(() => completed().length === 1, 'the settings check run');
+    await harness.deliver('push', pushToMaster());
+    await harness.idle();
+    expect(github.checkRuns).toHaveLength(1);
     expect(github.checkRuns[0]).toMatchObject({ head_sha: PUSHED, conclusion: 'failure' });
     const { summary } = github.checkRuns[0]!.output as { summary: string };
     expect(summary).toContain('`fork` is not a setting Bindery knows');
@@ -390,6 +393,38 @@ describe('installations and re-runs', () => {
       `GET /repos/${OWNER}/${REPO}/branches/master`,
     ]);
     expect(harness.built.map((job) => job.ref)).toEqual([PUSHED]);
+  });
+
+  it('prebuilds repositories added to an installation', async () => {
+    github.addRepository({
+      owner: OWNER,
+      name: 'Space',
+      defaultBranch: 'main',
+      branches: { main: NEXT_HEAD },
+    });
+    await harness.deliver(
+      'installation_repositories',
+      example('installation_repositories', (p) => p.action === 'added'),
+    );
+    await waitFor(() => completed().length === 1, 'the added repository prebuild');
+    expect(harness.built.map((job) => `${job.spec.repoLabel}@${job.ref}`)).toEqual([
+      `gh/${OWNER}/Space@${NEXT_HEAD}`,
+    ]);
+  });
+
+  it('builds again when a check suite is re-run', async () => {
+    await harness.deliver('pull_request', pullRequestAt('opened', HEAD, '2019-05-15T15:20:33Z'));
+    await waitFor(() => completed().length === 1, 'the first build');
+    await harness.idle();
+    await harness.deliver(
+      'check_suite',
+      example('check_suite', (p) => p.action === 'rerequested'),
+    );
+    await waitFor(() => completed().length === 2, 'the re-run');
+    expect(harness.built).toHaveLength(2);
+    expect(github.checkRuns.map((run) => run.head_sha)).toEqual([HEAD, HEAD]);
+    // The re-run reports on the pull request's comment; it never makes a second one.
+    expect(github.commentsOn(`${OWNER}/${REPO}#2`)).toHaveLength(1);
   });
 
   it('builds again when a check run is re-run, with a new check run', async () => {
