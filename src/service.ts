@@ -1,5 +1,4 @@
 import { createServer, type Server } from 'node:http';
-import type { Router } from 'express';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { Builder } from './build/builder.js';
@@ -75,16 +74,38 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     };
     const builder = new Builder({ engine, config });
     const buildLog = new BuildLog(redis);
-    let github: GitHubApp | undefined;
+    const builds = new BuildQueue({ connection: redis, log: buildLog, queueName });
+    closers.push(() => builds.close());
+    let github: { app: GitHubApp; queue: GitHubQueue; webhookSecret: string } | undefined;
     if (config.githubApp) {
-      github = createGitHubApp({ app: config.githubApp, githubUrl: config.githubUrl, redis, log });
-      closers.push(() => github!.close());
+      const app = createGitHubApp({
+        app: config.githubApp,
+        githubUrl: config.githubUrl,
+        redis,
+        log,
+      });
+      const queue = new GitHubQueue({ connection: redis, queueName: githubQueueName });
+      github = { app, queue, webhookSecret: config.githubApp.webhookSecret };
+      closers.push(
+        () => app.close(),
+        () => queue.close(),
+      );
       log(`GitHub App ${config.githubApp.appId} on: webhooks at /api/github/webhooks`);
     } else {
       log(
         'GitHub App off: set APP_ID, PRIVATE_KEY (or PRIVATE_KEY_PATH) and WEBHOOK_SECRET to turn it on',
       );
     }
+    /** A private repository's build fetches it with a token of the installation that asked. */
+    const installationToken = async (installationId: number | undefined) => {
+      if (installationId === undefined) return undefined;
+      if (!github) {
+        throw new UnavailableError(
+          'This build is of a private repository and needs the GitHub App to fetch it; this worker runs without APP_ID.',
+        );
+      }
+      return github.app.installationToken(installationId);
+    };
     const store = new SessionStore(redis, namespace);
     const routes = new RedisRouteTable(redis, { prefix: namespace });
 
@@ -110,44 +131,33 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         () => worker.close(),
       );
       if (github) {
-        const builds = new BuildQueue({ connection: redis, log: buildLog, queueName });
-        const reports = new GitHubQueue({ connection: redis, queueName: githubQueueName });
         const githubWorker = createGitHubWorker({
           connection,
-          app: github,
+          app: github.app,
           config,
           builds,
-          reports,
+          reports: github.queue,
           redis,
           reportTimeoutMs: config.git.cloneTimeoutMs + config.build.timeoutMs + 600_000,
           queueName: githubQueueName,
           log,
         });
-        closers.push(
-          () => builds.close(),
-          () => reports.close(),
-          () => githubWorker.close(),
-        );
+        closers.push(() => githubWorker.close());
       }
     }
 
     let url: string | undefined;
     if (roles.web) {
-      let webhooks: Router | undefined;
-      if (github && config.githubApp) {
-        const prebuilds = new GitHubQueue({ connection: redis, queueName: githubQueueName });
-        closers.push(() => prebuilds.close());
-        webhooks = await createWebhookMiddleware({
-          probot: github.probot,
+      const webhooks =
+        github &&
+        (await createWebhookMiddleware({
+          probot: github.app.probot,
           handlers: createWebhookHandlers({
-            addPrebuilds: (delivery, jobs) => prebuilds.addPrebuilds(delivery, jobs),
+            addPrebuilds: (delivery, jobs) => github.queue.addPrebuilds(delivery, jobs),
           }),
-          webhookSecret: config.githubApp.webhookSecret,
+          webhookSecret: github.webhookSecret,
           log,
-        });
-      }
-      const queue = new BuildQueue({ connection: redis, log: buildLog, queueName });
-      closers.push(() => queue.close());
+        }));
       const { kept, removed } = await reconcileSessions({ engine, store, routes });
       if (kept.length + removed.length > 0) {
         log(`sessions reconciled: ${kept.length} kept, ${removed.length} removed`);
@@ -156,7 +166,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         config,
         engine,
         resolve: (spec) => builder.resolve(spec),
-        builds: queue,
+        builds,
         store,
         routes,
         sandbox,
@@ -186,17 +196,6 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         server.closeAllConnections();
         await new Promise((resolve) => server.close(resolve));
       });
-    }
-
-    /** A private repository's build fetches it with a token of the installation that asked. */
-    async function installationToken(installationId: number | undefined) {
-      if (installationId === undefined) return undefined;
-      if (!github) {
-        throw new UnavailableError(
-          'This build is of a private repository and needs the GitHub App to fetch it; this worker runs without APP_ID.',
-        );
-      }
-      return github.installationToken(installationId);
     }
 
     if (roles.culler) {

@@ -5,11 +5,19 @@ import { withRedisLock } from '../queue/with-redis-lock.js';
 import type { InstallationOctokit } from './github-app.js';
 import { renderComment, upsertComment, type CommentContent } from './pull-request-comment.js';
 
+/**
+ * The pull requests that want to hear when `sha`'s build ends (the report updates their
+ * comments): a hash of pull request number to the comment's branch link.
+ */
+export const waitingPullRequestsKey = (owner: string, repo: string, sha: string) =>
+  `bindery:github:prs:${owner}/${repo}@${sha}`;
+
 export interface CommentDeps {
   octokit: InstallationOctokit;
   botLogin: () => Promise<string>;
   config: Pick<Config, 'publicUrl' | 'githubUrl'>;
   builds: { lastEvent(imageName: string): Promise<BuildLogEvent | undefined> };
+  /** Locks, and the pull requests waiting for each commit's build. */
   redis: Redis;
 }
 

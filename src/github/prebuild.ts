@@ -1,12 +1,14 @@
-import type { Redis } from 'ioredis';
 import { imageNameFor } from '../build/image-name.js';
 import type { Config } from '../config.js';
 import type { BuildJob } from '../queue/build-job.js';
 import { withRedisLock } from '../queue/with-redis-lock.js';
 import { parseSpec } from '../repos/repo-spec.js';
-import type { InstallationOctokit } from './github-app.js';
 import type { PrebuildJob, ReportJob } from './github-jobs.js';
-import { commentOnPullRequest, type CommentDeps } from './comment-on-pull-request.js';
+import {
+  commentOnPullRequest,
+  waitingPullRequestsKey,
+  type CommentDeps,
+} from './comment-on-pull-request.js';
 import {
   branchMatches,
   readRepoSettings,
@@ -17,15 +19,11 @@ import {
 /** The name of the app's check run, one per commit. */
 export const CHECK_NAME = 'Bindery';
 
-export interface PrebuildDeps {
-  octokit: InstallationOctokit;
+export interface PrebuildDeps extends CommentDeps {
   appId: number;
-  botLogin: () => Promise<string>;
   config: Pick<Config, 'publicUrl' | 'githubUrl' | 'imagePrefix'>;
   builds: CommentDeps['builds'] & { enqueue(job: BuildJob): Promise<unknown> };
   reports: { addReport(job: ReportJob): Promise<unknown> };
-  /** Locks, and the pull requests waiting for each commit's build. */
-  redis: Redis;
 }
 
 /** The fields of the commit's newest check run that decide whether to open another. */
@@ -70,13 +68,6 @@ export function decide(job: PrebuildJob, settings: RepoSettings): Decision {
     }
   }
 }
-
-/**
- * The pull requests that want to hear when `sha`'s build ends (the report updates their
- * comments): a hash of pull request number to the comment's branch link.
- */
-export const waitingPullRequestsKey = (owner: string, repo: string, sha: string) =>
-  `bindery:github:prs:${owner}/${repo}@${sha}`;
 
 /**
  * The slow half of a webhook: reads the repository's settings, applies them, opens (or finds)

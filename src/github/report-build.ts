@@ -1,22 +1,18 @@
-import type { Redis } from 'ioredis';
-import type { Config } from '../config.js';
 import { isFinalEvent, type BuildLogEvent } from '../queue/build-log.js';
 import { finishedOutput, formatDuration } from './check-run-output.js';
-import type { InstallationOctokit } from './github-app.js';
+import {
+  commentOnPullRequest,
+  waitingPullRequestsKey,
+  type CommentDeps,
+  type PullRequestBuild,
+} from './comment-on-pull-request.js';
 import type { ReportJob } from './github-jobs.js';
-import type { CommentDeps } from './comment-on-pull-request.js';
-import { waitingPullRequestsKey } from './prebuild.js';
-import { commentOnPullRequest, type PullRequestBuild } from './comment-on-pull-request.js';
 
-export interface ReportDeps {
-  octokit: InstallationOctokit;
-  botLogin: () => Promise<string>;
-  config: Pick<Config, 'publicUrl' | 'githubUrl'>;
+export interface ReportDeps extends CommentDeps {
   builds: CommentDeps['builds'] & {
     follow(imageName: string, signal?: AbortSignal): AsyncIterable<BuildLogEvent>;
     details(imageName: string): Promise<{ startedAt?: number; finishedAt?: number } | undefined>;
   };
-  redis: Redis;
   /** Ends the wait for a build that never ends (its job lost); the check then times out. */
   signal: AbortSignal;
   now?: () => Date;
