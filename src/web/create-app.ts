@@ -2,7 +2,7 @@ import express, { type Request, type Response } from 'express';
 import { BinderyError } from '../errors.js';
 import { parseSpec } from '../repos/repo-spec.js';
 import { BADGE_LOGO, statusBadge } from './badges.js';
-import { isImageName, renderBuildLogNotice, renderBuildLogPage } from './build-log-page.js';
+import { buildLogRoute } from './build-log-route.js';
 import { buildRoute, specFromPath } from './build-route.js';
 import { renderLaunchPage, urlpathFrom } from './launch-page.js';
 import { createMetrics } from './metrics.js';
@@ -60,61 +60,7 @@ export function createApp(deps: WebDeps) {
 
   app.get(/^\/build\/.+/, buildRoute(deps, metrics));
 
-  // Where a Bindery check run's "Details" link goes: /logs/<image name>, its `/` and `:` escaped
-  // or not. The page has no script, so the policy forbids any; it is never cached (it changes).
-  app.get(/^\/logs\/.+/, async (request: Request, response: Response) => {
-    const html = (status: number, body: string) =>
-      response
-        .status(status)
-        .type('html')
-        .set('cache-control', 'no-store')
-        .set('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'")
-        .send(body);
-    let imageName = '';
-    try {
-      imageName = decodeURIComponent(request.path.slice('/logs/'.length));
-    } catch {
-      // A malformed %-escape is no image name either.
-    }
-    if (!isImageName(imageName)) {
-      html(
-        400,
-        renderBuildLogNotice(
-          'Not a build log address',
-          'A build log address is /logs/<image name>, such as /logs/bindery/r2d-gh-owner-2drepo-1a2b3c:<commit SHA>; the Details link of a Bindery check run on GitHub gives the right one.',
-        ),
-      );
-      return;
-    }
-    try {
-      const [events, details] = await Promise.all([
-        deps.builds.read?.(imageName) ?? [],
-        deps.builds.details?.(imageName),
-      ]);
-      // Private logs are shown only in the GitHub check run, and a private log looks missing.
-      // A log without a job is refused too: its job is being replaced, and may have been private.
-      if (events.length === 0 || !details || details.private) {
-        html(
-          404,
-          renderBuildLogNotice(
-            'No build log',
-            `No build log for ${imageName}: it never ran here, or its log expired after 7 days.`,
-          ),
-        );
-        return;
-      }
-      html(200, renderBuildLogPage({ imageName, events, details, now: Date.now() }));
-    } catch (error) {
-      console.error(`build log page: ${(error as Error).message}`);
-      html(
-        503,
-        renderBuildLogNotice(
-          'Build logs unavailable',
-          'Bindery cannot read its build logs right now; try again in a minute.',
-        ),
-      );
-    }
-  });
+  app.get(/^\/logs\/.+/, buildLogRoute(deps));
 
   app.get('/health', async (_request, response) => {
     const check = async (service: string, probe: () => Promise<unknown>) => {
