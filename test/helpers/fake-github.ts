@@ -151,6 +151,14 @@ export class FakeGitHub {
         ? notFound()
         : { status: 200, body: file, headers: { 'content-type': 'text/plain; charset=utf-8' } };
     }
+    if ((match = rest.match(/^\/commits\/([^/]+)$/)) && method === 'GET') {
+      // How Bindery resolves a `gh` ref (accept: application/vnd.github.sha): the commit's SHA.
+      const ref = match[1]!;
+      const sha = /^[0-9a-f]{40}$/.test(ref) ? ref : repository.branches?.[ref];
+      return sha
+        ? { status: 200, body: sha, headers: { 'content-type': 'application/vnd.github.sha' } }
+        : json(422, { message: `No commit found for SHA: ${ref}` });
+    }
     if ((match = rest.match(/^\/commits\/([0-9a-f]{40})\/check-runs$/)) && method === 'GET') {
       const runs = this.checkRuns
         .filter(

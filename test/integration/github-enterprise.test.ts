@@ -7,6 +7,7 @@ import { loadConfig } from '../../src/config.js';
 import { DockerEngine } from '../../src/engine/docker-engine.js';
 import { startService, type RunningService } from '../../src/service.js';
 import { FakeGitHub } from '../helpers/fake-github.js';
+import { readEventStream } from '../helpers/event-stream.js';
 import { freePort } from '../helpers/free-port.js';
 import { startGheServer } from '../helpers/ghe-server.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
@@ -30,6 +31,7 @@ let ghe: Awaited<ReturnType<typeof startGheServer>>;
 let service: RunningService;
 const github = new FakeGitHub(APP_ID);
 const shas: Record<string, string> = {};
+const logs: string[] = [];
 
 /** GitHub's push example, moved to `owner/demo`'s default branch at its commit. */
 function pushTo(owner: string, isPrivate: boolean) {
@@ -95,11 +97,12 @@ beforeAll(async () => {
       APP_ID: String(APP_ID),
       PRIVATE_KEY: testPrivateKey(),
       WEBHOOK_SECRET,
+      BINDERY_API_TOKENS: 'test-token',
     }),
     namespace,
     host: '127.0.0.1',
     roles: { web: true, worker: true },
-    log: () => {},
+    log: (line) => logs.push(line),
   });
 });
 
@@ -121,6 +124,12 @@ afterAll(async () => {
 const checkFor = (sha: string) => github.checkRuns.find((check) => check.head_sha === sha);
 
 describe('the GitHub App against a GitHub Enterprise host', () => {
+  it('says once at start that the app is on', () => {
+    expect(logs.filter((line) => line.startsWith('GitHub App'))).toEqual([
+      `GitHub App ${APP_ID} on: webhooks at /api/github/webhooks`,
+    ]);
+  });
+
   it('builds a pushed commit for real and ends its check run in success with the log tail', async () => {
     expect(await deliver('push', pushTo('octo', false))).toBe(200);
     await waitFor(
@@ -140,6 +149,17 @@ describe('the GitHub App against a GitHub Enterprise host', () => {
     const page = await fetch(check.details_url as string);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('Step ');
+
+    // The PR comment's badge launches this commit, and finds it prebuilt.
+    const { events } = await readEventStream(
+      `${service.url}/build/gh/octo/demo/${shas.octo}?build_only=true`,
+      { headers: { authorization: 'Bearer test-token' } },
+    );
+    expect(events.map((event) => event.phase)).toEqual(['built', 'ready']);
+    expect(events[0]).toMatchObject({
+      imageName: image,
+      message: 'Found built image, launching...\n',
+    });
   });
 
   it("fetches a private repository with the installation's token, and keeps its log off the public page", async () => {
@@ -155,5 +175,31 @@ describe('the GitHub App against a GitHub Enterprise host', () => {
     const image = check.external_id as string;
     expect(await engine.imageExists(image)).toBe(true);
     expect((await fetch(`${service.url}/logs/${image}`)).status).toBe(404);
+  });
+});
+
+describe('without the GitHub App', () => {
+  it('runs with the app off, says so once, and has no webhook endpoint', async () => {
+    const lines: string[] = [];
+    const port = await freePort();
+    const plain = await startService({
+      config: loadConfig({ PORT: String(port), BINDERY_IMAGE_PREFIX: prefix }),
+      namespace: `${namespace}-off`,
+      host: '127.0.0.1',
+      roles: { web: true },
+      log: (line) => lines.push(line),
+    });
+    try {
+      expect(lines.filter((line) => line.startsWith('GitHub App'))).toEqual([
+        'GitHub App off: set APP_ID, PRIVATE_KEY (or PRIVATE_KEY_PATH) and WEBHOOK_SECRET to turn it on',
+      ]);
+      const response = await fetch(`${plain.url}/api/github/webhooks`, {
+        method: 'POST',
+        body: '{}',
+      });
+      expect(response.status).toBe(404);
+    } finally {
+      await plain.close();
+    }
   });
 });
