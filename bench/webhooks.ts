@@ -1,19 +1,19 @@
 /**
  * Webhook benchmark (issue: "webhook acknowledgement stays fast under load"). The GitHub App's
  * parts as `bindery serve` wires them (test/helpers/github-harness.ts: the webhook endpoint,
- * the GitHub queue and worker, the build queue and a stand-in build worker) on real Redis, with
- * GitHub's API answered by FakeGitHub on a loopback server, so nothing leaves the machine.
- * DELIVERIES signed deliveries from @octokit/webhooks-examples (push to the default branch and
- * pull_request.synchronize) over SHAS commits in REPOS repositories, each repository its own
- * installation, plus 5% redeliveries of ids already acknowledged, CONCURRENCY in flight from a
- * process of its own (GitHub's sending is not the server's work):
+ * the GitHub queue and worker, the build queue and a stand-in build worker) on real Redis.
+ * GitHub is a process of its own, as it is in life: FakeGitHub's API on loopback and the sender
+ * of DELIVERIES signed deliveries from @octokit/webhooks-examples (push to the default branch
+ * and pull_request.synchronize) about SHAS commits in REPOS repositories, one installation each,
+ * plus 5% redeliveries of ids already acknowledged, CONCURRENCY in flight. New commits arrive
+ * throughout the run, each followed by more events about it. Nothing leaves the machine.
  * - acknowledgement: from sending the request to reading the response, p50/p90/p99/max;
  * - after the queues drain: builds run against distinct commits (one build per image).
  * Prints a block for BENCHMARKS.md; exits non-zero when a target is missed.
  *
  *   npm run bench:webhooks     (DELIVERIES=2000 SHAS=100 CONCURRENCY=32 DRAIN_SECONDS=900)
  */
-import { fork } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
@@ -23,8 +23,12 @@ import { fileURLToPath } from 'node:url';
 import { sign } from '@octokit/webhooks-methods';
 import examples from '@octokit/webhooks-examples' with { type: 'json' };
 import { Redis } from 'ioredis';
-import { FakeGitHub } from '../test/helpers/fake-github.js';
-import { startGitHubHarness, WEBHOOK_SECRET } from '../test/helpers/github-harness.js';
+import { FakeGitHub, type FakeRepository } from '../test/helpers/fake-github.js';
+import {
+  startGitHubHarness,
+  WEBHOOK_SECRET,
+  type GitHubHarness,
+} from '../test/helpers/github-harness.js';
 import { percentile } from './report.js';
 
 const bounded = (value: string | undefined, fallback: number, min: number, max: number) =>
@@ -35,7 +39,7 @@ const REPOS = bounded(process.env.REPOS, 5, 1, 50);
 const CONCURRENCY = bounded(process.env.CONCURRENCY, 16, 1, 128);
 const DRAIN_SECONDS = bounded(process.env.DRAIN_SECONDS, 600, 10, 3_600);
 const REDELIVERIES = Math.round(DELIVERIES * 0.05);
-/** Tag pushes, which the app acknowledges and ignores: JIT, connections and scripts warm first. */
+/** Tag pushes, which the app acknowledges and ignores: connections and JIT warm first. */
 const WARM_UP = 50;
 const APP_ID = 4242;
 const P99_TARGET_MS = 50;
@@ -51,9 +55,6 @@ function example(event: string, pick: (payload: Payload) => boolean): Payload {
   if (!found) throw new Error(`@octokit/webhooks-examples has no ${event} example that fits`);
   return structuredClone(found);
 }
-
-const PUSH = example('push', (p) => p.ref === 'refs/heads/master' && p.installation);
-const SYNCHRONIZE = example('pull_request', (p) => p.action === 'synchronize' && p.installation);
 
 /** mulberry32: the same mix of events and redeliveries on every run. */
 function seededRandom(seed: number) {
@@ -88,10 +89,11 @@ interface Delivery {
 /** Points a payload's repository (and, for a pull request, base and head) at `repository`. */
 function retarget(payload: Payload, repository: Repository): Payload {
   const { owner, name, installationId } = repository;
-  const fields = { name, full_name: `${owner}/${name}`, private: false };
-  for (const repo of [payload.repository, payload.pull_request?.base.repo, payload.pull_request?.head.repo]) {
+  const pr = payload.pull_request;
+  for (const repo of [payload.repository, pr?.base.repo, pr?.head.repo]) {
     if (!repo) continue;
-    Object.assign(repo, fields, { default_branch: DEFAULT_BRANCH });
+    Object.assign(repo, { name, full_name: `${owner}/${name}`, private: false });
+    Object.assign(repo, { default_branch: DEFAULT_BRANCH });
     Object.assign(repo.owner, { login: owner, name: owner });
   }
   payload.installation.id = installationId;
@@ -99,7 +101,8 @@ function retarget(payload: Payload, repository: Repository): Payload {
 }
 
 function pushOf(commit: Commit): Payload {
-  const payload = retarget(structuredClone(PUSH), commit.repository);
+  const push = example('push', (p) => p.ref === 'refs/heads/master' && p.installation);
+  const payload = retarget(push, commit.repository);
   payload.ref = `refs/heads/${DEFAULT_BRANCH}`;
   payload.after = commit.sha;
   if (payload.head_commit) payload.head_commit.id = commit.sha;
@@ -107,7 +110,8 @@ function pushOf(commit: Commit): Payload {
 }
 
 function synchronizeOf(commit: Commit): Payload {
-  const payload = retarget(structuredClone(SYNCHRONIZE), commit.repository);
+  const synchronize = example('pull_request', (p) => p.action === 'synchronize' && p.installation);
+  const payload = retarget(synchronize, commit.repository);
   payload.number = payload.pull_request.number = commit.number;
   payload.pull_request.head.sha = commit.sha;
   payload.pull_request.base.ref = DEFAULT_BRANCH;
@@ -118,6 +122,8 @@ async function signed(kind: Delivery['kind'], payload: Payload): Promise<Deliver
   const body = JSON.stringify(payload);
   return { kind, id: randomUUID(), body, signature: await sign(WEBHOOK_SECRET, body) };
 }
+
+// ---- GitHub's side, in the forked process --------------------------------------------------
 
 /** GitHub's API (`/api/v3`, as for GitHub Enterprise) answered by `github` on loopback. */
 async function serveFakeGitHub(github: FakeGitHub): Promise<{ url: string; server: Server }> {
@@ -146,7 +152,7 @@ async function serveFakeGitHub(github: FakeGitHub): Promise<{ url: string; serve
  * POSTs one delivery on a connection of its own, as GitHub does; resolves with the status and
  * the milliseconds from sending the request to the end of the response.
  */
-function send(url: string, event: string, delivery: Delivery) {
+function send(url: string, delivery: Delivery) {
   return new Promise<{ status: number; ms: number }>((resolve, reject) => {
     const started = performance.now();
     const req = request(url, {
@@ -154,7 +160,7 @@ function send(url: string, event: string, delivery: Delivery) {
       agent: false,
       headers: {
         'content-type': 'application/json',
-        'x-github-event': event,
+        'x-github-event': delivery.kind === 'pull_request' ? 'pull_request' : 'push',
         'x-github-delivery': delivery.id,
         'x-hub-signature-256': delivery.signature,
       },
@@ -176,11 +182,13 @@ interface Ack {
   ms: number;
 }
 
+type Plan = (Delivery | 'redelivery')[];
+
 /**
  * Sends `plan` with `CONCURRENCY` in flight. A `'redelivery'` entry sends again, with its id,
  * a delivery already acknowledged, as GitHub's "Redeliver" button does.
  */
-async function sendAll(url: string, plan: (Delivery | 'redelivery')[], random: () => number) {
+async function sendAll(url: string, plan: Plan, random: () => number): Promise<Ack[]> {
   const acks: Ack[] = [];
   const acknowledged: Delivery[] = [];
   let next = 0;
@@ -191,8 +199,7 @@ async function sendAll(url: string, plan: (Delivery | 'redelivery')[], random: (
         const delivery =
           entry === 'redelivery' ? acknowledged[Math.floor(random() * acknowledged.length)] : entry;
         if (!delivery) throw new Error('a redelivery came before any delivery was acknowledged');
-        const event = delivery.kind === 'pull_request' ? 'pull_request' : 'push';
-        const { status, ms } = await send(url, event, delivery);
+        const { status, ms } = await send(url, delivery);
         acks.push({ kind: entry === 'redelivery' ? 'redelivery' : delivery.kind, status, ms });
         if (entry !== 'redelivery' && status === 200) acknowledged.push(delivery);
       }
@@ -201,50 +208,83 @@ async function sendAll(url: string, plan: (Delivery | 'redelivery')[], random: (
   return acks;
 }
 
-interface SendOrder {
-  url: string;
-  warmUp: Delivery[];
-  plan: (Delivery | 'redelivery')[];
-  seed: number;
-}
+type ToGitHub =
+  | { type: 'serve'; repositories: FakeRepository[] }
+  | { type: 'send'; url: string; warmUp: Delivery[]; plan: Plan; seed: number }
+  | { type: 'tally' };
 
-interface SendResult {
+interface Sent {
   acks: Ack[];
-  sentInMs: number;
+  /** From the first delivery sent to the last acknowledged, warm-up excluded. */
+  ms: number;
 }
 
-/** The sending process: takes one order, sends the warm-up and then the plan, answers the acks. */
-function sendDeliveries(): void {
-  process.once('message', (message) => {
-    const { url, warmUp, plan, seed } = message as SendOrder;
-    const random = seededRandom(seed);
-    (async () => {
-      await sendAll(url, warmUp, random);
-      const started = performance.now();
-      const acks = await sendAll(url, plan, random);
-      const result: SendResult = { acks, sentInMs: performance.now() - started };
-      process.send!(result, () => process.disconnect());
-    })().catch((error: Error) => {
-      console.error(`sending failed: ${error.message}`);
-      process.exit(1);
-    });
+interface Tally {
+  opened: number;
+  succeeded: number;
+  calls: number;
+}
+
+/** The forked process: serves the fake API, sends the deliveries, tallies the check runs. */
+function runGitHub(): void {
+  const github = new FakeGitHub(APP_ID);
+  let server: Server | undefined;
+  const answer = async (message: ToGitHub) => {
+    switch (message.type) {
+      case 'serve': {
+        for (const repository of message.repositories) github.addRepository(repository);
+        const api = await serveFakeGitHub(github);
+        server = api.server;
+        return api.url;
+      }
+      case 'send': {
+        const random = seededRandom(message.seed);
+        await sendAll(message.url, message.warmUp, random);
+        const started = performance.now();
+        const acks = await sendAll(message.url, message.plan, random);
+        return { acks, ms: performance.now() - started } satisfies Sent;
+      }
+      case 'tally': {
+        const runs = github.checkRuns;
+        const succeeded = runs.filter((run) => run.conclusion === 'success').length;
+        return { opened: runs.length, succeeded, calls: github.calls.length } satisfies Tally;
+      }
+    }
+  };
+  process.on('message', (message: ToGitHub) => {
+    answer(message)
+      .then((reply) => process.send!(reply))
+      .catch((error: Error) => {
+        console.error(`the GitHub process failed: ${error.message}`);
+        process.exit(1);
+      });
+  });
+  process.once('disconnect', () => {
+    server?.closeAllConnections();
+    server?.close();
   });
 }
 
-/** Forks the sending process and gives it `order`; resolves with what it measured. */
-function sendFromChild(order: SendOrder): Promise<SendResult> {
-  const child = fork(fileURLToPath(import.meta.url), ['send-deliveries']);
+/** Sends `message` to the GitHub process and resolves with its answer. */
+function ask<T>(child: ChildProcess, message: ToGitHub): Promise<T> {
   return new Promise((resolve, reject) => {
-    child.once('message', (message) => resolve(message as SendResult));
-    child.once('exit', (code) => reject(new Error(`the sending process exited (${code})`)));
-    child.send(order);
+    const exited = (code: number | null) =>
+      reject(new Error(`the GitHub process exited (${code})`));
+    child.once('exit', exited);
+    child.once('message', (reply) => {
+      child.off('exit', exited);
+      resolve(reply as T);
+    });
+    child.send(message);
   });
 }
+
+// ---- Bindery's side ------------------------------------------------------------------------
 
 /** CPU model from /proc/cpuinfo, cores, memory, Node and Redis: no Docker in this benchmark. */
 async function machine(redis: Redis): Promise<string> {
   const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
-  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? cpus()[0]?.model ?? 'unknown CPU';
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? cpus()[0]?.model ?? 'unknown';
   const redisVersion = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? '?';
   const memory = Math.round(totalmem() / 2 ** 30);
   return `${cpus().length} × ${model.trim()}, ${memory} GiB, Node ${process.version}, Redis ${redisVersion}`;
@@ -255,6 +295,29 @@ const row = (label: string, values: number[], target = '—') =>
   values.length === 0
     ? `| ${label} | 0 | — | — | — | — | ${target} |`
     : `| ${label} | ${values.length} | ${ms(percentile(values, 50))} | ${ms(percentile(values, 90))} | ${ms(percentile(values, 99))} | ${ms(Math.max(...values))} | ${target} |`;
+
+/**
+ * DELIVERIES deliveries, half pushes and half pull request pushes. Commit `i` first appears at
+ * delivery `i × DELIVERIES / SHAS`; every other delivery is about a commit seen already.
+ */
+async function planDeliveries(commits: Commit[], random: () => number): Promise<Plan> {
+  const plan: Plan = [];
+  let seen = 0;
+  for (let index = 0; index < DELIVERIES; index++) {
+    const newest = Math.floor((index * SHAS) / DELIVERIES);
+    const commit = commits[newest === seen ? seen++ : Math.floor(random() * seen)]!;
+    const push = random() < 0.5;
+    plan.push(
+      await signed(push ? 'push' : 'pull_request', (push ? pushOf : synchronizeOf)(commit)),
+    );
+  }
+  for (let index = 0; index < REDELIVERIES; index++) {
+    // Past the first rounds of requests in flight, so that some are acknowledged already.
+    const at = 2 * CONCURRENCY + Math.floor(random() * (plan.length - 2 * CONCURRENCY));
+    plan.splice(at, 0, 'redelivery');
+  }
+  return plan;
+}
 
 async function main(): Promise<void> {
   const run = randomBytes(4).toString('hex');
@@ -273,37 +336,7 @@ async function main(): Promise<void> {
     repository: repositories[index % REPOS]!,
     number: 1 + Math.floor(index / REPOS),
   }));
-
-  const github = new FakeGitHub(APP_ID);
-  for (const repository of repositories) {
-    const head = commits.findLast((commit) => commit.repository === repository)?.sha;
-    github.addRepository({
-      owner,
-      name: repository.name,
-      defaultBranch: DEFAULT_BRANCH,
-      branches: head ? { [DEFAULT_BRANCH]: head } : {},
-    });
-  }
-  const api = await serveFakeGitHub(github);
-  const harness = await startGitHubHarness({ appId: APP_ID, githubUrl: api.url });
-  const redis = new Redis({ maxRetriesPerRequest: 1 });
-
-  // Every commit at least once, the rest at random; half pushes, half pull request pushes.
-  const deliveries: Delivery[] = [];
-  for (let index = 0; index < DELIVERIES; index++) {
-    const commit = commits[index < SHAS ? index : Math.floor(random() * SHAS)]!;
-    deliveries.push(
-      random() < 0.5
-        ? await signed('push', pushOf(commit))
-        : await signed('pull_request', synchronizeOf(commit)),
-    );
-  }
-  const plan: (Delivery | 'redelivery')[] = [...deliveries];
-  for (let index = 0; index < REDELIVERIES; index++) {
-    // Past the first few rounds of in-flight requests, so some are acknowledged already.
-    const at = 2 * CONCURRENCY + Math.floor(random() * (plan.length - 2 * CONCURRENCY));
-    plan.splice(at, 0, 'redelivery');
-  }
+  const plan = await planDeliveries(commits, random);
   const warmUp: Delivery[] = [];
   for (let index = 0; index < WARM_UP; index++) {
     const payload = pushOf(commits[index % SHAS]!);
@@ -311,18 +344,36 @@ async function main(): Promise<void> {
     warmUp.push(await signed('warm-up', payload));
   }
 
+  const github = fork(fileURLToPath(import.meta.url), ['github']);
+  const redis = new Redis({ maxRetriesPerRequest: 1 });
+  let harness: GitHubHarness | undefined;
   let acks: Ack[];
+  let sentInMs: number;
+  let tally: Tally;
   let drainedInMs: number | undefined;
   let drainError: string | undefined;
   let measuredOn: string;
   try {
     measuredOn = await machine(redis);
-    const sent = await sendFromChild({ url: harness.url, warmUp, plan, seed: 0x5e7d });
-    acks = sent.acks;
+    const githubUrl = await ask<string>(github, {
+      type: 'serve',
+      repositories: repositories.map((repository) => ({
+        owner,
+        name: repository.name,
+        defaultBranch: DEFAULT_BRANCH,
+        branches: {
+          [DEFAULT_BRANCH]: commits.findLast((commit) => commit.repository === repository)!.sha,
+        },
+      })),
+    });
+    harness = await startGitHubHarness({ appId: APP_ID, githubUrl });
+    const order: ToGitHub = { type: 'send', url: harness.url, warmUp, plan, seed: 0x5e7d };
+    ({ acks, ms: sentInMs } = await ask<Sent>(github, order));
     const all = acks.map((ack) => ack.ms);
     console.error(
-      `sent ${acks.length} deliveries in ${(sent.sentInMs / 1000).toFixed(1)} s: ack p50 ${ms(percentile(all, 50))}, ` +
-        `p99 ${ms(percentile(all, 99))}; ${harness.built.length} builds so far, waiting for the queues to drain`,
+      `sent ${acks.length} deliveries in ${(sentInMs / 1000).toFixed(1)} s: ack p50 ` +
+        `${ms(percentile(all, 50))}, p99 ${ms(percentile(all, 99))}; ` +
+        `${harness.built.length} builds so far, waiting for the queues to drain`,
     );
     const drainStarted = performance.now();
     try {
@@ -331,45 +382,46 @@ async function main(): Promise<void> {
     } catch (error) {
       drainError = (error as Error).message;
     }
+    tally = await ask<Tally>(github, { type: 'tally' });
   } finally {
-    await harness.close();
-    await new Promise((resolve) => api.server.close(resolve));
+    await harness?.close();
+    if (github.connected) github.disconnect();
     const keys = [
       ...(await redis.keys(`bindery:github:*${owner}/*`)),
-      ...(await redis.keys(`build:${harness.namespace}/*`)),
+      ...(harness ? await redis.keys(`build:${harness.namespace}/*`) : []),
     ];
     if (keys.length > 0) await redis.del(...keys);
     await redis.quit();
   }
 
+  const built = harness.built;
   const of = (kind: Ack['kind']) => acks.filter((ack) => ack.kind === kind).map((ack) => ack.ms);
   const all = acks.map((ack) => ack.ms);
   const ok = acks.filter((ack) => ack.status === 200).length;
   const statuses = [...new Set(acks.map((ack) => ack.status))].sort().join(', ');
-  const images = new Set(harness.built.map((job) => job.imageName));
-  const builtShas = new Set(harness.built.map((job) => job.ref));
-  const checkRuns = github.checkRuns.filter((check) => check.conclusion === 'success').length;
+  const images = new Set(built.map((job) => job.imageName));
+  const builtShas = new Set(built.map((job) => job.ref));
   const failedJobs = harness.logs.filter((line) => / failed \(try /.test(line));
   const p99 = percentile(all, 99);
   const targets = [
     { name: `ack p99 ${ms(p99)} under ${P99_TARGET_MS} ms`, pass: p99 < P99_TARGET_MS },
     { name: `every delivery answered 200 (${ok} of ${acks.length})`, pass: ok === acks.length },
     {
-      name: `builds ${harness.built.length} == distinct SHAs ${SHAS} (${images.size} distinct images)`,
+      name: `builds ${built.length} == distinct SHAs ${SHAS} (${images.size} distinct images)`,
       pass:
-        harness.built.length === SHAS &&
+        built.length === SHAS &&
         images.size === SHAS &&
         commits.every((commit) => builtShas.has(commit.sha)),
     },
   ];
   const drained =
     drainedInMs === undefined
-      ? `not drained after ${DRAIN_SECONDS} s (${drainError})`
-      : `${(drainedInMs / 1000).toFixed(1)} s`;
+      ? `not drained after ${DRAIN_SECONDS} s: ${drainError}`
+      : `drained in ${(drainedInMs / 1000).toFixed(1)} s`;
 
   const body = [
     `Measured ${new Date().toISOString().slice(0, 10)} on ${measuredOn}.`,
-    `\`npm run bench:webhooks\`: ${acks.length} signed deliveries (${DELIVERIES} + ${REDELIVERIES} redeliveries of acknowledged ids) at concurrency ${CONCURRENCY}, after ${WARM_UP} ignored tag pushes; ${SHAS} commits across ${REPOS} repositories, one installation each.`,
+    `\`npm run bench:webhooks\`: ${acks.length} signed deliveries (${DELIVERIES} + ${REDELIVERIES} redeliveries of acknowledged ids) at concurrency ${CONCURRENCY}, sent in ${(sentInMs / 1000).toFixed(2)} s (${Math.round(acks.length / (sentInMs / 1000))} a second) after ${WARM_UP} ignored tag pushes; ${SHAS} commits across ${REPOS} repositories, one installation each.`,
     '',
     '| acknowledgement (request sent → response read) | deliveries | p50 | p90 | p99 | max | target |',
     '|---|---|---|---|---|---|---|',
@@ -378,14 +430,15 @@ async function main(): Promise<void> {
     row('redelivery of an acknowledged id', of('redelivery')),
     row('all', all, `p99 under ${P99_TARGET_MS} ms`),
     '',
-    `| after the queues drained (${drained}) | result | target |`,
+    `| after the queues (${drained}) | result | target |`,
     '|---|---|---|',
     `| responses | ${ok} of ${acks.length} \`200\` (statuses: ${statuses}) | all \`200\` |`,
-    `| builds run | ${harness.built.length} for ${SHAS} distinct commits (${images.size} distinct images) | one per distinct commit |`,
-    `| check runs completed \`success\` | ${checkRuns} (${github.checkRuns.length} opened) | — |`,
+    `| builds run | ${built.length} for ${SHAS} distinct commits (${images.size} distinct images) | one per distinct commit |`,
+    `| check runs | ${tally.opened} opened, ${tally.succeeded} \`success\` | — |`,
+    `| GitHub API calls answered by the fake | ${tally.calls} | — |`,
     `| GitHub jobs that failed a try | ${failedJobs.length} | — |`,
   ].join('\n');
-  const about = `\`bench/webhooks.ts\` runs the GitHub App's parts as \`bindery serve\` wires them, in one process: the webhook endpoint (signature check, Probot, handlers that only enqueue), the GitHub queue and worker, the build queue and a stand-in build worker (50 ms a build), on real Redis; GitHub's API is \`FakeGitHub\` on a loopback server. Payloads are @octokit/webhooks-examples' push to \`master\` and \`pull_request.synchronize\`, pointed at the run's repositories and commits. The deliveries come from a process of its own, each on a new connection as GitHub sends them; an acknowledgement is timed from sending the request to reading the response. The GitHub worker starts on the first jobs meanwhile, in the endpoint's process, as in \`bindery serve\`; the sender, that process and Redis share the machine's CPUs. Draining is paced by GitHub's write limit (one a second per installation).`;
+  const about = `\`bench/webhooks.ts\` runs the GitHub App's parts as \`bindery serve\` wires them, in one process: the webhook endpoint (signature check, Probot, handlers that only enqueue), the GitHub queue and worker, the build queue and a stand-in build worker (50 ms a build), on real Redis. GitHub is a second process: \`FakeGitHub\` answering the API on loopback, and the sender of @octokit/webhooks-examples' push to \`master\` and \`pull_request.synchronize\`, pointed at the run's repositories and commits, each delivery on a new connection as GitHub sends them. An acknowledgement is timed from sending the request to reading the response, while the GitHub worker works through the new commits in the endpoint's process; both processes and Redis share the machine's CPUs. Draining is paced by GitHub's write limit, one a second per installation.`;
   console.log(
     `## Webhooks\n\n${about}\n\n<!-- bench:webhooks:start -->\n${body}\n<!-- bench:webhooks:end -->\n`,
   );
@@ -394,5 +447,5 @@ async function main(): Promise<void> {
   if (targets.some((target) => !target.pass)) process.exitCode = 1;
 }
 
-if (process.argv[2] === 'send-deliveries') sendDeliveries();
+if (process.argv[2] === 'github') runGitHub();
 else await main();
