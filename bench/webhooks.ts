@@ -21,7 +21,6 @@ import type { AddressInfo } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { sign } from '@octokit/webhooks-methods';
-import examples from '@octokit/webhooks-examples' with { type: 'json' };
 import { Redis } from 'ioredis';
 import { FakeGitHub, type FakeRepository } from '../test/helpers/fake-github.js';
 import {
@@ -29,7 +28,8 @@ import {
   WEBHOOK_SECRET,
   type GitHubHarness,
 } from '../test/helpers/github-harness.js';
-import { percentile } from './report.js';
+import { webhookExample as example, type Payload } from '../test/helpers/webhook-examples.js';
+import { percentile, writeSection } from './report.js';
 
 const bounded = (value: string | undefined, fallback: number, min: number, max: number) =>
   Math.min(Math.max(Number(value ?? fallback) || fallback, min), max);
@@ -44,17 +44,6 @@ const WARM_UP = 50;
 const APP_ID = 4242;
 const P99_TARGET_MS = 50;
 const DEFAULT_BRANCH = 'master';
-
-type Payload = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-/** A payload from @octokit/webhooks-examples, deep-copied so that it may be changed. */
-function example(event: string, pick: (payload: Payload) => boolean): Payload {
-  const found = (examples as unknown as { name: string; examples: Payload[] }[])
-    .find((entry) => entry.name === event)
-    ?.examples.find(pick);
-  if (!found) throw new Error(`@octokit/webhooks-examples has no ${event} example that fits`);
-  return structuredClone(found);
-}
 
 /** mulberry32: the same mix of events and redeliveries on every run. */
 function seededRandom(seed: number) {
@@ -439,9 +428,7 @@ async function main(): Promise<void> {
     `| GitHub jobs that failed a try | ${failedJobs.length} | — |`,
   ].join('\n');
   const about = `\`bench/webhooks.ts\` runs the GitHub App's parts as \`bindery serve\` wires them, in one process: the webhook endpoint (signature check, Probot, handlers that only enqueue), the GitHub queue and worker, the build queue and a stand-in build worker (50 ms a build), on real Redis. GitHub is a second process: \`FakeGitHub\` answering the API on loopback, and the sender of @octokit/webhooks-examples' push to \`master\` and \`pull_request.synchronize\`, pointed at the run's repositories and commits, each delivery on a new connection as GitHub sends them. An acknowledgement is timed from sending the request to reading the response, while the GitHub worker works through the new commits in the endpoint's process; both processes and Redis share the machine's CPUs. Draining is paced by GitHub's write limit, one a second per installation.`;
-  console.log(
-    `## Webhooks\n\n${about}\n\n<!-- bench:webhooks:start -->\n${body}\n<!-- bench:webhooks:end -->\n`,
-  );
+  console.log(await writeSection('webhooks', 'Webhooks', about, body));
   for (const line of failedJobs.slice(0, 5)) console.log(`  ${line}`);
   for (const target of targets) console.log(`${target.pass ? 'PASS' : 'FAIL'}: ${target.name}`);
   if (targets.some((target) => !target.pass)) process.exitCode = 1;

@@ -3,6 +3,12 @@ import { z } from 'zod';
 /** The BullMQ queue of the GitHub App's slow work: everything that calls GitHub's API. */
 export const GITHUB_QUEUE = 'bindery-github';
 
+/**
+ * The queue of build reports, beside `queueName`'s prebuilds: a report waits as long as its
+ * build, so it must not hold a slot that a webhook's prebuild needs.
+ */
+export const reportQueueFor = (queueName: string) => `${queueName}-reports`;
+
 const sha = z.string().regex(/^[0-9a-f]{40}$/, 'must be a full commit SHA');
 
 /**

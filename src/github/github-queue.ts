@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import {
   GITHUB_QUEUE,
   prebuildJobSchema,
+  reportQueueFor,
   reportJobId,
   reportJobSchema,
   type PrebuildJob,
@@ -28,58 +29,67 @@ export interface GitHubQueueOptions {
  */
 export class GitHubQueue {
   private readonly queue: Queue;
+  private readonly reports: Queue;
 
   constructor({
     connection,
     queueName = GITHUB_QUEUE,
     rememberSeconds = 7 * 24 * 3600,
   }: GitHubQueueOptions) {
-    this.queue = new Queue(queueName, {
-      connection,
-      defaultJobOptions: {
-        // GitHub's API may be away or limiting: wait and try again, 5 times over about 5 min.
-        attempts: 5,
-        backoff: { type: 'exponential', delay: 10_000 },
-        removeOnComplete: { age: rememberSeconds },
-        // A delivery that failed did nothing; its redelivery should be tried.
-        removeOnFail: true,
-      },
-    });
-    this.queue.on('error', (error) => console.error(`bindery github queue: ${error.message}`));
+    const defaultJobOptions = {
+      // GitHub's API may be away or limiting: wait and try again, 5 times over about 5 min.
+      attempts: 5,
+      backoff: { type: 'exponential', delay: 10_000 },
+      removeOnComplete: { age: rememberSeconds },
+      // A delivery that failed did nothing; its redelivery should be tried.
+      removeOnFail: true,
+    };
+    this.queue = new Queue(queueName, { connection, defaultJobOptions });
+    this.reports = new Queue(reportQueueFor(queueName), { connection, defaultJobOptions });
+    for (const queue of [this.queue, this.reports]) {
+      queue.on('error', (error) => console.error(`bindery github queue: ${error.message}`));
+    }
   }
 
   /** Queues the prebuilds of one webhook delivery; `delivery` names them, one per repository. */
   async addPrebuilds(delivery: string, jobs: readonly PrebuildJob[]): Promise<void> {
+    const data = jobs.map((job) => prebuildJobSchema.parse(job));
+    // Nearly every delivery is one job; `add` is one script call, `addBulk` a transaction.
+    if (data.length === 1) {
+      await this.queue.add('prebuild', data[0], { jobId: delivery });
+      return;
+    }
     await this.queue.addBulk(
-      jobs.map((job, index) => ({
+      data.map((job, index) => ({
         name: 'prebuild',
-        data: prebuildJobSchema.parse(job),
-        opts: { jobId: jobs.length === 1 ? delivery : `${delivery}-${index}` },
+        data: job,
+        opts: { jobId: `${delivery}-${index}` },
       })),
     );
   }
 
   /** Queues the report of a build unless one for the same check run (or commit) is running. */
   async addReport(job: ReportJob): Promise<void> {
-    await this.queue.add('report', reportJobSchema.parse(job), {
+    await this.reports.add('report', reportJobSchema.parse(job), {
       jobId: reportJobId(job),
       // Gone once done: a later prebuild of the same commit without a check run reports again.
       removeOnComplete: true,
     });
   }
 
-  /** How many jobs wait and run, for health and tests. */
-  async jobCounts(): Promise<{ waiting: number; active: number; delayed: number }> {
-    const counts = await this.queue.getJobCounts('waiting', 'active', 'delayed');
-    return {
-      waiting: counts.waiting ?? 0,
-      active: counts.active ?? 0,
-      delayed: counts.delayed ?? 0,
-    };
+  /** How many prebuilds and reports wait, run, or wait for a retry. */
+  async unfinished(): Promise<number> {
+    let total = 0;
+    for (const queue of [this.queue, this.reports]) {
+      const counts = await queue.getJobCounts('waiting', 'active', 'delayed');
+      total += Object.values(counts).reduce((sum, count) => sum + count, 0);
+    }
+    return total;
   }
 
   /** Closes the queue; the connection stays open for its owner to close. */
   async close(): Promise<void> {
     await this.queue.close();
+    await this.reports.close();
   }
 }

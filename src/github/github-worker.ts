@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { z } from 'zod';
 import type { Config } from '../config.js';
 import type { GitHubApp } from './github-app.js';
-import { GITHUB_QUEUE, prebuildJobSchema, reportJobSchema } from './github-jobs.js';
+import { GITHUB_QUEUE, prebuildJobSchema, reportJobSchema, reportQueueFor } from './github-jobs.js';
 import { prebuild, type PrebuildDeps } from './prebuild.js';
 import { reportBuild, type ReportDeps } from './report-build.js';
 
@@ -19,8 +19,10 @@ export interface GitHubWorkerOptions {
   redis: Redis;
   /** Longest a report waits for its build, in milliseconds: the clone and build limits together. */
   reportTimeoutMs: number;
-  /** Jobs at once; reports mostly wait on their build, so many fit. @defaultValue 20 */
+  /** Prebuilds at once; they call GitHub, which spaces an installation's writes. @defaultValue 5 */
   concurrency?: number;
+  /** Reports at once; each waits on its build with a Redis connection of its own. @defaultValue 50 */
+  reportConcurrency?: number;
   /** @defaultValue GITHUB_QUEUE */
   queueName?: string;
   log?: (line: string) => void;
@@ -31,7 +33,7 @@ export interface GitHubWorkerOptions {
  * GitHub's API as the installation. A job that fails because GitHub is away is tried again with
  * the queue's backoff; one whose data is not valid is not.
  */
-export function createGitHubWorker(options: GitHubWorkerOptions): Worker {
+export function createGitHubWorker(options: GitHubWorkerOptions): { close(): Promise<void> } {
   const { app, log = (line) => console.error(line) } = options;
   const parse = <T>(schema: z.ZodType<T>, job: Job): T => {
     const parsed = schema.safeParse(job.data);
@@ -61,15 +63,28 @@ export function createGitHubWorker(options: GitHubWorkerOptions): Worker {
     log(`github ${job.name}: ${outcome}`);
     return outcome;
   };
-  const worker = new Worker(options.queueName ?? GITHUB_QUEUE, processor, {
-    connection: options.connection,
-    concurrency: options.concurrency ?? 20,
-  });
-  worker.on('error', (error) => log(`bindery github worker: ${error.message}`));
-  worker.on('failed', (job, error) =>
-    log(
-      `github ${job?.name ?? 'job'} ${job?.id ?? ''} failed (try ${job?.attemptsMade ?? '?'}): ${error.message}`,
-    ),
-  );
-  return worker;
+  const queueName = options.queueName ?? GITHUB_QUEUE;
+  const workers = [
+    new Worker(queueName, processor, {
+      connection: options.connection,
+      concurrency: options.concurrency ?? 5,
+    }),
+    new Worker(reportQueueFor(queueName), processor, {
+      connection: options.connection,
+      concurrency: options.reportConcurrency ?? 50,
+    }),
+  ];
+  for (const worker of workers) {
+    worker.on('error', (error) => log(`bindery github worker: ${error.message}`));
+    worker.on('failed', (job, error) =>
+      log(
+        `github ${job?.name ?? 'job'} ${job?.id ?? ''} failed (try ${job?.attemptsMade ?? '?'}): ${error.message}`,
+      ),
+    );
+  }
+  return {
+    async close() {
+      await Promise.all(workers.map((worker) => worker.close()));
+    },
+  };
 }

@@ -2,7 +2,7 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { sign } from '@octokit/webhooks-methods';
-import { Queue, type Worker } from 'bullmq';
+import { Queue } from 'bullmq';
 import express from 'express';
 import { Redis } from 'ioredis';
 import { BuildError } from '../../src/errors.js';
@@ -77,7 +77,7 @@ export async function startGitHubHarness(options: HarnessOptions) {
       onEvent({ phase: 'building', message: 'Step 1/1 : FROM bindery/base:bookworm\n' });
       if (failing.has(job.ref)) throw new BuildError('postBuild failed with exit code 1.');
     });
-  const workers: Worker[] = [
+  const workers: { close(): Promise<unknown> }[] = [
     createBuildWorker({
       connection,
       log: new BuildLog(connection),
@@ -154,11 +154,9 @@ export async function startGitHubHarness(options: HarnessOptions) {
       try {
         await waitFor(
           async () => {
-            const counts = [
-              await github.jobCounts(),
-              await buildCounts.getJobCounts('waiting', 'active', 'delayed'),
-            ];
-            return counts.every((c) => (c.waiting ?? 0) + (c.active ?? 0) + (c.delayed ?? 0) === 0);
+            const builds = await buildCounts.getJobCounts('waiting', 'active', 'delayed');
+            const unfinished = Object.values(builds).reduce((sum, count) => sum + count, 0);
+            return unfinished + (await github.unfinished()) === 0;
           },
           'both queues to be idle',
           timeoutMs,
