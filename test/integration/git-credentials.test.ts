@@ -9,8 +9,8 @@ import { inspect } from 'node:util';
 import { Builder } from '../../src/build/builder.js';
 import type { BuildEvent } from '../../src/build/build-events.js';
 import { loadConfig } from '../../src/config.js';
-import type { ContainerEngine } from '../../src/engine/container-engine.js';
-import { NotFoundError, RepositoryError, UnavailableError } from '../../src/errors.js';
+import { DockerEngine } from '../../src/engine/docker-engine.js';
+import { NotFoundError, RepositoryError } from '../../src/errors.js';
 import { fetchCommit } from '../../src/repos/fetch-commit.js';
 import { parseSource } from '../../src/repos/repo-spec.js';
 import { git, startGitServer, type GitServer } from '../helpers/git-server.js';
@@ -234,22 +234,27 @@ describe('fetching a private repository with an installation token', () => {
 });
 
 describe('the builder', () => {
-  /** An engine without the base image: a build stops right after its fetch. */
-  const engine = { imageExists: async () => false } as unknown as ContainerEngine;
+  const engine = new DockerEngine();
   const builder = new Builder({
     engine,
     config: loadConfig({ BINDERY_GIT_ALLOWED_HOSTS: '127.0.0.1' }),
   });
+  const imageName = `bindery-test/c${randomBytes(4).toString('hex')}:private`;
+  afterAll(() => engine.removeImage(imageName).catch(() => undefined));
 
-  test('fetches with the build’s gitToken and logs no token', async () => {
+  test('builds from a private repository with the build’s gitToken and logs no token', async () => {
     const events: BuildEvent[] = [];
-    const resolved = { spec: parseSource(repo.url), ref: repo.sha, imageName: 'bindery/x:y' };
-    // Past the fetch, the missing base image is what stops it.
-    await expect(
-      builder.buildResolved(resolved, { gitToken: TOKEN, onEvent: (e) => events.push(e) }),
-    ).rejects.toThrow(UnavailableError);
+    const resolved = { spec: parseSource(repo.url), ref: repo.sha, imageName };
+    const built = await builder.buildResolved(resolved, {
+      gitToken: TOKEN,
+      onEvent: (e) => events.push(e),
+    });
+    expect(built.cached).toBe(false);
+    expect(await engine.imageExists(imageName)).toBe(true);
     expect(events[0]).toMatchObject({ phase: 'fetching' });
     expect(JSON.stringify(events)).not.toContain(TOKEN);
+    expect(JSON.stringify(events)).not.toContain(basic(TOKEN));
+    await engine.removeImage(imageName);
 
     const refused = await rejection(builder.buildResolved(resolved));
     expect(refused).toBeInstanceOf(RepositoryError);
