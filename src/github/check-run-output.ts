@@ -1,3 +1,4 @@
+import { formatDuration } from '../format-duration.js';
 import type { BuildLogEvent } from '../queue/build-log.js';
 
 /** GitHub refuses a check run whose `output.text` or `output.summary` is longer than this. */
@@ -21,12 +22,6 @@ export interface FinishedBuild {
   launchUrl?: string;
   /** Where the whole log is (public repositories). */
   logUrl?: string;
-}
-
-/** `45 s`, `3 min 5 s`: how long a build took, for people. */
-export function formatDuration(ms: number): string {
-  const seconds = Math.round(ms / 1000);
-  return seconds < 60 ? `${seconds} s` : `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
 }
 
 /** A build that found its image already there did not fetch anything. */

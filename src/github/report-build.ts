@@ -1,5 +1,6 @@
 import { isFinalEvent, type BuildLogEvent } from '../queue/build-log.js';
-import { finishedOutput, formatDuration } from './check-run-output.js';
+import { formatDuration } from '../format-duration.js';
+import { finishedOutput } from './check-run-output.js';
 import {
   commentOnPullRequest,
   waitingPullRequestsKey,

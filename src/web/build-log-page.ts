@@ -1,4 +1,6 @@
+import { formatDuration } from '../format-duration.js';
 import { isFinalEvent, type BuildLogEvent } from '../queue/build-log.js';
+import { escapeHtml } from './escape-html.js';
 import type { BuildDetails } from './web-deps.js';
 
 /** Seconds between reloads of the page of a build that has not ended. */
@@ -24,7 +26,6 @@ export function buildStateOf(events: readonly BuildLogEvent[]): BuildState {
   return 'building';
 }
 
-const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 /** Docker's output colours its lines; a <pre> would show the escape codes as text. */
 const stripAnsi = (text: string) => text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, ''); // eslint-disable-line no-control-regex
 const timeOf = (ms: number) =>
@@ -32,15 +33,6 @@ const timeOf = (ms: number) =>
     .toISOString()
     .replace('T', ' ')
     .replace(/\.\d+Z$/, ' UTC');
-
-/** `42 s`, `3 min 5 s`, `1 h 2 min`. */
-export function formatDuration(ms: number): string {
-  const seconds = Math.max(0, Math.round(ms / 1000));
-  if (seconds < 60) return `${seconds} s`;
-  const minutes = Math.floor(seconds / 60);
-  if (minutes < 60) return `${minutes} min ${seconds % 60} s`;
-  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
-}
 
 const SUMMARY: Record<BuildState, string> = {
   waiting: 'Waiting for a build worker to start this build.',

@@ -1,4 +1,4 @@
-const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+import { escapeHtml } from './escape-html.js';
 
 /**
  * The page behind `/v2/<provider>/<spec>`: follows `/build/<provider>/<spec>` with an

@@ -2,11 +2,11 @@ import { describe, expect, test } from '@jest/globals';
 import type { BuildLogEvent } from '../../src/queue/build-log.js';
 import {
   buildStateOf,
-  formatDuration,
   isImageName,
   renderBuildLogNotice,
   renderBuildLogPage,
 } from '../../src/web/build-log-page.js';
+import { formatDuration } from '../../src/format-duration.js';
 
 const IMAGE = `bindery/r2d-gh-owner-2drepo-1a2b3c:${'a'.repeat(40)}`;
 const STARTED = Date.UTC(2025, 0, 2, 3, 4, 5);
