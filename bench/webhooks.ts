@@ -16,13 +16,13 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request } from 'node:http';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { sign } from '@octokit/webhooks-methods';
 import { Redis } from 'ioredis';
 import { FakeGitHub, type FakeRepository } from '../test/helpers/fake-github.js';
+import { startGheServer } from '../test/helpers/ghe-server.js';
 import {
   startGitHubHarness,
   WEBHOOK_SECRET,
@@ -114,29 +114,6 @@ async function signed(kind: Delivery['kind'], payload: Payload): Promise<Deliver
 
 // ---- GitHub's side, in the forked process --------------------------------------------------
 
-/** GitHub's API (`/api/v3`, as for GitHub Enterprise) answered by `github` on loopback. */
-async function serveFakeGitHub(github: FakeGitHub): Promise<{ url: string; server: Server }> {
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      if (!req.url?.startsWith('/api/v3/')) {
-        res.writeHead(404, { 'content-type': 'application/json' }).end('{"message":"Not Found"}');
-        return;
-      }
-      const text = Buffer.concat(chunks).toString('utf8');
-      const reply = github.handle(req.method ?? 'GET', req.url, text || undefined);
-      res
-        .writeHead(reply.status, reply.headers)
-        .end(typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  github.apiUrl = `${url}/api/v3`;
-  return { url, server };
-}
-
 /**
  * POSTs one delivery on a connection of its own, as GitHub does; resolves with the status and
  * the milliseconds from sending the request to the end of the response.
@@ -217,14 +194,13 @@ interface Tally {
 /** The forked process: serves the fake API, sends the deliveries, tallies the check runs. */
 function runGitHub(): void {
   const github = new FakeGitHub(APP_ID);
-  let server: Server | undefined;
+  let server: Awaited<ReturnType<typeof startGheServer>> | undefined;
   const answer = async (message: ToGitHub) => {
     switch (message.type) {
       case 'serve': {
         for (const repository of message.repositories) github.addRepository(repository);
-        const api = await serveFakeGitHub(github);
-        server = api.server;
-        return api.url;
+        server = await startGheServer(github, {});
+        return `http://${server.host}`;
       }
       case 'send': {
         const random = seededRandom(message.seed);
@@ -249,8 +225,7 @@ function runGitHub(): void {
       });
   });
   process.once('disconnect', () => {
-    server?.closeAllConnections();
-    server?.close();
+    void server?.close();
   });
 }
 
