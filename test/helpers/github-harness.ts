@@ -15,6 +15,7 @@ import type { BuildJob } from '../../src/queue/build-job.js';
 import { BuildLog } from '../../src/queue/build-log.js';
 import { BuildQueue } from '../../src/queue/build-queue.js';
 import { createBuildWorker } from '../../src/queue/build-worker.js';
+import { waitFor } from './wait-for.js';
 
 export const WEBHOOK_SECRET = 'bindery-test-secret';
 
@@ -186,16 +187,3 @@ export async function startGitHubHarness(options: HarnessOptions) {
 }
 
 export type GitHubHarness = Awaited<ReturnType<typeof startGitHubHarness>>;
-
-/** Polls `condition` until it holds, failing after `timeoutMs` with what it was waiting for. */
-export async function waitFor(
-  condition: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 30_000,
-) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}

@@ -3,7 +3,6 @@ import { Queue, type Worker } from 'bullmq';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../../src/config.js';
 import { DockerEngine } from '../../src/engine/docker-engine.js';
@@ -15,6 +14,7 @@ import { createBuildWorker, type BuildFunction } from '../../src/queue/build-wor
 import type { Sandbox } from '../../src/sandbox/prepare-sandbox.js';
 import { SessionStore } from '../../src/sessions/session-store.js';
 import { createApp } from '../../src/web/create-app.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const run = randomBytes(4).toString('hex');
@@ -37,14 +37,6 @@ const jobFor = (imageName: string, installationId?: number): BuildJob => ({
   },
   ...(installationId !== undefined && { installationId }),
 });
-
-async function until(condition: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await sleep(25);
-  }
-}
 
 /** The build of `running` images waits here until the test lets it end. */
 let finishRunning: () => void = () => {};
@@ -127,7 +119,7 @@ async function get(path: string) {
 /** Builds `imageName` with the test's worker and waits until the queue has seen it end. */
 async function buildToTheEnd(imageName: string, installationId?: number) {
   await queue.enqueue(jobFor(imageName, installationId));
-  await until(async () => (await queue.details(imageName))?.finishedAt !== undefined);
+  await waitFor(async () => (await queue.details(imageName))?.finishedAt !== undefined);
 }
 
 const notFound = (imageName: string) =>
@@ -161,7 +153,7 @@ describe('GET /logs/<image name>', () => {
   test('a running build: state building, its lines so far, and a page that refreshes itself', async () => {
     const image = imageOf('running');
     await queue.enqueue(jobFor(image));
-    await until(async () =>
+    await waitFor(async () =>
       (await queue.read(image)).some((event) => event.message.startsWith('echo')),
     );
 
@@ -174,7 +166,7 @@ describe('GET /logs/<image name>', () => {
     expect(page.body).toMatch(/<dt>Running for<\/dt>/);
 
     finishRunning();
-    await until(async () => (await queue.details(image))?.finishedAt !== undefined);
+    await waitFor(async () => (await queue.details(image))?.finishedAt !== undefined);
     const after = await get(`/logs/${image}`);
     expect(after.body).toContain('<span class="state built">built</span>');
     expect(after.body).not.toContain('http-equiv="refresh"');

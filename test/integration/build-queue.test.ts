@@ -15,6 +15,7 @@ import { BuildQueue, WAITING_EVENT } from '../../src/queue/build-queue.js';
 import { createBuildWorker, type BuildFunction } from '../../src/queue/build-worker.js';
 import { parseSource } from '../../src/repos/repo-spec.js';
 import type { Builds } from '../../src/web/web-deps.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const REDIS_URL = 'redis://127.0.0.1:6379';
@@ -42,14 +43,6 @@ async function collect<T>(events: AsyncIterable<T>): Promise<T[]> {
   const seen: T[] = [];
   for await (const event of events) seen.push(event);
   return seen;
-}
-
-async function until(condition: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await sleep(25);
-  }
 }
 
 interface SetUpOptions {
@@ -133,7 +126,7 @@ async function killWorkerProcessMidBuild(
     await exited;
   });
   const started = `Build started in process ${child.pid}\n`;
-  await until(async () => (await log.read(imageName)).some((event) => event.message === started));
+  await waitFor(async () => (await log.read(imageName)).some((event) => event.message === started));
   child.kill('SIGKILL');
   await exited;
   return child.pid!;
@@ -181,7 +174,9 @@ describe('build queue', () => {
       true,
     ]);
     const early = collect(builds.follow(image, new AbortController().signal));
-    await until(async () => (await log.read(image)).some((event) => event.message === 'step 1\n'));
+    await waitFor(async () =>
+      (await log.read(image)).some((event) => event.message === 'step 1\n'),
+    );
     const midBuild = await log.read(image);
     expect(midBuild.at(-1)?.phase).toBe('building');
     expect(await queue.status(image)).toBe('building');
@@ -200,7 +195,7 @@ describe('build queue', () => {
     expect(calls).toBe(1);
     // The finished log stays readable, for the build log page and the check run, and holds
     // one `built`: the worker writes it before BullMQ records the job as completed.
-    await until(async () => (await queue.status(image)) === undefined);
+    await waitFor(async () => (await queue.status(image)) === undefined);
     expect(await log.read(image)).toEqual(whole);
   }, 20_000);
 
@@ -220,7 +215,7 @@ describe('build queue', () => {
         message: 'This repository has both binder/ and .binder/; keep one of them.\n',
       },
     ]);
-    await until(async () => (await queue.status(image)) === 'failed');
+    await waitFor(async () => (await queue.status(image)) === 'failed');
     await sleep(300); // past the backoff: a retry would have started by now
     expect(calls).toBe(1);
   }, 20_000);
@@ -269,7 +264,7 @@ describe('build queue', () => {
       },
       { phase: 'failed', message: 'connect ECONNREFUSED /var/run/docker.sock\n' },
     ]);
-    await until(async () => (await queue.status(image)) === 'failed');
+    await waitFor(async () => (await queue.status(image)) === 'failed');
     expect(calls).toBe(2);
   }, 20_000);
 
@@ -291,7 +286,7 @@ describe('build queue', () => {
       message: "The build took longer than 1 s, this service's limit, and was stopped.\n",
     });
     expect(stopped).toBe(true);
-    await until(async () => (await queue.status(image)) === 'failed');
+    await waitFor(async () => (await queue.status(image)) === 'failed');
     await sleep(300);
     expect(calls).toBe(1);
   }, 20_000);
@@ -308,7 +303,7 @@ describe('build queue', () => {
     expect(await queue.enqueue(jobFor(image))).toEqual({ attached: false });
     expect((await collect(queue.follow(image))).at(-1)?.phase).toBe('failed');
     // The worker writes the end of the log just before BullMQ records the job as failed.
-    await until(async () => (await queue.status(image)) === 'failed');
+    await waitFor(async () => (await queue.status(image)) === 'failed');
 
     expect(await queue.enqueue(jobFor(image))).toEqual({ attached: false });
     expect(await collect(queue.follow(image))).toEqual([
@@ -316,7 +311,7 @@ describe('build queue', () => {
       { phase: 'fetching', message: 'build 2\n' },
       built(image),
     ]);
-    await until(async () => (await queue.status(image)) === undefined);
+    await waitFor(async () => (await queue.status(image)) === undefined);
 
     // A completed job (its image since removed) does not stop a new build either.
     expect(await queue.enqueue(jobFor(image))).toEqual({ attached: false });
@@ -384,7 +379,7 @@ describe('build queue', () => {
           'The build was interrupted too often by its worker stopping (job stalled more than allowable limit), so it was not tried again.\n',
       },
     ]);
-    await until(async () => (await queue.status(image)) === 'failed');
+    await waitFor(async () => (await queue.status(image)) === 'failed');
     expect(parentCalls).toBe(0);
   }, 40_000);
 
@@ -460,7 +455,7 @@ describe('build queue with the real builder', () => {
     expect(events.filter((event) => event.phase === 'built')).toHaveLength(1);
     expect(await engine.imageExists(imageName)).toBe(true);
 
-    await until(async () => (await queue.status(imageName!)) === undefined);
+    await waitFor(async () => (await queue.status(imageName!)) === undefined);
     expect(await log.read(imageName)).toEqual(events);
 
     await queue.enqueue(job);

@@ -10,8 +10,9 @@ import {
 } from '@jest/globals';
 import nock from 'nock';
 import { FakeGitHub } from '../helpers/fake-github.js';
-import { startGitHubHarness, waitFor, type GitHubHarness } from '../helpers/github-harness.js';
+import { startGitHubHarness, type GitHubHarness } from '../helpers/github-harness.js';
 import { webhookExample } from '../helpers/webhook-examples.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const APP_ID = 4242;
 const OWNER = 'Codertocat';

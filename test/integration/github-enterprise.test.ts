@@ -12,7 +12,8 @@ import { freePort } from '../helpers/free-port.js';
 import { startGheServer } from '../helpers/ghe-server.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
 import { webhookExample } from '../helpers/webhook-examples.js';
-import { testPrivateKey, waitFor, WEBHOOK_SECRET } from '../helpers/github-harness.js';
+import { testPrivateKey, WEBHOOK_SECRET } from '../helpers/github-harness.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 jest.setTimeout(180_000);
 
