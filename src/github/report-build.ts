@@ -16,7 +16,6 @@ export interface ReportDeps extends CommentDeps {
   };
   /** Ends the wait for a build that never ends (its job lost); the check then times out. */
   signal: AbortSignal;
-  now?: () => Date;
 }
 
 /**
@@ -27,7 +26,6 @@ export interface ReportDeps extends CommentDeps {
 export async function reportBuild(job: ReportJob, deps: ReportDeps): Promise<string> {
   const { octokit, config } = deps;
   const { owner, repo, sha, imageName, checkRunId } = job;
-  const now = deps.now ?? (() => new Date());
   const updateCheck = (fields: object) =>
     checkRunId
       ? octokit.rest.checks.update({ owner, repo, check_run_id: checkRunId, ...fields })
@@ -42,7 +40,7 @@ export async function reportBuild(job: ReportJob, deps: ReportDeps): Promise<str
         started = true;
         await updateCheck({
           status: 'in_progress',
-          started_at: now().toISOString(),
+          started_at: new Date().toISOString(),
           output: { title: 'Building', summary: `Building the image \`${imageName}\`.` },
         });
       }
@@ -57,7 +55,7 @@ export async function reportBuild(job: ReportJob, deps: ReportDeps): Promise<str
     await updateCheck({
       status: 'completed',
       conclusion: 'timed_out',
-      completed_at: now().toISOString(),
+      completed_at: new Date().toISOString(),
       output: {
         title: 'No end of the build was seen',
         summary: `Bindery waited for the build of \`${imageName}\` longer than its time limit allows and stopped waiting.`,
@@ -73,7 +71,7 @@ export async function reportBuild(job: ReportJob, deps: ReportDeps): Promise<str
   await updateCheck({
     status: 'completed',
     conclusion: built ? 'success' : job.failureConclusion,
-    completed_at: now().toISOString(),
+    completed_at: new Date().toISOString(),
     output: finishedOutput({
       imageName,
       events,

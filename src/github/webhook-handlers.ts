@@ -29,10 +29,27 @@ function repositoryFields(installationId: number, repository: Repository) {
   };
 }
 
-/** A re-run check names its pull requests; one whose head lives in another repository is a fork's. */
-function rerunPullRequest(pullRequests: readonly CheckPullRequest[]) {
-  const pr = pullRequests[0];
-  return pr && { number: pr.number, fork: pr.head.repo.id !== pr.base.repo.id };
+/**
+ * The prebuild of a re-run check run or check suite: its commit and branch, and its first pull
+ * request, whose head lives in another repository when it comes from a fork.
+ */
+function rerun(
+  installationId: number,
+  repository: Repository,
+  checked: {
+    head_sha: string;
+    head_branch?: string | null;
+    pull_requests: readonly CheckPullRequest[];
+  },
+): PrebuildJob {
+  const pr = checked.pull_requests[0];
+  return {
+    ...repositoryFields(installationId, repository),
+    sha: checked.head_sha,
+    branch: checked.head_branch ?? undefined,
+    pullRequest: pr && { number: pr.number, fork: pr.head.repo.id !== pr.base.repo.id },
+    trigger: 'rerequest',
+  };
 }
 
 /**
@@ -100,28 +117,14 @@ export function createWebhookHandlers({ addPrebuilds }: WebhookHandlerDeps): App
     app.on('check_run.rerequested', async ({ id, payload }) => {
       const run = payload.check_run;
       if (!payload.installation || run.name !== CHECK_NAME) return;
-      await addPrebuilds(id, [
-        {
-          ...repositoryFields(payload.installation.id, payload.repository),
-          sha: run.head_sha,
-          branch: run.check_suite.head_branch ?? undefined,
-          pullRequest: rerunPullRequest(run.pull_requests),
-          trigger: 'rerequest',
-        },
-      ]);
+      const checked = { ...run, head_branch: run.check_suite.head_branch };
+      await addPrebuilds(id, [rerun(payload.installation.id, payload.repository, checked)]);
     });
 
     app.on('check_suite.rerequested', async ({ id, payload }) => {
-      const suite = payload.check_suite;
       if (!payload.installation) return;
       await addPrebuilds(id, [
-        {
-          ...repositoryFields(payload.installation.id, payload.repository),
-          sha: suite.head_sha,
-          branch: suite.head_branch ?? undefined,
-          pullRequest: rerunPullRequest(suite.pull_requests),
-          trigger: 'rerequest',
-        },
+        rerun(payload.installation.id, payload.repository, payload.check_suite),
       ]);
     });
   };
