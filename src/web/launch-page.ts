@@ -2,8 +2,8 @@ import { escapeHtml } from './escape-html.js';
 
 /**
  * The page behind `/v2/<provider>/<spec>`: follows `/build/<provider>/<spec>` with an
- * EventSource, shows the phases and the build log, and opens the session at `urlpath` with its
- * token when it is ready.
+ * EventSource, shows the phases and the build log, and opens the session at `urlpath` (from
+ * urlpathFrom) with its token when it is ready, as BinderHub's client does.
  */
 export function renderLaunchPage(options: {
   provider: string;
@@ -61,12 +61,24 @@ source.onmessage = (event) => {
   }
   if (data.phase === 'ready' && data.url) {
     source.close();
-    const target = new URL(data.url + config.urlpath, window.location.href);
-    target.searchParams.set('token', data.token);
+    const target = sessionUrl(data.url, config.urlpath, data.token);
     message.textContent = 'Ready: opening ' + target.origin + target.pathname;
     window.location.href = target.href;
   }
 };
+// BinderHub's LaunchSpec.getJupyterServerRedirectUrl: urlpath resolved against the server's
+// URL, then the token appended, so a urlpath's own query and fragment are kept. Unlike
+// BinderHub, a urlpath that resolves outside the session (../, another host, javascript:)
+// opens the session's default page instead: the token must not leave /user/<session>/.
+function sessionUrl(serverUrl, urlpath, token) {
+  const server = new URL(serverUrl, window.location.href);
+  let target = new URL(urlpath, server);
+  if (target.origin !== server.origin || !target.pathname.startsWith(server.pathname)) {
+    target = new URL(server.href);
+  }
+  target.searchParams.append('token', token);
+  return target;
+}
 source.onerror = () => {
   if (phase.className.includes('ready') || phase.className.includes('failed')) return;
   message.textContent = 'Lost the connection to the server; retrying…';
@@ -77,14 +89,30 @@ source.onerror = () => {
 `;
 }
 
+/** The first value of a query parameter, as `URLSearchParams.get` returns it; undefined if absent. */
+function firstValue(query: Record<string, unknown>, name: string): string | undefined {
+  const value = query[name];
+  const first: unknown = Array.isArray(value) ? value[0] : value;
+  return typeof first === 'string' ? first : undefined;
+}
+
 /**
- * The path to open in Jupyter: `urlpath` as given, else the legacy `labpath` and `filepath`
- * parameters translated as BinderHub's client does for a server that serves `/tree`.
+ * The path to open in the session, relative to its URL, exactly as BinderHub's client computes
+ * it (`LaunchSpec.fromSearchParams` in binderhub-client's spec.js): `urlpath` as given, unless
+ * the legacy `labpath=X` (→ `doc/tree/X`) or `filepath=X` (→ `tree/X`) is present, which win
+ * over it; X loses one trailing slash and is `encodeURI`d. Leading slashes are dropped, so the
+ * path stays under the session's `/user/<session>/`. '' opens the server's default page.
+ *
+ * @param query - the launch page's query, as Express parses it (repeated names give arrays)
  */
 export function urlpathFrom(query: Record<string, unknown>): string {
-  const text = (name: string) => (typeof query[name] === 'string' ? (query[name] as string) : '');
-  const urlpath = text('urlpath');
-  if (urlpath) return urlpath.replace(/^\/+/, '');
-  const file = text('labpath') || text('filepath');
-  return file ? `tree/${file.replace(/^\/+/, '')}` : '';
+  const labpath = firstValue(query, 'labpath');
+  const filepath = firstValue(query, 'filepath');
+  const urlpath =
+    labpath !== undefined
+      ? `doc/tree/${encodeURI(labpath.replace(/\/$/, ''))}`
+      : filepath !== undefined
+        ? `tree/${encodeURI(filepath.replace(/\/$/, ''))}`
+        : (firstValue(query, 'urlpath') ?? '');
+  return urlpath.replace(/^\/+/, '');
 }

@@ -5,7 +5,6 @@ import { parseSpec } from '../../src/repos/repo-spec.js';
 import { checkSessionQuotas, QuotaError } from '../../src/sessions/quotas.js';
 import type { SessionRecord } from '../../src/sessions/session-store.js';
 import { checkSpecAllowed, hasApiToken } from '../../src/web/launch-limits.js';
-import { urlpathFrom } from '../../src/web/launch-page.js';
 import { specFromPath } from '../../src/web/build-route.js';
 
 const session = (repo: string) => ({ repo }) as SessionRecord;
@@ -80,11 +79,5 @@ describe('the launch URL', () => {
       path: 'https%3A%2F%2Fh%2Fr/HEAD',
     });
     expect(specFromPath('/build/gh', '/build/')).toEqual({ provider: 'gh', path: '' });
-  });
-  it('maps urlpath, and the legacy labpath and filepath, to the path opened in Jupyter', () => {
-    expect(urlpathFrom({ urlpath: '/lab/tree/a.ipynb' })).toBe('lab/tree/a.ipynb');
-    expect(urlpathFrom({ labpath: 'notebooks/a.ipynb' })).toBe('tree/notebooks/a.ipynb');
-    expect(urlpathFrom({ filepath: 'a.ipynb' })).toBe('tree/a.ipynb');
-    expect(urlpathFrom({})).toBe('');
   });
 });
