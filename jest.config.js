@@ -1,4 +1,7 @@
-/** Unit tests are pure and fast; integration tests drive real Docker (and later Redis). */
+/**
+ * Unit tests are pure and fast; integration tests drive real Docker and Redis; e2e tests drive
+ * Debian's Chromium (/usr/bin/chromium) through playwright-core against the real service.
+ */
 const transform = { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] };
 const common = {
   extensionsToTreatAsEsm: ['.ts'],
@@ -15,5 +18,6 @@ export default {
       displayName: 'integration',
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
     },
+    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'] },
   ],
 };
