@@ -52,6 +52,9 @@ source.onmessage = (event) => {
   if (data.phase === 'building' || data.phase === 'fetching') {
     log.textContent += data.message.replace(/\\x1b\\[[0-9;]*m/g, '');
     log.scrollTop = log.scrollHeight;
+    // Build events carry log lines, not news: without this the page still says "Waiting…".
+    message.textContent =
+      data.phase === 'building' ? 'Building the image (see the build log).' : 'Fetching the repository…';
   } else if (data.message) {
     message.textContent = data.message;
   }
