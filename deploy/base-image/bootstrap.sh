@@ -5,17 +5,21 @@
 #
 # When debian:bookworm is neither present nor pullable (no registry reachable), its root
 # filesystem is made with debootstrap and loaded with `docker import`, then the Dockerfile
-# beside this script is built on top. Idempotent: an existing image is left alone unless
-# BINDERY_REBUILD_BASE=1.
+# beside this script is built on top. The notebook environment's wheels (requirements.txt) are
+# downloaded by the host's pip into a wheelhouse (BINDERY_WHEELHOUSE) and served to the build
+# on Docker's bridge, so the build needs no route to a package index of its own. Idempotent: an
+# existing image is left alone unless its recipe changed or BINDERY_REBUILD_BASE=1.
 set -euo pipefail
 
 image="${1:-${BINDERY_BASE_IMAGE:-bindery/base:bookworm}}"
 mirror="${BINDERY_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 rootfs_image="bindery/rootfs:bookworm"
 here="$(cd "$(dirname "$0")" && pwd)"
+wheelhouse="${BINDERY_WHEELHOUSE:-/var/cache/bindery/wheelhouse}"
+. "$here/image-python.sh"
 
-# The image remembers the Dockerfile it came from, so a changed Dockerfile rebuilds it.
-recipe="$(cat "$here/Dockerfile" | sha256sum | cut -c1-16)"
+# The image remembers the recipe it came from, so a changed Dockerfile or lock rebuilds it.
+recipe="$(cat "$here/Dockerfile" "$here/requirements.txt" | sha256sum | cut -c1-16)"
 current="$(docker image inspect -f '{{ index .Config.Labels "bindery.base.recipe" }}' "$image" 2>/dev/null || true)"
 if [ "${BINDERY_REBUILD_BASE:-0}" != 1 ] && [ "$current" = "$recipe" ]; then
   echo "base image $image is up to date"
@@ -56,9 +60,38 @@ SOURCES
   rootfs="$rootfs_image"
 fi
 
-echo "building $image from $rootfs"
 log="$(mktemp /var/tmp/bindery-base-build.XXXXXX.log)"
-if ! docker build --build-arg "ROOTFS=$rootfs" --label "bindery.base.recipe=$recipe" -t "$image" "$here" >"$log" 2>&1; then
+echo "downloading the notebook environment's wheels into $wheelhouse"
+mkdir -p "$wheelhouse"
+if ! python3 -m pip download --disable-pip-version-check -d "$wheelhouse" "${image_pip_target[@]}" \
+  -r "$here/requirements.txt" >"$log" 2>&1; then
+  grep -v '^WARNING' "$log" | tail -n 5 >&2
+  echo "The base image needs the Python packages pinned in $here/requirements.txt, and the host's pip could not download them (above): set PIP_INDEX_URL to a reachable index or mirror, or BINDERY_BASE_IMAGE to an image built elsewhere." >&2
+  exit 1
+fi
+
+# Serve the wheelhouse on the default bridge's gateway, where the build's RUN steps reach it.
+# (Docker 20.10 leaves the default bridge's gateway out of its IPAM config; docker0 has it.)
+gateway="$(docker network inspect bridge --format '{{ (index .IPAM.Config 0).Gateway }}')"
+[ -n "$gateway" ] || gateway="$(ip -4 -o addr show docker0 | awk '{ sub("/.*", "", $4); print $4; exit }')"
+port_file="$(mktemp)"
+python3 -c '
+import functools, http.server, sys
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[2])
+handler.log_message = lambda *args: None
+server = http.server.ThreadingHTTPServer((sys.argv[1], 0), handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+' "$gateway" "$wheelhouse" >"$port_file" &
+server_pid=$!
+trap 'kill "$server_pid" 2>/dev/null; rm -f "$port_file"; rm -rf "${work:-}"' EXIT
+for _ in $(seq 50); do [ -s "$port_file" ] && break; sleep 0.1; done
+[ -s "$port_file" ] || { echo "could not serve the wheelhouse on $gateway" >&2; exit 1; }
+
+echo "building $image from $rootfs"
+if ! docker build --build-arg "ROOTFS=$rootfs" --build-arg "PIP_FIND_LINKS=http://$gateway:$(cat "$port_file")/" \
+  --build-arg "PIP_TRUSTED_HOST=$gateway" \
+  --label "bindery.base.recipe=$recipe" -t "$image" "$here" >"$log" 2>&1; then
   tail -n 40 "$log" >&2
   echo "building the base image failed (log: $log)" >&2
   exit 1
