@@ -1,11 +1,18 @@
-import { lstat, readFile, realpath, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, open, realpath, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { RepositoryError } from '../errors.js';
 
-/** Files read from the config directory (binder/, .binder/ or the root), as repo2docker does. */
+/**
+ * Files read from the config directory (binder/, .binder/ or the root), as repo2docker does.
+ * `.dockerignore` and `.containerignore` are read there too: repo2docker's base.py takes a
+ * build context's ignore rules from `binder_path(...)`.
+ */
 export const CONFIG_FILES = [
   'Dockerfile',
   'environment.yml',
+  'environment.yaml',
   'Pipfile',
   'Pipfile.lock',
   'requirements.txt',
@@ -16,6 +23,8 @@ export const CONFIG_FILES = [
   'install.R',
   'Project.toml',
   'REQUIRE',
+  '.dockerignore',
+  '.containerignore',
 ] as const;
 
 /** Files that count only at the repository root, and only when there is no config directory. */
@@ -55,7 +64,55 @@ function decodeUtf8(bytes: Buffer): string | undefined {
   }
 }
 
-async function readConfigFile(repoDir: string, path: string): Promise<string | undefined> {
+/** What a file that is neither a regular file, a directory nor a link is, for messages. */
+function kindOf(info: Stats): string {
+  if (info.isFIFO()) return 'a named pipe';
+  if (info.isCharacterDevice()) return 'a character device';
+  if (info.isBlockDevice()) return 'a block device';
+  if (info.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/** Reads at most `limit` bytes of an open file: a file may grow after it was measured. */
+async function readBounded(
+  full: string,
+  path: string,
+  limit: number,
+  expected: Stats,
+): Promise<Buffer> {
+  // O_NOFOLLOW and O_NONBLOCK: should the file be swapped for a link or a pipe after lstat, the
+  // open neither follows the link nor waits for a writer; fstat then notices the swap.
+  const handle = await open(full, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    const opened = await handle.stat();
+    if (!opened.isFile() || opened.ino !== expected.ino || opened.dev !== expected.dev) {
+      throw new RepositoryError(`${path} changed while Bindery read it; build again.`);
+    }
+    const buffer = Buffer.alloc(limit + 1);
+    let length = 0;
+    while (length < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    return buffer.subarray(0, length);
+  } finally {
+    await handle.close();
+  }
+}
+
+const tooBig = (path: string, bytes: number) =>
+  new RepositoryError(
+    `${path} is ${(bytes / 2 ** 20).toFixed(1)} MiB; configuration files must be under 1 MiB.`,
+  );
+
+/**
+ * The text of the file at `path` inside `repoDir`, or undefined when there is none. A link is
+ * followed only when it stays inside the repository; a directory, a device, a named pipe or a
+ * socket is refused without being opened, as is a file over CONFIG_FILE_MAX_BYTES or one that
+ * is not UTF-8 text.
+ */
+export async function readConfigFile(repoDir: string, path: string): Promise<string | undefined> {
   const full = join(repoDir, path);
   const info = await lstat(full).catch(() => undefined);
   if (!info) return undefined;
@@ -74,20 +131,22 @@ async function readConfigFile(repoDir: string, path: string): Promise<string | u
   }
   if (info.isDirectory())
     throw new RepositoryError(`${path} is a directory; Bindery expects a file there.`);
-  if (!info.isFile()) throw new RepositoryError(`${path} is not a regular file.`);
-  if (info.size > CONFIG_FILE_MAX_BYTES) {
+  if (!info.isFile()) {
     throw new RepositoryError(
-      `${path} is ${(info.size / 2 ** 20).toFixed(1)} MiB; configuration files must be under 1 MiB.`,
+      `${path} is ${kindOf(info)}, not a regular file; replace it with a text file.`,
     );
   }
+  if (info.size > CONFIG_FILE_MAX_BYTES) throw tooBig(path, info.size);
   let bytes: Buffer;
   try {
-    bytes = await readFile(full);
+    bytes = await readBounded(full, path, CONFIG_FILE_MAX_BYTES, info);
   } catch (error) {
+    if (error instanceof RepositoryError) throw error;
     throw new RepositoryError(
       `${path} cannot be read (${(error as NodeJS.ErrnoException).code}); check its permissions.`,
     );
   }
+  if (bytes.length > CONFIG_FILE_MAX_BYTES) throw tooBig(path, bytes.length);
   // A fatal decoder refuses invalid UTF-8 but keeps a U+FFFD the file really contains.
   const text = bytes.includes(0) ? undefined : decodeUtf8(bytes);
   if (text === undefined) throw new RepositoryError(`${path} is not a UTF-8 text file.`);

@@ -72,6 +72,9 @@ describe('readRepoConfig: where configuration is read from', () => {
       'install.R',
       'Project.toml',
       'REQUIRE',
+      'environment.yaml',
+      '.dockerignore',
+      '.containerignore',
       'setup.py',
       'pyproject.toml',
       'DESCRIPTION',
@@ -103,6 +106,26 @@ describe('readRepoConfig: where configuration is read from', () => {
       DESCRIPTION: 'Package: x',
     });
     expect((await readRepoConfig(repo)).files).toEqual({ 'apt.txt': 'curl\n' });
+  });
+
+  it('reads .dockerignore and .containerignore from binder/, not from the root', async () => {
+    await write({
+      'binder/.dockerignore': 'data/\n',
+      'binder/.containerignore': '*.csv\n',
+      '.dockerignore': 'root rules\n',
+    });
+    expect(await readRepoConfig(repo)).toEqual({
+      configDir: 'binder',
+      files: { '.dockerignore': 'data/\n', '.containerignore': '*.csv\n' },
+    });
+  });
+
+  it('reads environment.yaml beside environment.yml, leaving the choice to detection', async () => {
+    await write({ 'environment.yml': 'a', 'environment.yaml': 'b' });
+    expect((await readRepoConfig(repo)).files).toEqual({
+      'environment.yml': 'a',
+      'environment.yaml': 'b',
+    });
   });
 
   it('does not look for root-only files inside binder/', async () => {
@@ -174,9 +197,34 @@ describe('readRepoConfig: what counts as a config file', () => {
     );
   });
 
-  it('refuses something that is not a regular file', async () => {
+  it('refuses a named pipe without opening it, which would wait for a writer forever', async () => {
     execFileSync('mkfifo', [join(repo, 'apt.txt')]);
-    expect((await refusal()).message).toBe('apt.txt is not a regular file.');
+    expect((await refusal()).message).toBe(
+      'apt.txt is a named pipe, not a regular file; replace it with a text file.',
+    );
+  });
+
+  it('refuses a named pipe as an ignore file of the config directory', async () => {
+    await mkdir(join(repo, 'binder'));
+    execFileSync('mkfifo', [join(repo, 'binder', '.dockerignore')]);
+    expect((await refusal()).message).toBe(
+      'binder/.dockerignore is a named pipe, not a regular file; replace it with a text file.',
+    );
+  });
+
+  it('refuses a device, such as a copy of /dev/zero, without reading it', async () => {
+    execFileSync('mknod', [join(repo, '.containerignore'), 'c', '1', '5']);
+    expect((await refusal()).message).toBe(
+      '.containerignore is a character device, not a regular file; replace it with a text file.',
+    );
+  });
+
+  it('refuses a link inside the repository that leads to a named pipe, naming the pipe', async () => {
+    execFileSync('mkfifo', [join(repo, 'pipe')]);
+    await symlink('pipe', join(repo, '.dockerignore'));
+    expect((await refusal()).message).toBe(
+      'pipe is a named pipe, not a regular file; replace it with a text file.',
+    );
   });
 
   it('refuses a file with a NUL byte as not UTF-8 text', async () => {
