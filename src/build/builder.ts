@@ -81,6 +81,7 @@ export class Builder {
     let ref: string;
     if (spec.provider === 'local') {
       ref = await hashDirectory(spec.url).catch((error: NodeJS.ErrnoException) => {
+        if (error instanceof RepositoryError) throw error;
         throw new RepositoryError(
           `${spec.url} cannot be read as a directory (${error.code ?? error.message}).`,
         );
@@ -158,7 +159,8 @@ export class Builder {
     signal?: AbortSignal,
   ): Promise<void> {
     const { config, engine } = this.deps;
-    const plan = planBuild(await readRepoConfig(repoDir), await this.baseImageFacts());
+    const repoConfig = await readRepoConfig(repoDir);
+    const plan = planBuild(repoConfig, await this.baseImageFacts());
     const labels = { 'bindery.kind': 'build', 'bindery.repo': resolved.spec.repoLabel };
     const rendered =
       plan.buildpack === 'dockerfile'
@@ -170,6 +172,7 @@ export class Builder {
             cranMirror: config.build.cranMirror,
           });
     emit({ phase: 'building', message: `Building ${resolved.imageName} (${plan.buildpack})\n` });
+    for (const note of plan.notes) emit({ phase: 'building', message: note + '\n' });
 
     const limit = new AbortController();
     const timer = setTimeout(
@@ -195,7 +198,7 @@ export class Builder {
     );
     try {
       await engine.buildImage({
-        context: await packBuildContext(repoDir, rendered),
+        context: await packBuildContext(repoDir, repoConfig, rendered),
         dockerfile: rendered === undefined ? plan.dockerfile! : RENDERED_DOCKERFILE,
         tag: resolved.imageName,
         // A rendered Dockerfile carries its labels in one step; Docker adds a step per label.
