@@ -213,10 +213,13 @@ export function planBuild(config: RepoConfig, facts: BaseImageFacts): BuildPlan 
       ['Pipfile', 'Pipfile.lock', 'requirements.txt'],
       `${environment} lists everything to install; pip packages go in its pip: section.`,
     );
-    ignore(
-      packageFiles,
-      `${environment} lists everything to install; add "-e ." to its pip: section to install the repository.`,
-    );
+    // A pip: section that points into the repository most likely installs it already.
+    if (!plan.environment.afterCopy) {
+      ignore(
+        packageFiles,
+        `${environment} lists everything to install; add "-e ." to its pip: section to install the repository.`,
+      );
+    }
     return plan;
   }
 
@@ -247,10 +250,13 @@ export function planBuild(config: RepoConfig, facts: BaseImageFacts): BuildPlan 
       `Pipfile builds take the Python from the Pipfile's [requires] python_version (or Pipfile.lock's).`,
     );
     ignore(['requirements.txt'], `${path('Pipfile')} lists everything to install.`);
-    ignore(
-      packageFiles,
-      `${path('Pipfile')} lists everything to install; add {path = ".", editable = true} to its [packages] to install the repository.`,
-    );
+    // A Pipfile that installs a path of the repository most likely installs the repository.
+    if (!plan.pipenv.afterCopy) {
+      ignore(
+        packageFiles,
+        `${path('Pipfile')} lists everything to install; add {path = ".", editable = true} to its [packages] to install the repository.`,
+      );
+    }
     return plan;
   }
 

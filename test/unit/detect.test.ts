@@ -406,6 +406,11 @@ describe('planBuild pipenv', () => {
     );
   });
 
+  it('says nothing of setup.py when the Pipfile installs the repository', () => {
+    const pipfile = '[packages]\nmypkg = {path = ".", editable = true}\n';
+    expect(planBuild(root({ Pipfile: pipfile, 'setup.py': '' }), facts).notes).toEqual([]);
+  });
+
   it("takes the kernel's Python from the Pipfile's [requires] python_version", () => {
     const pipfile = '[packages]\nrequests = "*"\n\n[requires]\npython_version = "3.9"\n';
     expect(planBuild(root({ Pipfile: pipfile }), facts)).toEqual({
@@ -568,6 +573,13 @@ describe('planBuild conda', () => {
     expect(planBuild(root({ 'environment.yml': 'x', 'pyproject.toml': '' }), facts).notes).toEqual(
       [],
     );
+  });
+
+  it('says nothing of setup.py when the pip: section already points into the repository', () => {
+    const environment = 'dependencies:\n  - pip:\n    - -e .\n';
+    expect(
+      planBuild(root({ 'environment.yml': environment, 'setup.py': '' }), facts).notes,
+    ).toEqual([]);
   });
 
   it('installs after the copy when the pip: section refers to the repository', () => {
