@@ -130,6 +130,11 @@ const schema = z.object({
   BINDERY_MICROMAMBA_URL: z.url().default('https://micro.mamba.pm/api/micromamba/linux-64/latest'),
   /** CRAN mirror for install.R and DESCRIPTION. */
   BINDERY_CRAN_MIRROR: z.url().default('https://cloud.r-project.org'),
+  /**
+   * Where uv downloads a Python the base image lacks (runtime.txt `python-X.Y`): a mirror of
+   * python-build-standalone's releases (uv's UV_PYTHON_INSTALL_MIRROR). @defaultValue uv's own
+   */
+  BINDERY_PYTHON_MIRROR: optionalUrl,
 });
 
 /** Bindery's settings, read once from the environment and frozen. */
@@ -172,6 +177,8 @@ export interface Config {
     pipTrustedHost: string | undefined;
     micromambaUrl: string;
     cranMirror: string;
+    /** python-build-standalone mirror for kernels on another Python; uv's default when unset. */
+    pythonMirror: string | undefined;
   };
 }
 
@@ -305,6 +312,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       pipTrustedHost: e.PIP_TRUSTED_HOST,
       micromambaUrl: e.BINDERY_MICROMAMBA_URL,
       cranMirror: e.BINDERY_CRAN_MIRROR.replace(/\/+$/, ''),
+      pythonMirror: e.BINDERY_PYTHON_MIRROR?.replace(/\/+$/, ''),
     }),
   });
 }

@@ -161,7 +161,12 @@ export class Builder {
     const { config, engine } = this.deps;
     const repoConfig = await readRepoConfig(repoDir);
     const plan = planBuild(repoConfig, await this.baseImageFacts());
-    const labels = { 'bindery.kind': 'build', 'bindery.repo': resolved.spec.repoLabel };
+    // bindery.buildpack tells a launch how to start the image (start-session.ts).
+    const labels = {
+      'bindery.kind': 'build',
+      'bindery.repo': resolved.spec.repoLabel,
+      'bindery.buildpack': plan.buildpack,
+    };
     const rendered =
       plan.buildpack === 'dockerfile'
         ? undefined
@@ -170,6 +175,7 @@ export class Builder {
             labels,
             micromambaUrl: config.build.micromambaUrl,
             cranMirror: config.build.cranMirror,
+            pythonMirror: config.build.pythonMirror,
           });
     emit({ phase: 'building', message: `Building ${resolved.imageName} (${plan.buildpack})\n` });
     for (const note of plan.notes) emit({ phase: 'building', message: note + '\n' });
@@ -194,6 +200,7 @@ export class Builder {
         PIP_INDEX_URL: config.build.pipIndexUrl,
         PIP_EXTRA_INDEX_URL: config.build.pipExtraIndexUrl,
         PIP_TRUSTED_HOST: config.build.pipTrustedHost,
+        UV_PYTHON_INSTALL_MIRROR: plan.kernelPython ? config.build.pythonMirror : undefined,
       }).filter((entry): entry is [string, string] => entry[1] !== undefined),
     );
     try {

@@ -1,26 +1,27 @@
 /**
- * /usr/local/bin/bindery-jupyter, the command every rendered image runs: it starts the notebook
- * UI the image has at $BINDERY_BASE_URL, with the token in $JUPYTER_TOKEN (read by Notebook 6
- * and Jupyter Server alike, so it never appears in `ps`). Notebook 7 or JupyterLab installed by
- * the repository take ServerApp options; Debian's classic Notebook 6 takes NotebookApp options.
+ * /usr/local/bin/bindery-jupyter, the command every rendered image runs: JupyterLab (which
+ * serves Notebook 7 at /tree too) from the notebook environment at $BINDERY_BASE_URL, with the
+ * token in $JUPYTER_TOKEN so it never appears in `ps`. The environment's own `jupyter` is named,
+ * because a conda or kernel environment first on PATH may have a `jupyter` without JupyterLab.
+ * An operator's base image with only Notebook (no JupyterLab) gets `jupyter notebook`.
  */
 export const JUPYTER_LAUNCHER = `#!/bin/sh
 set -e
+prefix="\${NB_PYTHON_PREFIX:-/srv/venv}"
+jupyter="$prefix/bin/jupyter"
+[ -x "$jupyter" ] || jupyter=jupyter
 base_url="\${BINDERY_BASE_URL:-/}"
-port="\${BINDERY_PORT:-8888}"
-major=$(python3 -c 'import notebook; print(notebook.__version__.split(".")[0])' 2>/dev/null || echo 0)
-if [ "$major" -ge 7 ]; then
-  exec jupyter notebook --ip=0.0.0.0 --port="$port" --no-browser --ServerApp.base_url="$base_url" "$@"
+set -- --ip=0.0.0.0 --port="\${BINDERY_PORT:-8888}" --no-browser --ServerApp.base_url="$base_url" "$@"
+if [ -x "$prefix/bin/jupyter-lab" ] || command -v jupyter-lab >/dev/null 2>&1; then
+  exec "$jupyter" lab "$@"
 fi
-if command -v jupyter-lab >/dev/null 2>&1; then
-  exec jupyter lab --ip=0.0.0.0 --port="$port" --no-browser --ServerApp.base_url="$base_url" "$@"
-fi
-exec jupyter notebook --ip=0.0.0.0 --port="$port" --no-browser --NotebookApp.base_url="$base_url" "$@"
+# Notebook 6 reads NotebookApp's options, Notebook 7 ServerApp's.
+exec "$jupyter" notebook --NotebookApp.base_url="$base_url" "$@"
 `;
 
 /**
- * Downloads micromamba for environment.yml: Python's standard library only (the base image
- * has no curl), and a sentence instead of a traceback when the URL cannot be reached.
+ * Downloads micromamba for environment.yml: Python's standard library only (an operator's base
+ * image may lack curl), and a sentence instead of a traceback when the URL cannot be reached.
  */
 export const MICROMAMBA_FETCHER = `import io, sys, tarfile, urllib.request
 url, target = sys.argv[1], sys.argv[2]

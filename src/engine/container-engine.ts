@@ -37,6 +37,8 @@ export interface RunOptions {
 export interface SessionSpec {
   name: string;
   image: string;
+  /** The command to run instead of the image's own. */
+  cmd?: string[];
   env: Record<string, string>;
   labels: Record<string, string>;
   limits: Limits;
@@ -81,6 +83,8 @@ export interface ContainerEngine {
   /** Resolves when the engine answers; rejects with UnavailableError otherwise. */
   ping(): Promise<void>;
   imageExists(name: string): Promise<boolean>;
+  /** The image's labels; undefined when there is no such image. */
+  imageLabels(name: string): Promise<Record<string, string> | undefined>;
   /** Builds and tags an image; rejects with BuildError naming the failing step. */
   buildImage(options: BuildImageOptions): Promise<void>;
   /** Runs a command in a fresh container to its end and removes the container. */

@@ -54,11 +54,14 @@ export class DockerEngine implements ContainerEngine {
   }
 
   async imageExists(name: string): Promise<boolean> {
+    return (await this.imageLabels(name)) !== undefined;
+  }
+
+  async imageLabels(name: string): Promise<Record<string, string> | undefined> {
     try {
-      await this.docker.getImage(name).inspect();
-      return true;
+      return (await this.docker.getImage(name).inspect()).Config.Labels ?? {};
     } catch (error) {
-      if (isMissing(error)) return false;
+      if (isMissing(error)) return undefined;
       throw error;
     }
   }
@@ -166,6 +169,7 @@ export class DockerEngine implements ContainerEngine {
     const container = await this.docker.createContainer({
       name: spec.name,
       Image: spec.image,
+      Cmd: spec.cmd,
       Env: Object.entries(spec.env).map(([name, value]) => `${name}=${value}`),
       User: '1000:1000',
       Labels: spec.labels,

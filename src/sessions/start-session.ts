@@ -25,17 +25,40 @@ export interface StartSessionOptions {
 }
 
 /**
+ * How BinderHub starts an image built from a repository's own Dockerfile, which knows nothing
+ * of Bindery: Jupyter's command with the address, port and base URL on its command line (the
+ * token comes in JUPYTER_TOKEN, which Notebook 6 and Jupyter Server both read, so it never
+ * shows in `ps`). Notebook 6 reads NotebookApp's options, Jupyter Server ServerApp's.
+ */
+export const dockerfileSessionCommand = (baseUrl: string) => [
+  'jupyter',
+  'notebook',
+  '--ip=0.0.0.0',
+  '--port=8888',
+  '--no-browser',
+  `--NotebookApp.base_url=${baseUrl}`,
+  `--ServerApp.base_url=${baseUrl}`,
+];
+
+/**
  * Starts a session container from a built image: Jupyter at `/user/<name>/` with a random
  * token, as uid 1000 with the configured limits, no capabilities and no new privileges.
+ * Rendered images run their own launcher; a repository's Dockerfile image gets Jupyter's
+ * command line, as BinderHub gives it.
  */
 export async function startSession(options: StartSessionOptions): Promise<StartedSession> {
   const { engine, config } = options;
   const name = `bindery-${randomBytes(6).toString('hex')}`;
   const token = randomBytes(24).toString('hex');
   const baseUrl = `/user/${name}/`;
+  const imageLabels = await engine.imageLabels(options.imageName);
   const container = await engine.runSession({
     name,
     image: options.imageName,
+    cmd:
+      imageLabels?.['bindery.buildpack'] === 'dockerfile'
+        ? dockerfileSessionCommand(baseUrl)
+        : undefined,
     env: { ...options.env, JUPYTER_TOKEN: token, BINDERY_BASE_URL: baseUrl },
     labels: {
       ...options.labels,

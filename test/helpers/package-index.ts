@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { crc32, deflateRawSync } from 'node:zlib';
@@ -18,6 +20,8 @@ export interface PackageIndexOptions {
   /** Address to listen on: loopback, or a Docker network's gateway. */
   host: string;
   packages: IndexPackage[];
+  /** A folder of real wheels (see wheelhouse.ts) served beside the made-up packages. */
+  wheelhouse?: string;
 }
 
 export interface PackageIndex {
@@ -144,16 +148,27 @@ const page = (title: string, links: string[]) =>
 export async function startPackageIndex({
   host,
   packages,
+  wheelhouse,
 }: PackageIndexOptions): Promise<PackageIndex> {
-  const files = new Map<string, Buffer>();
-  const projects = new Map<string, { filename: string; sha256: string }[]>();
+  /** Each file's bytes, read when asked for (a wheelhouse holds hundreds of MiB). */
+  const files = new Map<string, () => Promise<Buffer>>();
+  /** Each project's files; made-up wheels carry their hash, which Pipfile.lock checks. */
+  const projects = new Map<string, { filename: string; sha256?: string }[]>();
+  const add = (project: string, filename: string, read: () => Promise<Buffer>, sha256?: string) => {
+    files.set(filename, read);
+    projects.set(project, [...(projects.get(project) ?? []), { filename, sha256 }]);
+  };
   for (const pkg of packages) {
     const { filename, data } = buildWheel(pkg);
-    files.set(filename, data);
-    const project = normalizeName(pkg.name);
-    const links = projects.get(project) ?? [];
-    links.push({ filename, sha256: createHash('sha256').update(data).digest('hex') });
-    projects.set(project, links);
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    add(normalizeName(pkg.name), filename, async () => data, sha256);
+  }
+  for (const filename of wheelhouse ? await readdir(wheelhouse) : []) {
+    // A wheel's name starts with its distribution name, up to the first '-' (PEP 427).
+    if (!filename.endsWith('.whl')) continue;
+    add(normalizeName(filename.split('-')[0]!), filename, () =>
+      readFile(join(wheelhouse!, filename)),
+    );
   }
 
   const requests: string[] = [];
@@ -189,16 +204,19 @@ export async function startPackageIndex({
           `Links for ${project[1]}`,
           links.map(
             ({ filename, sha256 }) =>
-              `<a href="../../files/${filename}#sha256=${sha256}">${escapeHtml(filename)}</a>`,
+              `<a href="../../files/${filename}${sha256 ? `#sha256=${sha256}` : ''}">${escapeHtml(filename)}</a>`,
           ),
         ),
       );
       return;
     }
     const file = /^\/files\/([^/]+)$/.exec(path);
-    const data = file && files.get(file[1]!);
-    if (data) {
-      send(200, 'application/octet-stream', data);
+    const read = file && files.get(file[1]!);
+    if (read) {
+      read().then(
+        (data) => send(200, 'application/octet-stream', data),
+        () => send(500, 'text/plain', 'unreadable\n'),
+      );
       return;
     }
     send(404, 'text/plain', 'not found\n');

@@ -10,8 +10,11 @@
  * the gateway is passed as PIP_TRUSTED_HOST too, as for an internal mirror. That index's server
  * is the CRAN mirror too (BINDERY_CRAN_MIRROR): CRAN is not reachable, so the R fixture needs
  * nothing from it, and any request R makes there is recorded here instead of leaving the machine.
+ * The index serves made-up packages (fixture-packages.ts) and real wheels the host's pip
+ * downloaded (wheelhouse.ts): the scientific stack and the build back-ends pip asks for.
  * micromamba cannot be downloaded either: environment.yml is built with a stand-in (see
- * serveMicromambaStandIn) and, with an unreachable BINDERY_MICROMAMBA_URL, must fail clearly.
+ * serveMicromambaStandIn) and, with an unreachable BINDERY_MICROMAMBA_URL, must fail clearly;
+ * likewise a runtime.txt Python that uv cannot download from BINDERY_PYTHON_MIRROR.
  *
  * The index's port is new each run, and rendered Dockerfiles declare ARG PIP_INDEX_URL before
  * the dependency and postBuild steps, so those steps really run in each test run even when an
@@ -20,12 +23,8 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { createGzip } from 'node:zlib';
-import { pack } from 'tar-fs';
 import type { BuildEvent, BuildPhase } from '../../src/build/build-events.js';
 import { Builder, type BuildResult } from '../../src/build/builder.js';
 import { loadConfig, type Config } from '../../src/config.js';
@@ -33,22 +32,21 @@ import { DockerEngine } from '../../src/engine/docker-engine.js';
 import { createTestNetwork, type TestNetwork } from '../helpers/docker-network.js';
 import { BuildError, RepositoryError } from '../../src/errors.js';
 import { parseSource } from '../../src/repos/repo-spec.js';
+import { INDEX_PACKAGES } from '../helpers/fixture-packages.js';
 import {
-  buildWheel,
-  startPackageIndex,
-  type IndexPackage,
-  type PackageIndex,
-} from '../helpers/package-index.js';
+  MICROMAMBA_PATH,
+  serveMicromambaStandIn,
+  type StandInServer,
+} from '../helpers/micromamba-stand-in.js';
+import { buildWheel, startPackageIndex, type PackageIndex } from '../helpers/package-index.js';
+import { ensureWheelhouse } from '../helpers/wheelhouse.js';
 
 const exec = promisify(execFile);
 const FIXTURES = fileURLToPath(new URL('../fixtures/repos/', import.meta.url));
-const MICROMAMBA_STAND_IN = fileURLToPath(
-  new URL('../fixtures/micromamba-stand-in/', import.meta.url),
-);
-/** Where the stand-in is served, the path of the real download (micro.mamba.pm). */
-const MICROMAMBA_PATH = '/api/micromamba/linux-64/latest';
 /** Port 9 on the build container's own loopback: refused, and nothing leaves the container. */
 const UNREACHABLE_MICROMAMBA_URL = 'http://127.0.0.1:9/micromamba.tar.bz2';
+/** A python-build-standalone mirror no build can reach, for runtime.txt's other Python. */
+const UNREACHABLE_PYTHON_MIRROR = 'http://127.0.0.1:9/python-build-standalone';
 /** The conda fixture built by a builder whose BINDERY_MICROMAMBA_URL cannot be reached. */
 const CONDA_UNREACHABLE = 'conda (micromamba unreachable)';
 const RUN_ID = randomBytes(4).toString('hex');
@@ -60,6 +58,8 @@ const CONCURRENT_BUILDS = 3;
 const BUILDS = [
   // First: R's packages from Debian make it the longest build.
   'r',
+  // numpy, pandas and matplotlib from real wheels: the heaviest Python build.
+  'notebook',
   'default',
   'apt',
   'postbuild',
@@ -71,36 +71,15 @@ const BUILDS = [
   'pipfile',
   'pipfile-lock',
   'conda',
+  'conda-pip-local',
+  // Ported from repo2docker's tests/ (packages from this test's index instead of PyPI).
+  'usr-bin',
+  'pyproject',
+  'setup-py-explicit',
+  'start-postbuild',
 ];
 /** Fixtures that must fail. */
 const FAILS = ['runtime-mismatch', 'both-binder-dirs', 'postbuild-fails'];
-
-const INDEX_PACKAGES: IndexPackage[] = [
-  {
-    name: 'bindery-greeting',
-    version: '1.0',
-    files: { 'bindery_greeting/__init__.py': 'def greet(name):\n    return f"Hello, {name}!"\n' },
-  },
-  {
-    name: 'bindery-hello',
-    version: '1.0',
-    requires: ['bindery-greeting>=1'],
-    files: {
-      'bindery_hello/__init__.py':
-        'from bindery_greeting import greet\n\n__version__ = "1.0"\nMESSAGE = greet("Bindery")\n',
-    },
-  },
-  {
-    name: 'bindery-hello',
-    version: '2.0',
-    files: { 'bindery_hello/__init__.py': '__version__ = "2.0"\n' },
-  },
-  {
-    name: 'bindery-dev-tools',
-    version: '1.0',
-    files: { 'bindery_dev_tools/__init__.py': '__version__ = "1.0"\n' },
-  },
-];
 
 interface Outcome {
   result?: BuildResult;
@@ -160,53 +139,6 @@ function outcomeOf(name: string): Promise<Outcome> {
   return outcome;
 }
 
-interface StandInServer {
-  url: string;
-  /** Every path requested so far, in order. */
-  requests: string[];
-  close(): Promise<void>;
-}
-
-/**
- * Serves test/fixtures/micromamba-stand-in as the micromamba download: a tarball holding
- * bin/micromamba, which here is a STAND-IN shell script, not micromamba (the real one cannot be
- * downloaded on these machines). It lets the conda fixture prove what the rendered Dockerfile
- * does around micromamba, not conda itself. The real download is bzip2; the fetcher opens any
- * tar compression, and gzip is what Node has.
- */
-async function serveMicromambaStandIn(host: string): Promise<StandInServer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of pack(MICROMAMBA_STAND_IN).pipe(createGzip())) {
-    chunks.push(chunk as Buffer);
-  }
-  const tarball = Buffer.concat(chunks);
-  const requests: string[] = [];
-  const server = createServer((request, response) => {
-    requests.push(request.url ?? '');
-    if (request.url !== MICROMAMBA_PATH) {
-      response.writeHead(404).end();
-      return;
-    }
-    response
-      .writeHead(200, { 'content-type': 'application/x-tar', 'content-length': tarball.length })
-      .end(tarball);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, host, () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://${host}:${port}${MICROMAMBA_PATH}`,
-    requests,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((error) => (error ? reject(error) : resolve()));
-      }),
-  };
-}
-
 /** Phases in the order they were first reported, consecutive repeats merged. */
 const phasesOf = (events: BuildEvent[]): BuildPhase[] =>
   events.map((event) => event.phase).filter((phase, i, all) => phase !== all[i - 1]);
@@ -244,7 +176,11 @@ beforeAll(async () => {
   }
   await exec('docker', ['tag', baseImage, baseAliasName]);
   network = await createTestNetwork();
-  index = await startPackageIndex({ host: network.gateway, packages: INDEX_PACKAGES });
+  index = await startPackageIndex({
+    host: network.gateway,
+    packages: INDEX_PACKAGES,
+    wheelhouse: await ensureWheelhouse(),
+  });
   micromamba = await serveMicromambaStandIn(network.gateway);
 
   const env = {
@@ -257,6 +193,7 @@ beforeAll(async () => {
     PIP_TRUSTED_HOST: network.gateway,
     BINDERY_CRAN_MIRROR: new URL('/cran', index.url).href,
     BINDERY_MICROMAMBA_URL: micromamba.url,
+    BINDERY_PYTHON_MIRROR: UNREACHABLE_PYTHON_MIRROR,
   };
   config = loadConfig(env);
   builder = new Builder({ engine, config });
@@ -279,7 +216,7 @@ beforeAll(async () => {
     CONDA_UNREACHABLE,
     outcomeOf('conda').then(() => queued(() => build('conda', unreachableMicromambaBuilder))),
   );
-}, 60_000);
+}, BUILD_TIMEOUT_MS);
 
 afterAll(async () => {
   // Let every build end before removing what it used.
@@ -403,13 +340,16 @@ describe('fixture repositories that build', () => {
   );
 
   test(
-    'setup.py is installed without fetching build tools from the index',
+    'setup.py and pyproject.toml are built with back-ends from the configured index',
     async () => {
       const { events } = await outcomeOf('setup-py');
       expectBuilt('setup-py', await outcomeOf('setup-py'));
+      expectBuilt('pyproject', await outcomeOf('pyproject'));
       expect(logOf(events)).toContain('Successfully installed bindery-local-0.1');
-      // pip's build isolation would ask the index for setuptools; the venv's own must serve.
-      expect(index!.requests.filter((path) => /setuptools|wheel/.test(path))).toEqual([]);
+      // pip builds each in isolation, asking the build's index for the back-end it declares.
+      expect(index!.requests).toEqual(
+        expect.arrayContaining(['/simple/setuptools/', '/simple/hatchling/']),
+      );
     },
     BUILD_TIMEOUT_MS,
   );
@@ -487,10 +427,32 @@ describe('fixture repositories that build', () => {
     async () => {
       const { events } = await outcomeOf('conda');
       expectBuilt('conda', await outcomeOf('conda'));
-      expect(micromamba!.requests).toEqual([MICROMAMBA_PATH]);
+      // Once or twice: conda-pip-local's build may find the download step cached.
+      expect([...new Set(micromamba!.requests)]).toEqual([MICROMAMBA_PATH]);
       expect(logOf(events)).toContain(
         'stand-in micromamba: made /srv/conda from /tmp/bindery/environment.yml\n',
       );
+      // The file lists ipykernel: nothing is added.
+      expect(logOf(events)).not.toContain('stand-in micromamba: installed');
+    },
+    BUILD_TIMEOUT_MS,
+  );
+
+  test(
+    'environment.yaml with a local pip reference: made after the copy, ipykernel added, runtime.txt ignored',
+    async () => {
+      const { events } = await outcomeOf('conda-pip-local');
+      expectBuilt('conda-pip-local', await outcomeOf('conda-pip-local'));
+      const log = logOf(events);
+      expect(log).toContain(
+        'stand-in micromamba: made /srv/conda from /home/jovyan/environment.yaml\n',
+      );
+      expect(log).toContain('stand-in micromamba: installed ipykernel into /srv/conda\n');
+      // The copy came first: its step is before the environment's in the log.
+      expect(log.indexOf('COPY --chown=1000:1000 . /home/jovyan/')).toBeLessThan(
+        log.indexOf('micromamba create'),
+      );
+      expect(log).toMatch(/runtime\.txt.*ignored/);
     },
     BUILD_TIMEOUT_MS,
   );
@@ -503,13 +465,14 @@ describe('fixture repositories that must not build', () => {
   }
 
   test(
-    'runtime-mismatch fails before building, naming both Python versions',
+    'runtime.txt asking for a Python uv cannot download fails, naming the version and the mirror',
     async () => {
       const { error, events } = await outcomeOf('runtime-mismatch');
-      expect(error).toBeInstanceOf(RepositoryError);
-      expect((error as Error).message).toMatch(/python-3\.8\b/);
-      expect((error as Error).message).toMatch(/\b3\.11\b/);
-      expect(phasesOf(events)).toEqual(['fetching']);
+      expect(error).toBeInstanceOf(BuildError);
+      const sentence = `runtime.txt asks for Python 3.8, which the base image does not have, and uv could not download it from ${UNREACHABLE_PYTHON_MIRROR}.`;
+      expect((error as Error).message).toContain(sentence);
+      expect(logOf(events)).toContain(sentence);
+      expect(phasesOf(events)).toEqual(['fetching', 'building']);
       await expectNoImage('runtime-mismatch');
     },
     BUILD_TIMEOUT_MS,

@@ -43,7 +43,7 @@ afterAll(async () => {
 /** /proc/<pid>/status of the session's Jupyter process (not its init), read on the host. */
 async function jupyterProcessStatus(): Promise<string> {
   const { stdout } = await exec('docker', ['top', session.container.id, '-o', 'pid,args']);
-  const line = stdout.split('\n').find((row) => /jupyter-notebook|jupyter notebook/.test(row));
+  const line = stdout.split('\n').find((row) => /jupyter-lab/.test(row));
   expect(line).toBeDefined();
   return readFile(`/proc/${line!.trim().split(/\s+/)[0]}/status`, 'utf8');
 }
@@ -56,11 +56,14 @@ describe('a session from a built image', () => {
     expect((await fetch(`${session.url}api/status`)).status).toBe(403);
   });
 
-  test('serves the notebook user interface and the repository at /user/<name>/', async () => {
+  test('serves JupyterLab, Notebook 7 and the repository at /user/<name>/', async () => {
     expect(session.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/user\/bindery-[0-9a-f]{12}\/$/);
+    const lab = await fetch(`${session.url}lab?token=${session.token}`);
+    expect(lab.status).toBe(200);
+    expect(await lab.text()).toContain('<title>JupyterLab</title>');
     const tree = await fetch(`${session.url}tree?token=${session.token}`);
     expect(tree.status).toBe(200);
-    expect(await tree.text()).toContain('<title>Home Page - Select or create a notebook</title>');
+    expect(await tree.text()).toContain('"appName": "Jupyter Notebook"');
     const contents = await fetch(`${session.url}api/contents?token=${session.token}`);
     const names = ((await contents.json()) as { content: { name: string }[] }).content.map(
       (c) => c.name,

@@ -159,10 +159,13 @@ describe('the reverse proxy in front of a real Jupyter session', () => {
     expect((await fetch(user('api/status'))).status).toBe(403);
   });
 
-  test('serves the notebook UI, and redirects /user/<name> to /user/<name>/', async () => {
+  test('serves JupyterLab and Notebook 7, and redirects /user/<name> to /user/<name>/', async () => {
+    const lab = await fetch(user(`lab?token=${token}`));
+    expect(lab.status).toBe(200);
+    expect(await lab.text()).toContain('<title>JupyterLab</title>');
     const tree = await fetch(user(`tree?token=${token}`));
     expect(tree.status).toBe(200);
-    expect(await tree.text()).toContain('<title>Home Page - Select or create a notebook</title>');
+    expect(await tree.text()).toContain('"appName": "Jupyter Notebook"');
     const bare = await fetch(`${origin}/user/${name}?token=${token}`, { redirect: 'manual' });
     expect(bare.status).toBe(302);
     expect(bare.headers.get('location')).toBe(`/user/${name}/?token=${token}`);

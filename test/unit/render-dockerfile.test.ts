@@ -58,7 +58,8 @@ describe('renderDockerfile for every buildpack', () => {
     ['python', { 'requirements.txt': 'numpy' }],
     ['pipenv', { Pipfile: 'x', 'Pipfile.lock': '{}' }],
     ['conda', { 'environment.yml': 'x' }],
-    ['r', { 'install.R': 'x' }],
+    ['r', { 'install.R': 'x', 'runtime.txt': 'r-2024-01-01' }],
+    ['other python', { 'runtime.txt': 'python-3.12' }],
     ['default python', {}],
   ];
 
@@ -114,7 +115,7 @@ describe('renderDockerfile for every buildpack', () => {
 
   it("refuses the dockerfile buildpack, whose Dockerfile is the repository's own", () => {
     expect(() =>
-      render({ buildpack: 'dockerfile', dockerfile: 'Dockerfile', aptPackages: [] }),
+      render({ buildpack: 'dockerfile', dockerfile: 'Dockerfile', aptPackages: [], notes: [] }),
     ).toThrow('a repository with its own Dockerfile is built from that Dockerfile');
   });
 });
@@ -146,8 +147,9 @@ describe('renderDockerfile python', () => {
   });
 
   it('installs setup.py or pyproject.toml repositories with pip after the copy', () => {
-    for (const file of ['setup.py', 'pyproject.toml'] as const) {
-      const dockerfile = renderFiles({ [file]: '' }, '');
+    const pyproject = '[project]\nname = "x"\n[build-system]\nrequires = ["hatchling"]\n';
+    for (const files of [{ 'setup.py': '' }, { 'pyproject.toml': pyproject }]) {
+      const dockerfile = renderFiles(files, '');
       expect(indexOfLine(dockerfile, 'RUN pip install --no-cache-dir .')).toBeGreaterThan(
         indexOfLine(dockerfile, REPO_COPY),
       );
@@ -179,7 +181,7 @@ describe('renderDockerfile apt.txt', () => {
 });
 
 describe('renderDockerfile pipenv', () => {
-  it('copies Pipfile and Pipfile.lock before the repository and installs the lock exactly', () => {
+  it('copies Pipfile and Pipfile.lock before the repository and installs the lock, without --deploy', () => {
     const dockerfile = renderFiles({ Pipfile: 'x', 'Pipfile.lock': '{}' });
     const copyRepo = indexOfLine(dockerfile, REPO_COPY);
     expect(
@@ -193,16 +195,15 @@ describe('renderDockerfile pipenv', () => {
     ).toBeLessThan(copyRepo);
     const install = firstLine(dockerfile, /pipenv install/);
     expect(install).toBeLessThan(copyRepo);
-    expect(linesOf(dockerfile)[install]).toContain(
-      'PIPENV_PIPFILE=/tmp/bindery/Pipfile pipenv install --ignore-pipfile --deploy --system --dev',
+    expect(linesOf(dockerfile)[install - 1]).toContain('RUN cd /tmp/bindery && ');
+    expect(linesOf(dockerfile)[install - 1]).toContain('PIPENV_PYPI_MIRROR="$PIP_INDEX_URL"');
+    expect(linesOf(dockerfile)[install]).toBe(
+      ' && pipenv install --ignore-pipfile --system --dev && pipenv --clear',
     );
-    expect(linesOf(dockerfile)[install]).toContain('PIPENV_PYPI_MIRROR="$PIP_INDEX_URL"');
   });
 
-  it('installs pipenv itself from Debian', () => {
-    expect(renderFiles({ Pipfile: 'x' })).toContain(
-      ' && apt-get install -y --no-install-recommends pipenv \\',
-    );
+  it("uses the notebook environment's pipenv, not Debian's", () => {
+    expect(renderFiles({ Pipfile: 'x' })).not.toContain('apt-get');
   });
 
   it('skips locking when there is no Pipfile.lock', () => {
@@ -211,14 +212,53 @@ describe('renderDockerfile pipenv', () => {
     expect(dockerfile).not.toContain('Pipfile.lock');
   });
 
-  it('installs after the copy, from the repository, when the Pipfile refers to it', () => {
+  it("installs after the copy, from the Pipfile's folder, when the Pipfile refers to the repository", () => {
     const dockerfile = renderFiles({ Pipfile: 'x = {path = "."}' });
     const install = firstLine(dockerfile, /pipenv install/);
     expect(install).toBeGreaterThan(indexOfLine(dockerfile, REPO_COPY));
-    expect(linesOf(dockerfile)[install]).toContain(
-      'PIPENV_PIPFILE=/home/jovyan/binder/Pipfile pipenv install',
-    );
+    expect(linesOf(dockerfile)[install - 1]).toContain('RUN cd binder && ');
     expect(dockerfile).not.toContain('/tmp/bindery/Pipfile');
+  });
+});
+
+describe('renderDockerfile for a Python the base image lacks', () => {
+  const dockerfile = renderDockerfile(
+    planBuild(
+      { configDir: '', files: { 'runtime.txt': 'python-3.12', 'requirements.txt': 'x' } },
+      facts,
+    ),
+    { ...options, pythonMirror: 'http://python.test/pbs' },
+  );
+
+  it('makes a kernel venv with uv, first on PATH, before any dependency is installed', () => {
+    const venv = firstLine(dockerfile, /^RUN uv venv --seed --python 3\.12 /);
+    expect(userAt(dockerfile, venv)).toBe('1000:1000');
+    expect(venv).toBeLessThan(firstLine(dockerfile, /pip install --no-cache-dir -r/));
+    expect(dockerfile).toContain(
+      'ENV UV_PYTHON_INSTALL_DIR=/srv/python KERNEL_PYTHON_PREFIX=/srv/kernel PATH=/home/jovyan/.local/bin:/home/jovyan/.local/bin:/srv/kernel/bin:$PATH',
+    );
+    expect(indexOfLine(dockerfile, 'ARG UV_PYTHON_INSTALL_MIRROR')).toBeLessThan(venv);
+  });
+
+  it("registers the venv's Python as the python3 kernel of the notebook server", () => {
+    expect(dockerfile).toContain(
+      'RUN pip install --no-cache-dir ipykernel && /srv/kernel/bin/python -m ipykernel install --prefix /srv/venv --name python3',
+    );
+  });
+
+  it('fails with a sentence naming the version and the mirror when uv cannot download it', () => {
+    expect(dockerfile).toContain(
+      'runtime.txt asks for Python 3.12, which the base image does not have, and uv could not download it from http://python.test/pbs.',
+    );
+    expect(renderFiles({ 'runtime.txt': 'python-3.12' }, '')).toContain(
+      'could not download it from https://github.com/astral-sh/python-build-standalone/releases/download.',
+    );
+  });
+
+  it('leaves the base Python alone when runtime.txt names it', () => {
+    expect(renderFiles({ 'runtime.txt': 'python-3.11' }, '')).not.toMatch(
+      /uv venv|KERNEL_PYTHON_PREFIX/,
+    );
   });
 });
 
@@ -232,7 +272,10 @@ describe('renderDockerfile conda', () => {
     expect(dockerfile).toContain(
       "RUN python3 /usr/local/lib/bindery-fetch-micromamba.py 'http://mirror.test/micromamba.tar.bz2' /usr/local/bin/micromamba \\",
     );
-    expect(dockerfile).toContain('ENV MAMBA_ROOT_PREFIX=/srv/micromamba PATH=/srv/conda/bin:$PATH');
+    expect(dockerfile).toContain(
+      'ENV MAMBA_ROOT_PREFIX=/srv/micromamba CONDA_DIR=/srv/conda KERNEL_PYTHON_PREFIX=/srv/conda PATH=/home/jovyan/.local/bin:/home/jovyan/.local/bin:/srv/conda/bin:$PATH',
+    );
+    expect(dockerfile).toContain("printf 'channels:\\n  - conda-forge\\n' > /etc/conda/.condarc");
   });
 
   it('quotes a micromamba URL with shell characters as one word', () => {
@@ -261,13 +304,25 @@ describe('renderDockerfile conda', () => {
     expect(copyEnv).toBeLessThan(create);
     expect(create).toBeLessThan(copyRepo);
     expect(userAt(dockerfile, create)).toBe('1000:1000');
-    expect(firstLine(dockerfile, /ipykernel install --user --name python3/)).toBeLessThan(copyRepo);
+    const register = firstLine(dockerfile, /ipykernel install --prefix \/srv\/venv --name python3/);
+    expect(register).toBeLessThan(copyRepo);
+    expect(linesOf(dockerfile)[register - 1]).toContain(
+      '/srv/conda/bin/python -c "import ipykernel" 2>/dev/null || micromamba install --yes --prefix /srv/conda ipykernel',
+    );
+  });
+
+  it('creates the environment after the copy, from the repository, when its pip section refers to it', () => {
+    const local = renderFiles({ 'environment.yaml': 'dependencies:\n  - pip:\n    - -e .\n' }, '');
+    const create = firstLine(local, /^RUN micromamba create/);
+    expect(create).toBeGreaterThan(indexOfLine(local, REPO_COPY));
+    expect(linesOf(local)[create]).toContain('--file /home/jovyan/environment.yaml');
+    expect(local).not.toContain('/tmp/bindery/environment');
   });
 });
 
 describe('renderDockerfile R', () => {
   it('installs R and its kernel from Debian and points R at the CRAN mirror', () => {
-    const dockerfile = renderFiles({ 'install.R': 'x' });
+    const dockerfile = renderFiles({ 'install.R': 'x', 'runtime.txt': 'r-2024-01-01' });
     expect(dockerfile).toContain(
       ' && apt-get install -y --no-install-recommends r-base-core r-cran-irkernel r-cran-remotes \\',
     );
@@ -279,16 +334,26 @@ describe('renderDockerfile R', () => {
     expect(dockerfile).toContain('ENV R_LIBS_USER=/srv/rlibs');
   });
 
-  it('copies install.R alone and runs it before the repository', () => {
-    const dockerfile = renderFiles({ 'install.R': 'x' });
+  it('runs install.R before the repository, and again after it only if that failed', () => {
+    const dockerfile = renderFiles({ 'install.R': 'x', 'runtime.txt': 'r-2024-01-01' });
     const copy = indexOfLine(
       dockerfile,
       'COPY --chown=1000:1000 binder/install.R /tmp/bindery/install.R',
     );
-    const run = indexOfLine(dockerfile, 'RUN Rscript /tmp/bindery/install.R');
+    const run = indexOfLine(
+      dockerfile,
+      'RUN Rscript /tmp/bindery/install.R && touch /tmp/bindery/install-R-done \\',
+    );
+    const copyRepo = indexOfLine(dockerfile, REPO_COPY);
     expect(copy).toBeLessThan(run);
-    expect(run).toBeLessThan(indexOfLine(dockerfile, REPO_COPY));
+    expect(run).toBeLessThan(copyRepo);
     expect(userAt(dockerfile, run)).toBe('1000:1000');
+    expect(
+      indexOfLine(
+        dockerfile,
+        'RUN if [ ! -f /tmp/bindery/install-R-done ]; then Rscript binder/install.R; fi',
+      ),
+    ).toBeGreaterThan(copyRepo);
   });
 
   it('installs a DESCRIPTION package from the repository after the copy', () => {
