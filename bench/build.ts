@@ -1,5 +1,6 @@
 /**
- * Build benchmark (issue: the builder). For a requirements.txt repository:
+ * Build benchmark. For test/fixtures/repos/notebook (numpy, pandas and matplotlib pinned in
+ * requirements.txt, real wheels from a package index this script serves):
  * - cold: a repository whose dependency file is new to this Docker (its own layers all built;
  *   the base image and the layers every rendered image shares are cached, as on a live builder);
  * - rebuild: the same repository after a notebook-only change;
@@ -17,7 +18,9 @@ import { loadConfig } from '../src/config.js';
 import { DockerEngine } from '../src/engine/docker-engine.js';
 import { parseSource } from '../src/repos/repo-spec.js';
 import { createTestNetwork } from '../test/helpers/docker-network.js';
+import { INDEX_PACKAGES } from '../test/helpers/fixture-packages.js';
 import { startPackageIndex } from '../test/helpers/package-index.js';
+import { ensureWheelhouse } from '../test/helpers/wheelhouse.js';
 import { machine, median, writeSection } from './report.js';
 
 const RUNS = Number(process.env.RUNS ?? 3);
@@ -36,22 +39,8 @@ async function main(): Promise<void> {
   const network = await createTestNetwork();
   const index = await startPackageIndex({
     host: network.gateway,
-    packages: [
-      {
-        name: 'bindery-greeting',
-        version: '1.0',
-        files: { 'bindery_greeting/__init__.py': 'def greet(n):\n    return f"Hello, {n}!"\n' },
-      },
-      {
-        name: 'bindery-hello',
-        version: '1.0',
-        requires: ['bindery-greeting>=1'],
-        files: {
-          'bindery_hello/__init__.py':
-            'from bindery_greeting import greet\n__version__ = "1.0"\nMESSAGE = greet("Bindery")\n',
-        },
-      },
-    ],
+    packages: INDEX_PACKAGES,
+    wheelhouse: await ensureWheelhouse(),
   });
   const prefix = `bindery-bench/b${randomBytes(4).toString('hex')}-`;
   const builder = new Builder({
@@ -71,7 +60,7 @@ async function main(): Promise<void> {
     for (let run = 0; run < RUNS; run++) {
       const dir = await mkdtemp(join(tmpdir(), 'bindery-bench-'));
       try {
-        await cp(join(ROOT, 'test/fixtures/repos/requirements'), dir, { recursive: true });
+        await cp(join(ROOT, 'test/fixtures/repos/notebook'), dir, { recursive: true });
         // A dependency file Docker has not seen: every layer of this repository is new.
         await appendFile(
           join(dir, 'requirements.txt'),
@@ -116,7 +105,7 @@ async function main(): Promise<void> {
     '',
     '| case | median | target |',
     '|---|---|---|',
-    `| cold build (requirements.txt from a local index) | ${seconds(median(cold))} | — |`,
+    `| cold build (numpy, pandas, matplotlib from a local index) | ${seconds(median(cold))} | — |`,
     `| rebuild after a notebook-only change | ${seconds(median(rebuild))} (${(ratio * 100).toFixed(1)}% of cold) | under 15% of cold |`,
     `| cache hit (image exists) | ${median(hits).toFixed(1)} ms | under 100 ms |`,
   ].join('\n');

@@ -89,7 +89,8 @@ for _ in $(seq 50); do [ -s "$port_file" ] && break; sleep 0.1; done
 [ -s "$port_file" ] || { echo "could not serve the wheelhouse on $gateway" >&2; exit 1; }
 
 echo "building $image from $rootfs"
-if ! docker build --build-arg "ROOTFS=$rootfs" --build-arg "PIP_FIND_LINKS=http://$gateway:$(cat "$port_file")/" \
+# BINDERY_BASE_NO_CACHE=1 builds every layer anew (bench/base-image.ts times that).
+if ! docker build ${BINDERY_BASE_NO_CACHE:+--no-cache} --build-arg "ROOTFS=$rootfs" --build-arg "PIP_FIND_LINKS=http://$gateway:$(cat "$port_file")/" \
   --build-arg "PIP_TRUSTED_HOST=$gateway" \
   --label "bindery.base.recipe=$recipe" -t "$image" "$here" >"$log" 2>&1; then
   tail -n 40 "$log" >&2

@@ -35,11 +35,11 @@ const namespace = `k${run}`;
 const API_TOKEN = 'kernel-test-token';
 const TIMEOUT_MS = 600_000;
 
-/** Prints `sys.executable` and each distribution's installed version, one per line. */
+/** Prints `sys.prefix` (the kernel's environment) and each distribution's version, a line each. */
 const versions = (...distributions: string[]) =>
   [
     'import sys, importlib.metadata as metadata',
-    'print(sys.executable)',
+    'print(sys.prefix)',
     ...distributions.map(
       (name) => `print(${JSON.stringify(name)}, metadata.version(${JSON.stringify(name)}))`,
     ),
@@ -52,22 +52,22 @@ const CASES: { fixture: string; code: string; output: string }[] = [
   {
     fixture: 'requirements',
     code: `${versions('bindery-hello', 'bindery-greeting')}\nimport bindery_hello\nprint(bindery_hello.MESSAGE)`,
-    output: `${expected('/srv/venv/bin/python', { 'bindery-hello': '1.0', 'bindery-greeting': '1.0' })}Hello, Bindery!\n`,
+    output: `${expected('/srv/venv', { 'bindery-hello': '1.0', 'bindery-greeting': '1.0' })}Hello, Bindery!\n`,
   },
   {
     fixture: 'setup-py',
     code: `${versions('bindery-local')}\nimport bindery_local\nprint(bindery_local.ANSWER)`,
-    output: `${expected('/srv/venv/bin/python', { 'bindery-local': '0.1' })}42\n`,
+    output: `${expected('/srv/venv', { 'bindery-local': '0.1' })}42\n`,
   },
   {
     fixture: 'pyproject',
     code: `${versions('mwt', 'bindery-hello')}\nimport mwt\nprint(mwt.__version__)`,
-    output: `${expected('/srv/venv/bin/python', { mwt: '1.0.0', 'bindery-hello': '1.0' })}1.0.0\n`,
+    output: `${expected('/srv/venv', { mwt: '1.0.0', 'bindery-hello': '1.0' })}1.0.0\n`,
   },
   {
     fixture: 'pipfile',
     code: versions('bindery-hello', 'bindery-greeting', 'bindery-dev-tools'),
-    output: expected('/srv/venv/bin/python', {
+    output: expected('/srv/venv', {
       'bindery-hello': '1.0',
       'bindery-greeting': '1.0',
       'bindery-dev-tools': '1.0',
@@ -76,27 +76,27 @@ const CASES: { fixture: string; code: string; output: string }[] = [
   {
     fixture: 'pipfile-lock',
     code: versions('bindery-hello', 'bindery-greeting'),
-    output: expected('/srv/venv/bin/python', { 'bindery-hello': '1.0', 'bindery-greeting': '1.0' }),
+    output: expected('/srv/venv', { 'bindery-hello': '1.0', 'bindery-greeting': '1.0' }),
   },
   {
     fixture: 'setup-py-explicit',
     code: `${versions('Dummy', 'bindery-greeting', 'bindery-hello')}\nimport dummy\nprint(dummy.ANSWER)`,
-    output: `${expected('/srv/venv/bin/python', { Dummy: '1.0.0', 'bindery-greeting': '1.0', 'bindery-hello': '2.0' })}42\n`,
+    output: `${expected('/srv/venv', { Dummy: '1.0.0', 'bindery-greeting': '1.0', 'bindery-hello': '2.0' })}42\n`,
   },
   {
     fixture: 'postbuild',
     code: versions('bindery-greeting'),
-    output: expected('/srv/venv/bin/python', { 'bindery-greeting': '1.0' }),
+    output: expected('/srv/venv', { 'bindery-greeting': '1.0' }),
   },
   {
     fixture: 'conda',
     code: `${versions('bindery-hello', 'ipykernel')}`,
-    output: expected('/srv/conda/bin/python', { 'bindery-hello': '1.0', ipykernel: '7.4.0' }),
+    output: expected('/srv/conda', { 'bindery-hello': '1.0', ipykernel: '7.4.0' }),
   },
   {
     fixture: 'conda-pip-local',
     code: `${versions('bindery-conda-local')}\nimport bindery_conda_local\nprint(bindery_conda_local.ANSWER)`,
-    output: `${expected('/srv/conda/bin/python', { 'bindery-conda-local': '0.2' })}42\n`,
+    output: `${expected('/srv/conda', { 'bindery-conda-local': '0.2' })}42\n`,
   },
   {
     fixture: 'notebook',
@@ -106,7 +106,7 @@ const CASES: { fixture: string; code: string; output: string }[] = [
       "pd.DataFrame({'y': np.arange(5) ** 2}).plot()",
       'plt.show()',
     ].join('\n'),
-    output: expected('/srv/venv/bin/python', {
+    output: expected('/srv/venv', {
       numpy: '2.4.6',
       pandas: '3.1.1',
       matplotlib: '3.11.2',
@@ -115,8 +115,8 @@ const CASES: { fixture: string; code: string; output: string }[] = [
   {
     // A repository's own Dockerfile, FROM the base image: started with Jupyter's command line.
     fixture: 'dockerfile',
-    code: 'import sys, os\nprint(sys.executable)\nprint(os.environ["FROM_OWN_DOCKERFILE"])',
-    output: '/srv/venv/bin/python\nyes\n',
+    code: 'import sys, os\nprint(sys.prefix)\nprint(os.environ["FROM_OWN_DOCKERFILE"])',
+    output: '/srv/venv\nyes\n',
   },
 ];
 
