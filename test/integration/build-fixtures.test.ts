@@ -486,7 +486,8 @@ describe('fixture repositories that must not build', () => {
       expect((error as Error).message).toMatch(/both binder\/ and \.binder\//);
       // A local directory's configuration is read to name its image, before any phase.
       expect(phasesOf(events)).toEqual([]);
-      await expectNoImage('both-binder-dirs');
+      // Nor can it be named, so no image of it can exist.
+      await expect(builder.resolve(fixture('both-binder-dirs'))).rejects.toThrow(RepositoryError);
     },
     BUILD_TIMEOUT_MS,
   );
