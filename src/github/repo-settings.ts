@@ -71,13 +71,46 @@ export async function readRepoSettings(
   };
 }
 
-/** Whether `branch` is one of `patterns`: exact names, or `*` for any text without `/`. */
+/**
+ * Whether `branch` is one of `patterns`: exact names, or `*` for any text without `/`.
+ * Matched without regular expressions: a pattern is a repository's to write, and `**********!`
+ * as a backtracking regex takes minutes against a 40-character branch.
+ */
 export function branchMatches(branch: string, patterns: readonly string[]): boolean {
-  return patterns.some((pattern) => {
-    const source = pattern
-      .split('*')
-      .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
-      .join('[^/]*');
-    return new RegExp(`^${source}$`).test(branch);
-  });
+  return patterns.some((pattern) => globMatches(branch, pattern));
+}
+
+/**
+ * `*` stands for any run of characters other than `/`; everything else is literal. Since `*`
+ * never crosses `/`, the name and the pattern are compared segment by segment, and each
+ * segment with the greedy wildcard walk that goes back only to the last `*`: at most
+ * (name length × pattern length) steps, never exponential.
+ */
+function globMatches(name: string, pattern: string): boolean {
+  const names = name.split('/');
+  const parts = pattern.split('/');
+  return names.length === parts.length && parts.every((part, i) => segmentMatches(names[i]!, part));
+}
+
+function segmentMatches(text: string, pattern: string): boolean {
+  let t = 0;
+  let p = 0;
+  let star = -1;
+  let resume = 0;
+  while (t < text.length) {
+    if (p < pattern.length && pattern[p] === '*') {
+      star = p++;
+      resume = t;
+    } else if (p < pattern.length && pattern[p] === text[t]) {
+      p++;
+      t++;
+    } else if (star >= 0) {
+      p = star + 1;
+      t = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.length && pattern[p] === '*') p++;
+  return p === pattern.length;
 }
