@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { verify } from '@octokit/webhooks-methods';
 import express, { type Router } from 'express';
 import { createNodeMiddleware, type ApplicationFunction, type Probot } from 'probot';
@@ -5,8 +6,57 @@ import { createNodeMiddleware, type ApplicationFunction, type Probot } from 'pro
 /** Where GitHub delivers the app's webhooks (DESIGN §4.3). */
 export const WEBHOOKS_PATH = '/api/github/webhooks';
 
-/** GitHub caps a webhook payload at 25 MB. */
-const MAX_PAYLOAD = '25mb';
+/**
+ * GitHub caps a webhook payload at 25 MB; a bigger body is not GitHub's.
+ * See https://docs.github.com/en/webhooks/webhook-events-and-payloads#payload-cap
+ */
+export const MAX_PAYLOAD_BYTES = 25 * 2 ** 20;
+
+const TOO_LARGE = `The payload is larger than GitHub's 25 MiB limit for webhook payloads, so it is not GitHub's; nothing was read past the limit.`;
+
+/**
+ * Answers `status` with `error` and closes the connection: the rest of the body is never read
+ * (body-parser would read it to its end, however long an unbounded chunked body goes on).
+ */
+function refuseAndClose(
+  request: IncomingMessage,
+  response: ServerResponse,
+  status: number,
+  error: string,
+): void {
+  request.pause();
+  response.once('finish', () => {
+    request.socket.end();
+    // A sender that keeps writing into a closed window is cut off rather than waited for.
+    setTimeout(() => request.socket.destroy(), 2_000).unref();
+  });
+  response.writeHead(status, { 'content-type': 'application/json', connection: 'close' });
+  response.end(JSON.stringify({ error }));
+}
+
+/**
+ * The body as text, counted as it streams; undefined as soon as it passes `maxBytes` (a
+ * Content-Length that says so is believed without reading anything).
+ */
+function readCappedBody(request: IncomingMessage, maxBytes: number): Promise<string | undefined> {
+  if (Number(request.headers['content-length'] ?? 0) > maxBytes) return Promise.resolve(undefined);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        request.off('data', onData).off('end', onEnd);
+        chunks.length = 0;
+        resolve(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => resolve(Buffer.concat(chunks).toString('utf8'));
+    request.on('data', onData).on('end', onEnd).on('error', reject);
+  });
+}
 
 export interface WebhookMiddlewareOptions {
   probot: Probot;
@@ -17,7 +67,9 @@ export interface WebhookMiddlewareOptions {
 }
 
 /**
- * Express middleware for the app's webhooks: the signature is checked first, and a delivery
+ * Express middleware for the app's webhooks. The body is counted as it streams and refused
+ * with 413 past GitHub's 25 MB cap (415 when it is not JSON), its rest never read. Then the
+ * signature is checked, and a delivery
  * whose signature is missing or wrong is answered 401 with one log line, never reaching Probot
  * (which would answer 400 and log the whole payload). Signed deliveries go to Probot's own
  * middleware, which checks again and runs the handlers.
@@ -30,32 +82,53 @@ export async function createWebhookMiddleware({
 }: WebhookMiddlewareOptions): Promise<Router> {
   const receive = await createNodeMiddleware(handlers, { probot, webhooksPath: WEBHOOKS_PATH });
   const router = express.Router();
-  router.post(
-    WEBHOOKS_PATH,
+  router.post(WEBHOOKS_PATH, async (request, response, next) => {
+    // GitHub sends JSON only (the app's webhooks are configured so); anything else is refused
+    // before its body is read.
+    if (!request.is('application/json')) {
+      refuseAndClose(
+        request,
+        response,
+        415,
+        'Webhook payloads must be sent as application/json; set the content type to application/json in the app settings.',
+      );
+      return;
+    }
+    let body: string | undefined;
+    try {
+      body = await readCappedBody(request, MAX_PAYLOAD_BYTES);
+    } catch {
+      // The sender went away mid-body: no one is left to answer.
+      request.socket.destroy();
+      return;
+    }
+    if (body === undefined) {
+      log(
+        `github webhook refused: its body passed ${MAX_PAYLOAD_BYTES} bytes ` +
+          `(${request.get('x-github-event') ?? 'no event'}, ${request.get('x-github-delivery') ?? 'no delivery id'})`,
+      );
+      refuseAndClose(request, response, 413, TOO_LARGE);
+      return;
+    }
     // Probot verifies the raw text; a string body is used as it is (@octokit/webhooks get-payload).
-    express.text({ type: 'application/json', limit: MAX_PAYLOAD }),
-    async (request, response, next) => {
-      const signature = request.get('x-hub-signature-256');
-      if (typeof request.body === 'string') {
-        const valid =
-          signature !== undefined &&
-          (await verify(webhookSecret, request.body, signature).catch(() => false));
-        if (!valid) {
-          const delivery = request.get('x-github-delivery') ?? 'no delivery id';
-          log(
-            `github webhook refused: ${signature ? 'its signature does not match' : 'it is not signed'} ` +
-              `(${request.get('x-github-event') ?? 'no event'}, ${delivery}); check WEBHOOK_SECRET against the app's settings`,
-          );
-          response.status(401).json({
-            error: signature
-              ? 'The signature (X-Hub-Signature-256) does not match this payload: the webhook secret differs from WEBHOOK_SECRET.'
-              : 'The delivery is not signed: set a webhook secret in the app settings and the same value in WEBHOOK_SECRET.',
-          });
-          return;
-        }
-      }
-      await receive(request, response, next);
-    },
-  );
+    request.body = body;
+    const signature = request.get('x-hub-signature-256');
+    const valid =
+      signature !== undefined && (await verify(webhookSecret, body, signature).catch(() => false));
+    if (!valid) {
+      const delivery = request.get('x-github-delivery') ?? 'no delivery id';
+      log(
+        `github webhook refused: ${signature ? 'its signature does not match' : 'it is not signed'} ` +
+          `(${request.get('x-github-event') ?? 'no event'}, ${delivery}); check WEBHOOK_SECRET against the app's settings`,
+      );
+      response.status(401).json({
+        error: signature
+          ? 'The signature (X-Hub-Signature-256) does not match this payload: the webhook secret differs from WEBHOOK_SECRET.'
+          : 'The delivery is not signed: set a webhook secret in the app settings and the same value in WEBHOOK_SECRET.',
+      });
+      return;
+    }
+    await receive(request, response, next);
+  });
   return router;
 }
