@@ -39,6 +39,19 @@ const schema = z.object({
   PORT: z.coerce.number().int().min(1).max(65535).default(8585),
   /** Where people reach this service, used in launch URLs and badges. @defaultValue http://localhost:PORT */
   BINDERY_PUBLIC_URL: optionalUrl,
+  /**
+   * Host name of each session, `{session}` standing for its name, e.g.
+   * `{session}.sessions.example.org` (optionally `:port`; scheme and port otherwise from
+   * BINDERY_PUBLIC_URL): sessions then get origins of their own. @defaultValue unset: sessions
+   * share the service's origin under `/user/<session>/`
+   */
+  BINDERY_SESSION_HOST: z
+    .string()
+    .regex(
+      /^\{session\}(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+(:\d{1,5})?$/i,
+      'must be a host name whose first label is {session}, like {session}.sessions.example.org',
+    )
+    .optional(),
   /** Redis for queues, logs and session records. @defaultValue redis://127.0.0.1:6379 */
   REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
   /** Docker daemon address; unset means the local socket. */
@@ -141,6 +154,8 @@ const schema = z.object({
 export interface Config {
   port: number;
   publicUrl: string;
+  /** `{session}.sessions.example.org`: sessions on host names of their own; unset shares the origin. */
+  sessionHost: string | undefined;
   redisUrl: string;
   dockerHost: string | undefined;
   imagePrefix: string;
@@ -241,6 +256,24 @@ function patterns(variable: string, sources: string[]): RegExp[] {
 }
 
 /**
+ * BINDERY_SESSION_HOST in lower case, refused when the service's own host name would read as a
+ * session's (`<label>.<domain>`): the proxy would then take the service's pages for a session.
+ */
+function sessionHostFor(pattern: string | undefined, publicUrl: string | undefined) {
+  if (pattern === undefined) return undefined;
+  const host = pattern.toLowerCase();
+  const domain = host.replace(/^\{session\}\./, '').replace(/:\d+$/, '');
+  const service = new URL(publicUrl ?? 'http://localhost').hostname.toLowerCase();
+  const label = service.endsWith(`.${domain}`) ? service.slice(0, -domain.length - 1) : '';
+  if (label && !label.includes('.')) {
+    throw new ConfigError(
+      `BINDERY_SESSION_HOST: "${pattern}" covers the service's own host ${service} (BINDERY_PUBLIC_URL); put sessions under a domain of their own, like {session}.sessions.${domain}`,
+    );
+  }
+  return host;
+}
+
+/**
  * Reads the configuration from `env` (the only reader of `process.env` in Bindery).
  * Throws a ConfigError naming each variable that is wrong and why.
  */
@@ -265,6 +298,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return Object.freeze({
     port: e.PORT,
     publicUrl: (e.BINDERY_PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+    sessionHost: sessionHostFor(e.BINDERY_SESSION_HOST, e.BINDERY_PUBLIC_URL),
     redisUrl: e.REDIS_URL,
     dockerHost: e.DOCKER_HOST,
     imagePrefix: e.BINDERY_IMAGE_PREFIX,

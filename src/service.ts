@@ -21,7 +21,7 @@ import { cullSessions } from './sessions/cull-sessions.js';
 import { prepareSandbox } from './sandbox/prepare-sandbox.js';
 import { reconcileSessions } from './sessions/reconcile-sessions.js';
 import { SessionStore } from './sessions/session-store.js';
-import { createApp } from './web/create-app.js';
+import { createApp, createHttpHandler } from './web/create-app.js';
 
 export interface ServiceOptions {
   config: Config;
@@ -177,13 +177,12 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       });
       const proxy = createReverseProxy({
         routes,
+        sessionHost: config.sessionHost,
+        publicUrl: config.publicUrl,
         onActivity: (name, at) => store.touch(name, at),
         log,
       });
-      const server: Server = createServer((request, response) => {
-        if (request.url?.startsWith('/user/')) proxy.handleRequest(request, response);
-        else app(request, response);
-      });
+      const server: Server = createServer(createHttpHandler(app, proxy));
       server.on('upgrade', (request, socket, head) => proxy.handleUpgrade(request, socket, head));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);

@@ -11,6 +11,10 @@ export interface ForwardOptions {
   agent: Agent;
   /** Give up on a target that does not accept the connection in this long. */
   connectTimeoutMs: number;
+  /** The path and query to ask the target for. @defaultValue the client's */
+  path?: string;
+  /** The target's answer headers as the client should see them. @defaultValue unchanged */
+  responseHeaders?: (rawHeaders: string[]) => string[];
   /**
    * The target failed. `answered` is false when nothing has been sent to the client yet
    * (the caller answers it); true when the response was cut short (the client sees a reset).
@@ -38,7 +42,8 @@ export function limitConnectTime(socket: Socket, ms: number, fail: (error: Error
 
 /**
  * Sends one request to `target` (http://host:port) with its method, path, query, headers and
- * body unchanged, and streams the answer back with its status and headers.
+ * body unchanged (the path as `options.path` maps it), and streams the answer back with its
+ * status and headers (as `options.responseHeaders` leaves them).
  */
 export function forwardRequest(
   request: IncomingMessage,
@@ -60,7 +65,7 @@ export function forwardRequest(
     host: target.hostname,
     port: target.port || 80,
     method: request.method,
-    path: request.url,
+    path: options.path ?? request.url,
     headers: requestHeadersFor(request, false),
   });
   upstream.on('socket', (socket) =>
@@ -69,10 +74,11 @@ export function forwardRequest(
   upstream.on('error', fail);
   upstream.on('response', (answer) => {
     try {
+      const headers = responseHeadersFor(answer);
       response.writeHead(
         answer.statusCode ?? 502,
         answer.statusMessage,
-        responseHeadersFor(answer),
+        options.responseHeaders?.(headers) ?? headers,
       );
     } catch (error) {
       // The session runs the repository's code: its answer may be anything Node will not send.

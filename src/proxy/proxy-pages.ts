@@ -27,6 +27,13 @@ export const sessionGonePage = (session: string, launchPageUrl: string): ProxyPa
   launchPage: launchPageUrl,
 });
 
+/** A WebSocket to a session's path on the service's host, when sessions have hosts of their own. */
+export const sessionElsewherePage = (session: string, location: string): ProxyPage => ({
+  status: 404,
+  title: 'Session served elsewhere',
+  message: `The session "${session}" is served on its own host name, not here: connect to ${location}.`,
+});
+
 export const badAnswerPage = (session: string): ProxyPage => ({
   status: 502,
   title: 'Bad answer from the session',

@@ -2,17 +2,21 @@ import { Agent, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { throttleActivity, type ActivityListener } from './activity-throttle.js';
+import { confineSessionHeaders } from './confine-session-headers.js';
 import { forwardRequest } from './forward-request.js';
+import { placeRequest, type Placement } from './place-request.js';
 import {
   badAnswerPage,
   noSessionPage,
   rawResponse,
   renderPage,
   routesUnavailablePage,
+  sessionElsewherePage,
   sessionGonePage,
   type ProxyPage,
 } from './proxy-pages.js';
 import type { RouteTable } from './route-table.js';
+import { sessionHostFrom } from './session-host.js';
 import { tunnelUpgrade } from './tunnel-upgrade.js';
 
 export interface ReverseProxyOptions {
@@ -28,16 +32,29 @@ export interface ReverseProxyOptions {
   activityIntervalMs?: number;
   /** A session that does not accept a connection in this long is dead. @defaultValue 10000 */
   connectTimeoutMs?: number;
-  /** Where the 404 and 503 pages send people to start a session. @defaultValue `/` */
+  /**
+   * BINDERY_SESSION_HOST, e.g. `{session}.sessions.example.org`: each session is served on its
+   * own host name, and `/user/<session>/` on the service's host only redirects there.
+   * @defaultValue unset: sessions share the service's origin under `/user/<session>/`
+   */
+  sessionHost?: string;
+  /** The service's public URL: the scheme (and port) of session hosts. @defaultValue http://localhost */
+  publicUrl?: string;
+  /**
+   * Where the 404 and 503 pages send people to start a session.
+   * @defaultValue `/`, or the public URL when sessions have hosts of their own
+   */
   launchPageUrl?: string;
   /** One line per failure. @defaultValue console.error */
   log?: (line: string) => void;
 }
 
 export interface ReverseProxy {
-  /** Proxies a request for `/user/<session>/…`; answers 404/503 itself when it cannot. */
+  /** Whether a request is the proxy's (a session's path or host) rather than the service's pages. */
+  owns(request: IncomingMessage): boolean;
+  /** Proxies a request the proxy owns; answers 404/503 (or redirects) itself when it cannot. */
   handleRequest(request: IncomingMessage, response: ServerResponse): void;
-  /** For the server's `upgrade` event: tunnels WebSockets to `/user/<session>/…`. */
+  /** For the server's `upgrade` event: tunnels WebSockets to sessions, refuses the rest. */
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** Closes idle connections to sessions and every open WebSocket, for shutdown. */
   close(): void;
@@ -54,23 +71,27 @@ const TARGET_DOWN = new Set([
   'EPIPE',
 ]);
 
-/** `bindery-1a2b` from `/user/bindery-1a2b/tree?x`, and whether anything follows the name. */
-export function sessionFromPath(url: string): { session: string; bare: boolean } | undefined {
-  const match = /^\/user\/([^/?#]+)([/?#]?)/.exec(url);
-  return match ? { session: match[1]!, bare: match[2] !== '/' } : undefined;
-}
-
 /**
- * The reverse proxy for `/user/<session>/…` on plain node:http: looks the session up in the
- * route table and forwards the request (or tunnels the WebSocket) to its target with path and
- * query unchanged, since Jupyter runs with base_url `/user/<session>/`.
+ * The reverse proxy for sessions on plain node:http: places the request (placeRequest), looks
+ * the session up in the route table and forwards the request (or tunnels the WebSocket) to its
+ * target, path and query unchanged, since Jupyter runs with base_url `/user/<session>/`.
+ * The session's answer loses what would claim the whole origin (confineSessionHeaders).
  * No route → 404; a target that refuses, resets or does not answer → 503, each logged as one line.
  */
 export function createReverseProxy(options: ReverseProxyOptions): ReverseProxy {
   const { routes } = options;
   const log = options.log ?? ((line: string) => console.error(line));
   const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
-  const launchPageUrl = options.launchPageUrl ?? '/';
+  const sessionHost = options.sessionHost
+    ? sessionHostFrom(options.sessionHost, options.publicUrl ?? 'http://localhost')
+    : undefined;
+  const launchPageUrl =
+    options.launchPageUrl ?? (sessionHost && options.publicUrl ? `${options.publicUrl}/` : '/');
+  const place = (request: IncomingMessage, upgrade: boolean): Placement =>
+    placeRequest(
+      { method: request.method, url: request.url, host: request.headers.host, upgrade },
+      sessionHost,
+    );
   const touch = options.onActivity
     ? throttleActivity(options.onActivity, {
         intervalMs: options.activityIntervalMs ?? 1_000,
@@ -120,24 +141,41 @@ export function createReverseProxy(options: ReverseProxyOptions): ReverseProxy {
     else socket.destroy();
   }
 
+  /**
+   * The page for a request that reaches no session: none named (or a service page, which only
+   * a caller that did not ask `owns` sends here), or a session served on its own host.
+   */
+  function pageFor(placement: Exclude<Placement, { to: 'session' }>): ProxyPage {
+    if (placement.to === 'session host' && placement.location) {
+      return sessionElsewherePage(placement.session, placement.location);
+    }
+    const session = placement.to === 'none' || placement.to === 'session host';
+    return noSessionPage(session ? placement.session : undefined, launchPageUrl);
+  }
+
+  /** The redirect a placement asks for, if any. */
+  const redirectFor = (placement: Placement) =>
+    placement.to === 'redirect' || placement.to === 'session host' ? placement.location : undefined;
+
   async function proxyRequest(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const url = request.url ?? '/';
-    const found = sessionFromPath(url);
-    if (!found) return answer(response, request, noSessionPage(undefined, launchPageUrl));
-    const { session, bare } = found;
-    if (bare && (request.method === 'GET' || request.method === 'HEAD')) {
-      // Jupyter lives at /user/<session>/; /user/<session> alone would be its 404.
-      response.writeHead(302, {
-        location: `/user/${session}/${url.slice(`/user/${session}`.length)}`,
-      });
+    const placement = place(request, false);
+    const location = redirectFor(placement);
+    if (location) {
+      // A page load follows a 302; a form post or API call is told to repeat itself there.
+      const get = request.method === 'GET' || request.method === 'HEAD';
+      response.writeHead(get ? 302 : 307, { location });
       return void response.end();
     }
+    if (placement.to !== 'session') return answer(response, request, pageFor(placement));
+    const { session, path } = placement;
     const target = await resolve(session);
     if (!(target instanceof URL)) return answer(response, request, target);
     touch(session);
     forwardRequest(request, response, target, {
       agent,
       connectTimeoutMs,
+      path,
+      responseHeaders: (headers) => confineSessionHeaders(headers, session, request.url ?? '/'),
       onError: (error, answered) => {
         const page = pageForFailure(error, request, session, target);
         if (!answered) answer(response, request, page);
@@ -147,14 +185,18 @@ export function createReverseProxy(options: ReverseProxyOptions): ReverseProxy {
 
   async function proxyUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer) {
     socket.on('error', () => socket.destroy());
-    const found = sessionFromPath(request.url ?? '/');
-    if (!found) return refuseUpgrade(socket, request, noSessionPage(undefined, launchPageUrl));
-    const { session } = found;
+    // Never a redirect: a browser does not follow one for a WebSocket.
+    const placement = place(request, true);
+    if (placement.to !== 'session') return refuseUpgrade(socket, request, pageFor(placement));
+    const { session, path } = placement;
     const target = await resolve(session);
     if (!(target instanceof URL)) return refuseUpgrade(socket, request, target);
     touch(session);
     tunnelUpgrade(request, socket, head, target, {
       connectTimeoutMs,
+      path,
+      // A browser stores cookies from a WebSocket handshake's answer too.
+      responseHeaders: (headers) => confineSessionHeaders(headers, session, request.url ?? '/'),
       onTraffic: () => touch(session),
       onRefused: (error) =>
         refuseUpgrade(socket, request, pageForFailure(error, request, session, target)),
@@ -169,6 +211,7 @@ export function createReverseProxy(options: ReverseProxyOptions): ReverseProxy {
     log(`proxy: unexpected failure: ${(error as Error)?.stack ?? String(error)}`);
 
   return {
+    owns: (request) => place(request, false).to !== 'service',
     handleRequest(request, response) {
       proxyRequest(request, response).catch((error) => {
         unexpected(error);

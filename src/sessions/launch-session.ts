@@ -1,6 +1,7 @@
 import type { Config } from '../config.js';
 import type { ContainerEngine } from '../engine/container-engine.js';
 import type { RouteTable } from '../proxy/route-table.js';
+import { sessionUrl } from '../proxy/session-host.js';
 import type { Sandbox } from '../sandbox/prepare-sandbox.js';
 import type { BinderLinks } from '../repos/binder-links.js';
 import { checkSessionQuotas } from './quotas.js';
@@ -76,5 +77,5 @@ export async function launchSession(
     await engine.removeContainer(session.container.id).catch(() => {});
     throw error;
   }
-  return { name, url: `${config.publicUrl}/user/${name}/`, token: session.token };
+  return { name, url: sessionUrl(config, name), token: session.token };
 }

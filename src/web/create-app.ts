@@ -1,5 +1,7 @@
 import express, { type Request, type Response } from 'express';
+import type { RequestListener } from 'node:http';
 import { BinderyError } from '../errors.js';
+import type { ReverseProxy } from '../proxy/reverse-proxy.js';
 import { parseSpec } from '../repos/repo-spec.js';
 import { BADGE_LOGO, statusBadge } from './badges.js';
 import { buildLogRoute } from './build-log-route.js';
@@ -10,6 +12,19 @@ import type { WebDeps } from './web-deps.js';
 
 const svg = (response: Response, body: string) =>
   response.type('image/svg+xml').set('cache-control', 'no-cache').send(body);
+
+/**
+ * The service's HTTP listener: what the proxy owns (`/user/<session>/…`, and with
+ * BINDERY_SESSION_HOST every request to a session's host name) goes to it, the rest to `app`.
+ * The server's `upgrade` event goes to `proxy.handleUpgrade` alone.
+ */
+export function createHttpHandler(
+  app: RequestListener,
+  proxy: Pick<ReverseProxy, 'owns' | 'handleRequest'>,
+): RequestListener {
+  return (request, response) =>
+    proxy.owns(request) ? proxy.handleRequest(request, response) : app(request, response);
+}
 
 /**
  * The Bindery web app: BinderHub's launch pages and API, health, versions, metrics and badges.

@@ -27,13 +27,16 @@ export interface Chromium {
   close(): Promise<void>;
 }
 
-/** Starts Chromium with a fresh profile of its own (cookies from another test never leak in). */
-export async function launchChromium(): Promise<Chromium> {
+/**
+ * Starts Chromium with a fresh profile of its own (cookies from another test never leak in).
+ * `extraArgs` add to the flags above, e.g. `--host-resolver-rules=MAP *.sessions.test 127.0.0.1`.
+ */
+export async function launchChromium(extraArgs: readonly string[] = []): Promise<Chromium> {
   const profile = await mkdtemp(join(tmpdir(), 'bindery-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ARGS,
+    args: [...ARGS, ...extraArgs],
     viewport: { width: 1100, height: 800 },
   });
   return {

@@ -358,3 +358,46 @@ describe('the GitHub App settings', () => {
     ).toThrow(/does not exists at path/);
   });
 });
+
+describe('BINDERY_SESSION_HOST', () => {
+  it('is unset by default: sessions share the service origin', () => {
+    expect(loadConfig({}).sessionHost).toBeUndefined();
+  });
+
+  it.each([
+    ['{session}.sessions.example.org', '{session}.sessions.example.org'],
+    ['{session}.Sessions.Example.org:8443', '{session}.sessions.example.org:8443'],
+    ['{session}.localhost', '{session}.localhost'],
+  ])('reads %s', (pattern, read) => {
+    expect(loadConfig({ BINDERY_SESSION_HOST: pattern }).sessionHost).toBe(read);
+  });
+
+  it.each([
+    'sessions.example.org',
+    '{session}',
+    'x{session}.example.org',
+    'a.{session}.example.org',
+    '{session}.example.org/path',
+    'https://{session}.example.org',
+    '{session}.exa_mple.org',
+  ])('refuses %s', (pattern) => {
+    expect(configErrorFor({ BINDERY_SESSION_HOST: pattern }).message).toContain(
+      'BINDERY_SESSION_HOST: must be a host name whose first label is {session}',
+    );
+  });
+
+  it('refuses a pattern under which the service host itself would name a session', () => {
+    expect(
+      configErrorFor({
+        BINDERY_PUBLIC_URL: 'https://binder.example.org',
+        BINDERY_SESSION_HOST: '{session}.example.org',
+      }).message,
+    ).toMatch(/^BINDERY_SESSION_HOST: .*covers the service's own host binder\.example\.org/);
+    expect(
+      loadConfig({
+        BINDERY_PUBLIC_URL: 'https://binder.example.org',
+        BINDERY_SESSION_HOST: '{session}.binder.example.org',
+      }).sessionHost,
+    ).toBe('{session}.binder.example.org');
+  });
+});
