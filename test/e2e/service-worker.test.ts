@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
+import { WebSocketServer } from 'ws';
 import { RedisRouteTable } from '../../src/proxy/redis-route-table.js';
 import { createReverseProxy, type ReverseProxy } from '../../src/proxy/reverse-proxy.js';
 import { createHttpHandler } from '../../src/web/create-app.js';
@@ -33,6 +34,11 @@ let browser: Chromium;
 /** The session's page: registers its own script with the scope the test asks for. */
 const sessionPage = `<!doctype html><html><head><meta charset="utf-8"><title>session</title></head>
 <body><script>
+window.connect = () => new Promise((resolve) => {
+  const socket = new WebSocket('ws://' + location.host + '/user/${session}/api/events');
+  socket.onopen = () => { resolve('open'); socket.close(); };
+  socket.onerror = () => resolve('failed');
+});
 window.register = (scope) =>
   navigator.serviceWorker.register('/user/${session}/sw.js', { scope }).then(
     (registration) => 'registered ' + new URL(registration.scope).pathname,
@@ -59,6 +65,10 @@ beforeAll(async () => {
     }
     response.writeHead(404).end();
   });
+  // Its WebSocket answers the handshake with a cookie, which browsers store too.
+  new WebSocketServer({ server: stub }).on('headers', (headers) =>
+    headers.push('Set-Cookie: ws=1; Path=/'),
+  );
   await new Promise<void>((resolve) => stub.listen(0, '127.0.0.1', resolve));
   await routes.set(session, {
     target: `http://127.0.0.1:${(stub.address() as AddressInfo).port}`,
@@ -116,6 +126,19 @@ describe('a hostile session on the service origin, in Chromium', () => {
     expect(await names(`${origin}/`)).toEqual([]);
     expect(await names(`${origin}/user/another-session/`)).toEqual([]);
     expect(await names(`${origin}/user/${session}/`)).toEqual(['a', 'b']);
+    await page.close();
+  });
+
+  test('cannot set a cookie for the whole origin through a WebSocket handshake', async () => {
+    const page = await browser.context.newPage();
+    await page.goto(`${origin}/user/${session}/`);
+    await browser.context.clearCookies();
+    expect(await page.evaluate('window.connect()')).toBe('open');
+    const cookies = await browser.context.cookies(`${origin}/user/${session}/`);
+    expect(cookies.map(({ name, path }) => ({ name, path }))).toEqual([
+      { name: 'ws', path: `/user/${session}/` },
+    ]);
+    expect(await browser.context.cookies(`${origin}/`)).toEqual([]);
     await page.close();
   });
 });
