@@ -9,6 +9,8 @@ import { parseSpec } from '../../src/repos/repo-spec.js';
 
 const SHA = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
 const api = { apiUrl: 'https://api.github.com' };
+/** GitHub's repository object, as much of it as says the repository is public. */
+const PUBLIC = { private: false, visibility: 'public' };
 
 beforeAll(() => {
   if (!nock.isActive()) nock.activate();
@@ -27,6 +29,10 @@ afterAll(() => {
 
 describe('resolveGitHubRef', () => {
   it('asks the commits API for the SHA of a branch, HEAD or a short SHA', async () => {
+    const repository = nock('https://api.github.com')
+      .get('/repos/owner/repo')
+      .times(3)
+      .reply(200, PUBLIC);
     const github = nock('https://api.github.com', {
       reqheaders: { accept: 'application/vnd.github.sha' },
     })
@@ -40,10 +46,13 @@ describe('resolveGitHubRef', () => {
     await expect(resolveGitHubRef(api, 'owner', 'repo', 'HEAD')).resolves.toBe(SHA);
     await expect(resolveGitHubRef(api, 'owner', 'repo', 'abc1234')).resolves.toBe(SHA);
     expect(github.isDone()).toBe(true);
+    expect(repository.isDone()).toBe(true);
   });
 
   it('sends the token it is given', async () => {
     nock('https://api.github.com', { reqheaders: { authorization: 'Bearer ghs_installation' } })
+      .get('/repos/owner/repo')
+      .reply(200, PUBLIC)
       .get('/repos/owner/repo/commits/main')
       .reply(200, SHA);
     const token = async () => 'ghs_installation';
@@ -52,6 +61,8 @@ describe('resolveGitHubRef', () => {
 
   it('says what is missing for an unknown ref or repository', async () => {
     nock('https://api.github.com')
+      .get('/repos/owner/repo')
+      .reply(200, PUBLIC)
       .get('/repos/owner/repo/commits/nope')
       .reply(422, { message: 'No commit found' });
     const attempt = resolveGitHubRef(api, 'owner', 'repo', 'nope');
@@ -63,6 +74,8 @@ describe('resolveGitHubRef', () => {
 
   it('names the rate limit and how to raise it', async () => {
     nock('https://api.github.com')
+      .get('/repos/owner/repo')
+      .reply(200, PUBLIC)
       .get('/repos/owner/repo/commits/main')
       .reply(
         403,
@@ -86,6 +99,8 @@ describe('gh specs in the builder', () => {
       GITHUB_TOKEN: 'ghp_operator',
     });
     nock('https://github.corp', { reqheaders: { authorization: 'Bearer ghp_operator' } })
+      .get('/api/v3/repos/team/notebooks')
+      .reply(200, PUBLIC)
       .get('/api/v3/repos/team/notebooks/commits/HEAD')
       .reply(200, SHA);
     const builder = new Builder({
