@@ -2,12 +2,24 @@ import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NotFoundError, RepositoryError } from '../errors.js';
 import { GitCommandError, runGit } from './git.js';
+import { remoteFor, type GitHostGuard } from './git-host-guard.js';
 import { describeRemoteFailure } from './resolve-ref.js';
 
 export interface FetchLimits {
   timeoutMs: number;
+  /** Largest fetch (objects in .git) and largest checkout (files' total size). */
   maxBytes: number;
+  /** Most files a checkout may hold. @defaultValue DEFAULT_MAX_FILES */
+  maxFiles?: number;
 }
+
+/**
+ * Most files Bindery checks out unless told otherwise: ten times what a large Binder
+ * repository holds. Identical nested trees make billions of files from a few KiB of objects.
+ */
+export const DEFAULT_MAX_FILES = 100_000;
+/** The longest line `ls-tree -r -l -z` prints for one file: mode, type, id, size, a 4 KiB path. */
+const LS_TREE_LINE_BYTES = 4_200;
 
 /** Total size of the files below `dir`, for watching a fetch as it grows. */
 async function directorySize(dir: string): Promise<number> {
@@ -31,6 +43,11 @@ export interface FetchOptions {
    * It reaches git only through the environment, and no error carries it.
    */
   token?: string;
+  /**
+   * Check the host now and hold git to the addresses checked. Without it, git is held to what
+   * the guard found for the host lately in this process, if anything (remoteFor).
+   */
+  guard?: GitHostGuard;
 }
 
 /**
@@ -83,12 +100,18 @@ export async function fetchCommit(
   options: FetchOptions = {},
 ): Promise<void> {
   const { token } = options;
+  const remote = await remoteFor(url, options.guard);
   const credentials = token ? basicCredentials(token) : undefined;
   // Git does not print the header, but its output is no place to bet a secret on.
   const secrets = [token, credentials].filter((secret): secret is string => Boolean(secret));
   await mkdir(dir, { recursive: true });
-  const git = (args: string[], signal?: AbortSignal, config?: Record<string, string>) =>
-    runGit(args, { cwd: dir, timeoutMs: limits.timeoutMs, signal, config }).catch(
+  const git = (
+    args: string[],
+    signal?: AbortSignal,
+    config?: Record<string, string>,
+    output?: { onStdout: (text: string) => void; maxOutputBytes: number },
+  ) =>
+    runGit(args, { cwd: dir, timeoutMs: limits.timeoutMs, signal, config, ...output }).catch(
       (error: unknown) => {
         throw withoutSecrets(error, secrets);
       },
@@ -101,10 +124,13 @@ export async function fetchCommit(
   }, 500);
   try {
     await git(
-      ['fetch', '--quiet', '--depth=1', '--no-tags', '--', url, sha],
+      ['fetch', '--quiet', '--depth=1', '--no-tags', '--', remote.url, sha],
       tooBig.signal,
       // Only the fetch talks to the host; the header goes nowhere else and is never written.
-      credentials ? { 'http.extraHeader': `Authorization: Basic ${credentials}` } : undefined,
+      {
+        ...remote.config,
+        ...(credentials && { 'http.extraHeader': `Authorization: Basic ${credentials}` }),
+      },
     );
   } catch (error) {
     if (tooBig.signal.aborted) {
@@ -130,18 +156,69 @@ export async function fetchCommit(
     clearInterval(watcher);
   }
 
-  // The working tree's size is known before it is written: refuse a checkout past the limit.
-  const { stdout } = await git(['ls-tree', '-r', '-l', '--full-tree', 'FETCH_HEAD']);
-  const treeBytes = stdout
-    .split('\n')
-    .map((line) => Number(line.split(/\s+/)[3]))
-    .filter(Number.isFinite)
-    .reduce((sum, size) => sum + size, 0);
-  if (treeBytes > limits.maxBytes) {
+  await assertCheckoutFits(url, sha, limits, (onStdout, signal, maxOutputBytes) =>
+    git(['ls-tree', '-r', '-l', '-z', '--full-tree', 'FETCH_HEAD'], signal, undefined, {
+      onStdout,
+      maxOutputBytes,
+    }),
+  );
+  await git(['-c', 'advice.detachedHead=false', 'checkout', '--quiet', 'FETCH_HEAD']);
+}
+
+type ListTree = (
+  onStdout: (text: string) => void,
+  signal: AbortSignal,
+  maxOutputBytes: number,
+) => Promise<unknown>;
+
+/**
+ * The working tree's file count and size are known before it is written: counted as
+ * `ls-tree` streams, and `ls-tree` stopped the moment either passes its limit, so a tree bomb
+ * costs a fraction of a second and nothing is held but the line being read.
+ */
+async function assertCheckoutFits(
+  url: string,
+  sha: string,
+  limits: FetchLimits,
+  listTree: ListTree,
+): Promise<void> {
+  const maxFiles = limits.maxFiles ?? DEFAULT_MAX_FILES;
+  const stop = new AbortController();
+  let files = 0;
+  let bytes = 0;
+  let partial = '';
+  const onStdout = (text: string) => {
+    if (stop.signal.aborted) return;
+    const records = (partial + text).split('\0');
+    partial = records.pop() ?? '';
+    for (const record of records) {
+      // <mode> SP <type> SP <object> SP* <size> TAB <path>; submodules (type commit) hold nothing.
+      const [mode, type, , size] = record.slice(0, record.indexOf('\t')).split(/ +/);
+      if (type !== 'blob' || !mode) continue;
+      files += 1;
+      bytes += Number(size) || 0;
+      if (files > maxFiles || bytes > limits.maxBytes) {
+        stop.abort();
+        return;
+      }
+    }
+  };
+  try {
+    await listTree(onStdout, stop.signal, (maxFiles + 1) * LS_TREE_LINE_BYTES);
+  } catch (error) {
+    if (!stop.signal.aborted) throw error;
+  }
+  const at = `${url} at ${sha.slice(0, 12)}`;
+  if (files > maxFiles) {
     throw new RepositoryError(
-      `${url} at ${sha.slice(0, 12)} holds ${megabytes(treeBytes)} of files, more than this ` +
-        `service's limit of ${megabytes(limits.maxBytes)}.`,
+      `${at} holds more files than this service's limit of ${maxFiles.toLocaleString('en')}; ` +
+        `Bindery builds repositories with fewer files.`,
     );
   }
-  await git(['-c', 'advice.detachedHead=false', 'checkout', '--quiet', 'FETCH_HEAD']);
+  if (bytes > limits.maxBytes) {
+    throw new RepositoryError(
+      `${at} holds files past this service's limit of ${megabytes(limits.maxBytes)}; ` +
+        `Bindery builds repositories up to that size.`,
+    );
+  }
 }

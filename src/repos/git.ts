@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { StringDecoder } from 'node:string_decoder';
 
 /**
  * Environment for every git command Bindery runs on someone else's repository: never prompt
@@ -22,13 +23,22 @@ export interface GitResult {
   stderr: string;
 }
 
+/** How much a git command may print before it is stopped, unless told otherwise: 4 MiB. */
+export const DEFAULT_MAX_OUTPUT_BYTES = 4 * 2 ** 20;
+
 export class GitCommandError extends Error {
   constructor(
     readonly args: string[],
     readonly stderr: string,
     readonly timedOut: boolean,
+    /** Set when git printed more than its cap and was stopped for it. */
+    readonly outputCap?: number,
   ) {
-    super(`git ${args[0]} failed: ${lastLine(stderr) || (timedOut ? 'timed out' : 'no output')}`);
+    super(
+      outputCap === undefined
+        ? `git ${args[0]} failed: ${lastLine(stderr) || (timedOut ? 'timed out' : 'no output')}`
+        : `git ${args[0]} printed more than ${outputCap} bytes and was stopped.`,
+    );
     this.name = this.constructor.name;
   }
 }
@@ -67,20 +77,29 @@ export function gitConfigEnv(config: Record<string, string>): Record<string, str
   return env;
 }
 
+export interface RunGitOptions {
+  cwd?: string;
+  timeoutMs: number;
+  signal?: AbortSignal;
+  config?: Record<string, string>;
+  /**
+   * Stop git, its whole process group, once its stdout passes this many bytes: a repository
+   * chooses how much its ref listing or tree listing says, and a few KiB of objects can list
+   * billions of files. @defaultValue DEFAULT_MAX_OUTPUT_BYTES
+   */
+  maxOutputBytes?: number;
+  /** Receives stdout as it streams, instead of collecting it for the result; the cap holds. */
+  onStdout?: (text: string) => void;
+}
+
 /**
- * Runs git with the safe environment; rejects with GitCommandError on failure or timeout.
+ * Runs git with the safe environment; rejects with GitCommandError on failure, on timeout, or
+ * when its output passes the cap (counted as it streams, never held past it).
  * `config` adds git configuration through the environment (see gitConfigEnv), for values that
  * must stay out of the command line; git reads the safe `-c` settings above after it, so they win.
  */
-export function runGit(
-  args: string[],
-  options: {
-    cwd?: string;
-    timeoutMs: number;
-    signal?: AbortSignal;
-    config?: Record<string, string>;
-  },
-): Promise<GitResult> {
+export function runGit(args: string[], options: RunGitOptions): Promise<GitResult> {
+  const maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
   return new Promise((resolve, reject) => {
     // Its own process group: git runs helpers (git-remote-http) that must die with it.
     const child = spawn('git', [...SAFE_GIT_CONFIG, ...args], {
@@ -90,8 +109,11 @@ export function runGit(
       detached: true,
     });
     let stdout = '';
+    let stdoutBytes = 0;
     let stderr = '';
     let timedOut = false;
+    let overCap = false;
+    const decoder = new StringDecoder('utf8');
     const killGroup = () => {
       try {
         process.kill(-child.pid!, 'SIGKILL');
@@ -104,7 +126,18 @@ export function runGit(
       killGroup();
     }, options.timeoutMs);
     options.signal?.addEventListener('abort', killGroup, { once: true });
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stdout.on('data', (chunk: Buffer) => {
+      if (overCap) return;
+      stdoutBytes += chunk.length;
+      if (stdoutBytes > maxOutputBytes) {
+        overCap = true;
+        killGroup();
+        return;
+      }
+      const text = decoder.write(chunk);
+      if (options.onStdout) options.onStdout(text);
+      else stdout += text;
+    });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       // Keep the tail only: progress output of a long fetch is large and useless.
       stderr = (stderr + chunk).slice(-16_384);
@@ -116,6 +149,14 @@ export function runGit(
     child.on('close', (code) => {
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', killGroup);
+      if (overCap) {
+        reject(new GitCommandError(args, stderr, false, maxOutputBytes));
+        return;
+      }
+      const rest = decoder.end();
+      if (options.onStdout) {
+        if (rest) options.onStdout(rest);
+      } else stdout += rest;
       if (code === 0 && !timedOut) resolve({ stdout, stderr });
       else reject(new GitCommandError(args, stderr, timedOut));
     });

@@ -1,21 +1,49 @@
-import { NotFoundError, UnavailableError } from '../errors.js';
-import { GitCommandError, lastLine, runGit } from './git.js';
+import { NotFoundError, RepositoryError, UnavailableError } from '../errors.js';
+import { GitCommandError, runGit } from './git.js';
+import { remoteFor, type GitHostGuard } from './git-host-guard.js';
 
 const FULL_SHA = /^[0-9a-f]{40}$/;
 const UNREACHABLE =
   /could not resolve host|connection refused|timed out|failed to connect|network is unreachable|couldn't connect/i;
 
 /**
+ * How much of a ref listing Bindery reads: 1 MiB is thousands of refs of the one name asked
+ * for, where a repository has a handful. A host lists what it likes, millions if it likes.
+ */
+const MAX_LISTING_BYTES = 2 ** 20;
+
+/**
  * Resolves `ref` (a branch, a tag, `HEAD` for the default branch, or a full commit SHA) at the
  * git repository `url` to a full commit SHA, with `git ls-remote`. Annotated tags resolve to
- * the commit they point at.
+ * the commit they point at. Only `HEAD` and refs ending in `ref` are asked for (protocol v2
+ * hosts filter them server-side, and git filters what any other host sends), and the listing
+ * is cut off past MAX_LISTING_BYTES. With `options.guard`, the host is checked first and git
+ * held to the addresses checked; without, to those the guard found for it lately (remoteFor).
  */
-export async function resolveRef(url: string, ref: string, timeoutMs = 60_000): Promise<string> {
+export async function resolveRef(
+  url: string,
+  ref: string,
+  timeoutMs = 60_000,
+  options: { guard?: GitHostGuard } = {},
+): Promise<string> {
   if (FULL_SHA.test(ref)) return ref;
+  const remote = await remoteFor(url, options.guard);
   let stdout: string;
   try {
-    ({ stdout } = await runGit(['ls-remote', '--', url], { timeoutMs }));
+    // An annotated tag's commit is listed as `<tag>^{}`, which `<tag>` alone does not match.
+    const patterns = ref === 'HEAD' ? ['HEAD'] : ['HEAD', ref, `${ref}^{}`];
+    ({ stdout } = await runGit(['ls-remote', '--', remote.url, ...patterns], {
+      timeoutMs,
+      maxOutputBytes: MAX_LISTING_BYTES,
+      config: remote.config,
+    }));
   } catch (error) {
+    if (error instanceof GitCommandError && error.outputCap !== undefined) {
+      throw new RepositoryError(
+        `${url} lists more refs than Bindery reads (over ${error.outputCap / 2 ** 20} MiB of names); ` +
+          `Bindery builds repositories with fewer branches and tags.`,
+      );
+    }
     throw describeRemoteFailure(url, error);
   }
   const refs = new Map<string, string>();
@@ -46,15 +74,39 @@ export async function resolveRef(url: string, ref: string, timeoutMs = 60_000): 
   throw new NotFoundError(`${url} has no branch or tag named "${ref}".`);
 }
 
-/** Turns a failed remote git command into an error a person can act on. */
+/** Why a connection failed, in Bindery's words: git's are not repeated (describeRemoteFailure). */
+function unreachableReason(stderr: string): string {
+  if (/could not resolve host/i.test(stderr)) return 'its host name does not resolve';
+  if (/connection refused/i.test(stderr)) return 'the connection was refused';
+  if (/network is unreachable/i.test(stderr)) return 'the network is unreachable';
+  if (/timed out/i.test(stderr)) return 'the connection timed out';
+  return 'the connection failed';
+}
+
+/**
+ * Turns a failed remote git command into an error a person can act on. Git's own words are not
+ * passed on: they quote what the host answered ("remote error: …", "bad line length character:
+ * …", a line it could not parse), and the host may be one that only this machine can reach
+ * (BINDERY_GIT_ALLOWED_HOSTS). The GitCommandError, stderr and all, stays as the cause, for logs.
+ */
 export function describeRemoteFailure(url: string, error: unknown): Error {
   if (!(error instanceof GitCommandError)) return error as Error;
-  const said = lastLine(error.stderr);
-  if (error.timedOut || UNREACHABLE.test(error.stderr)) {
-    return new UnavailableError(`Could not reach ${url}${said ? `: git said "${said}"` : ''}.`);
+  if (error.timedOut) {
+    return new UnavailableError(
+      `Could not reach ${url}: it did not answer in time. Try again later.`,
+      {
+        cause: error,
+      },
+    );
+  }
+  if (UNREACHABLE.test(error.stderr)) {
+    return new UnavailableError(
+      `Could not reach ${url}: ${unreachableReason(error.stderr)}. Check the URL, or try again later.`,
+      { cause: error },
+    );
   }
   return new NotFoundError(
-    `${url} is not a git repository Bindery can read${said ? ` (git said "${said}")` : ''}. ` +
-      `Check the URL; private repositories are not supported.`,
+    `${url} is not a git repository Bindery can read. Check the URL; private repositories are not supported.`,
+    { cause: error },
   );
 }

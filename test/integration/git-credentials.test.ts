@@ -182,8 +182,11 @@ describe('fetching a private repository with an installation token', () => {
       );
       expect(heard).toContain(`Basic ${basic(TOKEN)}`);
       expect(error).toBeInstanceOf(NotFoundError);
-      // Git's words are still there, with the secrets blanked out.
-      expect(error.message).toMatch(/git said "fatal: protocol error: unexpected 'Basic \*\*\*/);
+      // Git's words are not passed on at all (they quote the host); its cause keeps them, blanked.
+      expect(error.message).toBe(
+        `${url} is not a git repository Bindery can read. Check the URL; private repositories are not supported.`,
+      );
+      expect((error.cause as { stderr: string }).stderr).toMatch(/unexpected 'Basic \*\*\*/);
       expect(everythingIn(error)).not.toContain(TOKEN);
       expect(everythingIn(error)).not.toContain(basic(TOKEN));
     } finally {

@@ -1,6 +1,6 @@
 import { describe, expect, it, jest } from '@jest/globals';
 import { ForbiddenError, NotFoundError } from '../../src/errors.js';
-import { assertGitHostAllowed, type LookupAll } from '../../src/repos/git-host-guard.js';
+import { assertGitHostAllowed, pinRemote, type LookupAll } from '../../src/repos/git-host-guard.js';
 
 // Every test injects `lookup`: no test resolves a name or sends a packet.
 
@@ -16,7 +16,7 @@ function fakeLookup(table: Record<string, string[]>) {
 }
 
 /** What assertGitHostAllowed rejected with; fails the test when it resolved. */
-async function refusal(promise: Promise<void>): Promise<Error> {
+async function refusal(promise: Promise<unknown>): Promise<Error> {
   return promise.then(
     () => {
       throw new Error('the host was allowed');
@@ -98,7 +98,10 @@ describe('assertGitHostAllowed with literal addresses', () => {
     'allows %s without a lookup',
     async (url) => {
       const lookup = fakeLookup({});
-      await expect(assertGitHostAllowed(new URL(url), [], lookup)).resolves.toBeUndefined();
+      await expect(assertGitHostAllowed(new URL(url), [], lookup)).resolves.toEqual({
+        url,
+        config: {},
+      });
       expect(lookup).not.toHaveBeenCalled();
     },
   );
@@ -109,7 +112,7 @@ describe('assertGitHostAllowed lets the operator allow hosts', () => {
     const lookup = fakeLookup({ 'git.internal': ['10.0.0.2'] });
     await expect(
       assertGitHostAllowed(new URL('https://git.internal/team/r.git'), ['git.internal'], lookup),
-    ).resolves.toBeUndefined();
+    ).resolves.toMatchObject({ config: {} });
     expect(lookup).not.toHaveBeenCalled();
   });
 
@@ -117,14 +120,14 @@ describe('assertGitHostAllowed lets the operator allow hosts', () => {
     const lookup = fakeLookup({});
     await expect(
       assertGitHostAllowed(new URL('https://Git.Internal/r'), ['git.internal'], lookup),
-    ).resolves.toBeUndefined();
+    ).resolves.toMatchObject({ config: {} });
   });
 
   it('allows host:port entries for that port only', async () => {
     const lookup = fakeLookup({ 'git.internal': ['10.0.0.2'] });
     await expect(
       assertGitHostAllowed(new URL('http://git.internal:3000/r'), ['git.internal:3000'], lookup),
-    ).resolves.toBeUndefined();
+    ).resolves.toMatchObject({ config: {} });
     const error = await refusal(
       assertGitHostAllowed(new URL('http://git.internal:4000/r'), ['git.internal:3000'], lookup),
     );
@@ -134,7 +137,7 @@ describe('assertGitHostAllowed lets the operator allow hosts', () => {
   it('allows a listed IPv6 literal', async () => {
     await expect(
       assertGitHostAllowed(new URL('http://[::1]:9418/r'), ['::1'], fakeLookup({})),
-    ).resolves.toBeUndefined();
+    ).resolves.toMatchObject({ config: {} });
   });
 
   it('does not let a listed host vouch for another', async () => {
@@ -150,12 +153,34 @@ describe('assertGitHostAllowed lets the operator allow hosts', () => {
   });
 });
 
+describe('pinRemote', () => {
+  it('holds git:// to the address itself, since git has no resolve list for it', () => {
+    expect(pinRemote(new URL('git://git.example/r.git'), ['203.0.114.9']).url).toBe(
+      'git://203.0.114.9/r.git',
+    );
+    expect(pinRemote(new URL('git://git.example:9419/r.git'), ['2001:4860::8']).url).toBe(
+      'git://[2001:4860::8]:9419/r.git',
+    );
+  });
+
+  it('keeps the host name of http(s) for TLS and pins its port', () => {
+    expect(pinRemote(new URL('http://git.example:8080/r'), ['203.0.114.9'])).toEqual({
+      url: 'http://git.example:8080/r',
+      config: { 'http.curloptResolve': 'git.example:8080:203.0.114.9' },
+    });
+  });
+});
+
 describe('assertGitHostAllowed with public and unknown names', () => {
   it('resolves for a name whose addresses are all public', async () => {
     const lookup = fakeLookup({ 'github.com': ['140.82.121.4', '2606:50c0:8000::154'] });
     await expect(
       assertGitHostAllowed(new URL('https://github.com/o/r'), [], lookup),
-    ).resolves.toBeUndefined();
+    ).resolves.toEqual({
+      url: 'https://github.com/o/r',
+      // Git connects to what was vetted, not to what DNS says next (rebinding).
+      config: { 'http.curloptResolve': 'github.com:443:140.82.121.4,[2606:50c0:8000::154]' },
+    });
     expect(lookup).toHaveBeenCalledTimes(1);
   });
 
