@@ -1,7 +1,7 @@
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NotFoundError, RepositoryError } from '../errors.js';
-import { GitCommandError, runGit } from './git.js';
+import { GitCommandError, OUT_OF_MEMORY, runGit, type RunGitOptions } from './git.js';
 import { remoteFor, type GitHostGuard } from './git-host-guard.js';
 import { describeRemoteFailure } from './resolve-ref.js';
 
@@ -18,6 +18,12 @@ export interface FetchLimits {
  * repository holds. Identical nested trees make billions of files from a few KiB of objects.
  */
 export const DEFAULT_MAX_FILES = 100_000;
+/**
+ * Memory the fetch may use. A depth-1 fetch needs far less (index-pack's delta cache is
+ * 96 MiB), but a host may send a ref listing of millions first, or one that never ends, and
+ * git holds all of it (2 million refs took 540 MB).
+ */
+const FETCH_MEMORY_BYTES = 512 * 2 ** 20;
 /** The longest line `ls-tree -r -l -z` prints for one file: mode, type, id, size, a 4 KiB path. */
 const LS_TREE_LINE_BYTES = 4_200;
 
@@ -109,9 +115,9 @@ export async function fetchCommit(
     args: string[],
     signal?: AbortSignal,
     config?: Record<string, string>,
-    output?: { onStdout: (text: string) => void; maxOutputBytes: number },
+    more?: Pick<RunGitOptions, 'onStdout' | 'maxOutputBytes' | 'maxMemoryBytes'>,
   ) =>
-    runGit(args, { cwd: dir, timeoutMs: limits.timeoutMs, signal, config, ...output }).catch(
+    runGit(args, { cwd: dir, timeoutMs: limits.timeoutMs, signal, config, ...more }).catch(
       (error: unknown) => {
         throw withoutSecrets(error, secrets);
       },
@@ -131,8 +137,16 @@ export async function fetchCommit(
         ...remote.config,
         ...(credentials && { 'http.extraHeader': `Authorization: Basic ${credentials}` }),
       },
+      { maxMemoryBytes: FETCH_MEMORY_BYTES },
     );
   } catch (error) {
+    if (error instanceof GitCommandError && OUT_OF_MEMORY.test(error.stderr)) {
+      throw new RepositoryError(
+        `${url} sent more than Bindery reads before a single file (its list of refs, most ` +
+          `likely); Bindery builds repositories with fewer branches and tags.`,
+        { cause: error },
+      );
+    }
     if (tooBig.signal.aborted) {
       throw new RepositoryError(
         `${url} is larger than this service's limit of ${megabytes(limits.maxBytes)}; ` +

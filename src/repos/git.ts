@@ -90,7 +90,16 @@ export interface RunGitOptions {
   maxOutputBytes?: number;
   /** Receives stdout as it streams, instead of collecting it for the result; the cap holds. */
   onStdout?: (text: string) => void;
+  /**
+   * The most memory git (and its helpers) may allocate (RLIMIT_DATA, set by the shell's
+   * `ulimit -d` before it execs git): what a host sends before git prints anything, a ref
+   * listing of millions, is held in git's memory where no output cap sees it.
+   */
+  maxMemoryBytes?: number;
 }
+
+/** Git's words when an allocation failed: it ran into maxMemoryBytes. */
+export const OUT_OF_MEMORY = /out of memory|cannot allocate memory|[mc]alloc failed/i;
 
 /**
  * Runs git with the safe environment; rejects with GitCommandError on failure, on timeout, or
@@ -102,7 +111,21 @@ export function runGit(args: string[], options: RunGitOptions): Promise<GitResul
   const maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
   return new Promise((resolve, reject) => {
     // Its own process group: git runs helpers (git-remote-http) that must die with it.
-    const child = spawn('git', [...SAFE_GIT_CONFIG, ...args], {
+    const gitArgs = [...SAFE_GIT_CONFIG, ...args];
+    // With a memory limit, the shell sets it (in KiB) and then becomes git: same pid, same group.
+    const [file, argv]: [string, string[]] =
+      options.maxMemoryBytes === undefined
+        ? ['git', gitArgs]
+        : [
+            '/bin/sh',
+            [
+              '-c',
+              'ulimit -d "$0" && exec git "$@"',
+              String(Math.ceil(options.maxMemoryBytes / 1024)),
+              ...gitArgs,
+            ],
+          ];
+    const child = spawn(file, argv, {
       cwd: options.cwd,
       env: { PATH: process.env.PATH, ...SAFE_GIT_ENV, ...gitConfigEnv(options.config ?? {}) },
       stdio: ['ignore', 'pipe', 'pipe'],

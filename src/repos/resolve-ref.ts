@@ -1,5 +1,5 @@
 import { NotFoundError, RepositoryError, UnavailableError } from '../errors.js';
-import { GitCommandError, runGit } from './git.js';
+import { GitCommandError, OUT_OF_MEMORY, runGit } from './git.js';
 import { remoteFor, type GitHostGuard } from './git-host-guard.js';
 
 const FULL_SHA = /^[0-9a-f]{40}$/;
@@ -11,6 +11,12 @@ const UNREACHABLE =
  * for, where a repository has a handful. A host lists what it likes, millions if it likes.
  */
 const MAX_LISTING_BYTES = 2 ** 20;
+/**
+ * Memory git may use for `ls-remote`: a host that ignores the ref prefixes sends its whole
+ * listing, which git holds before it filters (2 million refs took 540 MB). A repository with
+ * 100,000 refs needs a tenth of this.
+ */
+const MAX_LISTING_MEMORY = 256 * 2 ** 20;
 
 /**
  * Resolves `ref` (a branch, a tag, `HEAD` for the default branch, or a full commit SHA) at the
@@ -35,13 +41,17 @@ export async function resolveRef(
     ({ stdout } = await runGit(['ls-remote', '--', remote.url, ...patterns], {
       timeoutMs,
       maxOutputBytes: MAX_LISTING_BYTES,
+      maxMemoryBytes: MAX_LISTING_MEMORY,
       config: remote.config,
     }));
   } catch (error) {
-    if (error instanceof GitCommandError && error.outputCap !== undefined) {
+    if (
+      error instanceof GitCommandError &&
+      (error.outputCap !== undefined || OUT_OF_MEMORY.test(error.stderr))
+    ) {
       throw new RepositoryError(
-        `${url} lists more refs than Bindery reads (over ${error.outputCap / 2 ** 20} MiB of names); ` +
-          `Bindery builds repositories with fewer branches and tags.`,
+        `${url} lists more refs than Bindery reads; Bindery builds repositories with fewer branches and tags.`,
+        { cause: error },
       );
     }
     throw describeRemoteFailure(url, error);

@@ -159,13 +159,13 @@ describe('a repository of identical nested trees (a git bomb)', () => {
 });
 
 describe('a server that advertises millions of refs', () => {
-  it('costs this process little and ends in a sentence when none of them is the ref asked for', async () => {
+  it('is refused with a sentence when none of them is the ref asked for, git held to its memory limit', async () => {
     const flood = await startRefFlood(2_000_000, (i) => `refs/heads/b${i}`);
     try {
       const outcome = await watch(() => resolveRef(flood.url, 'main', 60_000));
-      expect(outcome.error).toBeInstanceOf(NotFoundError);
+      expect(outcome.error).toBeInstanceOf(RepositoryError);
       expect((outcome.error as Error).message).toBe(
-        `${flood.url} has no branch or tag named "main".`,
+        `${flood.url} lists more refs than Bindery reads; Bindery builds repositories with fewer branches and tags.`,
       );
       expect(outcome.seconds).toBeLessThan(10);
       expect(outcome.rssGrowth).toBeLessThan(100 * MiB);
@@ -175,6 +175,34 @@ describe('a server that advertises millions of refs', () => {
     }
   }, 60_000);
 
+  it('a fetch of a commit (no ref to list) from an endless listing is refused the same way', async () => {
+    const flood = await startRefFlood(Infinity, (i) => `refs/heads/b${i}`);
+    try {
+      const dir = await checkoutDir();
+      const outcome = await watch(() => fetchCommit(flood.url, SHA, dir, LIMITS));
+      expect(outcome.error).toBeInstanceOf(RepositoryError);
+      expect((outcome.error as Error).message).toBe(
+        `${flood.url} sent more than Bindery reads before a single file (its list of refs, most likely); Bindery builds repositories with fewer branches and tags.`,
+      );
+      expect(outcome.seconds).toBeLessThan(10);
+      expect(outcome.rssGrowth).toBeLessThan(100 * MiB);
+      expect(outcome.uncaught).toEqual([]);
+    } finally {
+      await flood.close();
+    }
+  }, 60_000);
+
+  it('a few thousand refs, none of them the ref asked for, still end in "no branch or tag"', async () => {
+    const flood = await startRefFlood(5_000, (i) => `refs/heads/b${i}`);
+    try {
+      await expect(resolveRef(flood.url, 'main', 60_000)).rejects.toThrow(
+        new NotFoundError(`${flood.url} has no branch or tag named "main".`),
+      );
+    } finally {
+      await flood.close();
+    }
+  });
+
   it('is refused with a sentence when millions of refs answer to the name asked for', async () => {
     const flood = await startRefFlood(2_000_000, (i) => `refs/pull/${i}/refs/heads/main`);
     try {
@@ -182,7 +210,7 @@ describe('a server that advertises millions of refs', () => {
       expect(outcome.error).toBeInstanceOf(RepositoryError);
       expect((outcome.error as Error).message).toMatch(
         new RegExp(
-          `^${flood.url} lists more refs than Bindery reads \\(over \\d+ MiB of names\\); Bindery builds repositories with fewer branches and tags\\.$`,
+          `^${flood.url} lists more refs than Bindery reads; Bindery builds repositories with fewer branches and tags\\.$`,
         ),
       );
       expect(outcome.seconds).toBeLessThan(10);
