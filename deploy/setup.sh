@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes this machine ready for `npm start` and `npm test`, doing only what is missing:
 # npm dependencies, Docker Engine and redis-server from Debian, a running dockerd and Redis,
-# and the Bindery base image (built offline when no registry is reachable).
+# and the Bindery base image (built offline when no registry is reachable, its notebook
+# environment from wheels the host's pip downloads).
 # Runs before both commands (npm's prestart/pretest); safe to run again at any time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,8 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v git >/dev/null || missing+=(git)
 command -v python3 >/dev/null || missing+=(python3)
+# The host's pip fills the base image's wheelhouse (deploy/base-image/bootstrap.sh).
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 command -v runsc >/dev/null || missing+=(runsc)
 command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -58,6 +58,7 @@ const CONCURRENT_BUILDS = 3;
 const BUILDS = [
   // First: R's packages from Debian make it the longest build.
   'r',
+  'r-install-after-copy',
   // numpy, pandas and matplotlib from real wheels: the heaviest Python build.
   'notebook',
   'default',
@@ -396,6 +397,18 @@ describe('fixture repositories that build', () => {
         'bindery-hello': { ...served['bindery-hello'], index: 'pypi' },
       });
       expectBuilt('pipfile-lock', await outcomeOf('pipfile-lock'));
+    },
+    BUILD_TIMEOUT_MS,
+  );
+
+  test(
+    'install.R that needs the repository fails before the copy and runs again after it',
+    async () => {
+      const { events } = await outcomeOf('r-install-after-copy');
+      expectBuilt('r-install-after-copy', await outcomeOf('r-install-after-copy'));
+      expect(logOf(events)).toContain(
+        'install.R failed before the repository was copied; it runs again after the copy\n',
+      );
     },
     BUILD_TIMEOUT_MS,
   );

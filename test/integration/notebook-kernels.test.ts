@@ -256,6 +256,19 @@ describe('the user interfaces, through the proxy', () => {
   );
 
   test(
+    'a server extension that postBuild enabled answers in the session',
+    async () => {
+      const { url, token } = await readySession('postbuild');
+      const response = await fetch(`${url}bindery-extension?token=${token}`);
+      expect({ status: response.status, body: await response.text() }).toEqual({
+        status: 200,
+        body: 'bindery-server-extension is enabled',
+      });
+    },
+    TIMEOUT_MS,
+  );
+
+  test(
     "a Dockerfile image is started with Jupyter's command line, and its token never on it",
     async () => {
       const { url, token } = await readySession('dockerfile');
