@@ -54,7 +54,9 @@ function readCappedBody(request: IncomingMessage, maxBytes: number): Promise<str
       chunks.push(chunk);
     };
     const onEnd = () => resolve(Buffer.concat(chunks).toString('utf8'));
-    request.on('data', onData).on('end', onEnd).on('error', reject);
+    // A sender that goes away mid-body ends in 'close' without 'end': nothing is held for it.
+    const onClose = () => reject(new Error('the request closed before its body ended'));
+    request.on('data', onData).on('end', onEnd).on('error', reject).once('close', onClose);
   });
 }
 
