@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { isIPv4, isIPv6 } from 'node:net';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import { BinderyError, ForbiddenError } from '../errors.js';
@@ -22,16 +23,106 @@ export function hasApiToken(authorization: string | undefined, tokens: readonly 
   return tokens.reduce((found, token) => timingSafeEqual(digest(token), candidate) || found, false);
 }
 
-/** Refuses specs the operator banned, or that no allowed pattern matches. */
+/** The eight 16-bit groups of a valid IPv6 address; a dotted IPv4 tail counts as two. */
+function ipv6Groups(address: string): number[] {
+  const text = address.replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_, a, b, c, d) =>
+    [Number(a) * 256 + Number(b), Number(c) * 256 + Number(d)].map((n) => n.toString(16)).join(':'),
+  );
+  const [head = '', tail] = text.split('::');
+  const groups = (part: string) => (part === '' ? [] : part.split(':'));
+  const before = groups(head);
+  const after = tail === undefined ? [] : groups(tail);
+  const zeros = tail === undefined ? [] : Array<string>(8 - before.length - after.length).fill('0');
+  return [...before, ...zeros, ...after].map((group) => parseInt(group, 16));
+}
+
+/**
+ * Who counts as one client for the launch rate and the per-client session limit: an IPv4
+ * address is itself; an IPv6 address counts by its /64, since one subscriber is routinely
+ * given a whole /64 and can pick a new address in it for every request; an IPv4-mapped IPv6
+ * address (`::ffff:a.b.c.d`, what a dual-stack socket reports) is the IPv4 address.
+ */
+export function clientKey(ip: string | undefined): string {
+  const address = (ip ?? '').replace(/%.*$/, '');
+  if (isIPv4(address)) return address;
+  if (!isIPv6(address)) return 'unknown';
+  const groups = ipv6Groups(address);
+  if (groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff) {
+    const [high = 0, low = 0] = groups.slice(6);
+    return [high >> 8, high & 0xff, low >> 8, low & 0xff].join('.');
+  }
+  return `${groups
+    .slice(0, 4)
+    .map((group) => group.toString(16))
+    .join(':')}::/64`;
+}
+
+/** Decodes percent-escapes until none is left (or what is left is not an escape). */
+function decodeFully(text: string): string {
+  let current = text;
+  for (let round = 0; round < 8; round++) {
+    let next: string;
+    try {
+      next = decodeURIComponent(current);
+    } catch {
+      return current;
+    }
+    if (next === current) return current;
+    current = next;
+  }
+  return current;
+}
+
+/**
+ * The ways one spec can be written, for matching ban and allow patterns: as it came in the
+ * URL, and its canonical forms, decoded and escaped. The canonical forms come from the parsed
+ * spec (a git URL as WHATWG URL parsing normalises it, `.git` dropped from GitHub names), with
+ * every escape decoded — a git host decodes `%2564emo` to `demo` too — and runs of slashes
+ * in the path made one.
+ */
+export function specSubjects(spec: RepoSpec, path: string): string[] {
+  const label = spec.repoLabel.slice(spec.provider.length + 1);
+  let repo = decodeFully(label);
+  // `http://host//a//b` is `http://host/a/b` to most git hosts; the scheme's `//` stays.
+  if (spec.provider === 'git') repo = repo.replace(/([^:/])\/{2,}/g, '$1/');
+  const ref = decodeFully(spec.ref);
+  const escaped =
+    spec.provider === 'gl' || spec.provider === 'git' ? encodeURIComponent(repo) : repo;
+  return [
+    `${spec.provider}/${path}`,
+    `${spec.provider}/${repo}/${ref}`,
+    `${spec.provider}/${escaped}/${encodeURIComponent(ref)}`,
+  ];
+}
+
+/** Operators' patterns, matched ignoring case: GitHub and GitLab names and URL hosts do. */
+const ignoringCase = new WeakMap<RegExp, RegExp>();
+function caseless(pattern: RegExp): RegExp {
+  let found = ignoringCase.get(pattern);
+  if (!found) {
+    found = pattern.ignoreCase ? pattern : new RegExp(pattern.source, `${pattern.flags}i`);
+    ignoringCase.set(pattern, found);
+  }
+  return found;
+}
+
+/**
+ * Refuses specs the operator banned, or that no allowed pattern matches. Patterns are tried
+ * against every way of writing the spec (specSubjects), ignoring case, so `gh/Evil/Repo` or
+ * `gl/evil%2fproject` does not slip past a ban of `gh/evil/repo` or `gl/evil%2Fproject`.
+ */
 export function checkSpecAllowed(quotas: Config['quotas'], spec: RepoSpec, path: string): void {
-  const subject = `${spec.provider}/${path}`;
-  if (quotas.bannedSpecs.some((pattern) => pattern.test(subject))) {
+  const subjects = specSubjects(spec, path);
+  const matches = (pattern: RegExp) =>
+    subjects.some((subject) => {
+      const caselessPattern = caseless(pattern);
+      caselessPattern.lastIndex = 0;
+      return caselessPattern.test(subject);
+    });
+  if (quotas.bannedSpecs.some(matches)) {
     throw new ForbiddenError(`${spec.repoLabel} is not allowed on this service.`);
   }
-  if (
-    quotas.allowedSpecs.length > 0 &&
-    !quotas.allowedSpecs.some((pattern) => pattern.test(subject))
-  ) {
+  if (quotas.allowedSpecs.length > 0 && !quotas.allowedSpecs.some(matches)) {
     throw new ForbiddenError(
       `${spec.repoLabel} is not among the repositories this service launches.`,
     );
@@ -39,26 +130,26 @@ export function checkSpecAllowed(quotas: Config['quotas'], spec: RepoSpec, path:
 }
 
 /**
- * Counts a launch from `clientIp` in the minute since its first counted one (in Redis, so every
+ * Counts a launch from `client` (a clientKey) in the minute since its first counted one (in Redis, so every
  * web process shares the count) and refuses it past `perMinute`.
  */
 export async function checkLaunchRate(
   redis: Redis,
-  clientIp: string,
+  client: string,
   perMinute: number,
   namespace = 'bindery',
 ): Promise<void> {
   if (perMinute <= 0) return;
   // A window that opens with the client's first launch, so two launches a second apart are
   // never split across two calendar minutes.
-  const key = `${namespace}:launch-rate:${clientIp}`;
+  const key = `${namespace}:launch-rate:${client}`;
   const [, [, count]] = (await redis.multi().set(key, 0, 'EX', 60, 'NX').incr(key).exec()) as [
     unknown,
     [unknown, number],
   ];
   if (count > perMinute) {
     throw new RateLimitError(
-      `Too many launches from ${clientIp} (more than ${perMinute} a minute). Wait a minute, or use an API token.`,
+      `Too many launches from ${client} (more than ${perMinute} a minute). Wait a minute, or use an API token.`,
     );
   }
 }
