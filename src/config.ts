@@ -115,6 +115,14 @@ const schema = z.object({
   BINDERY_MAX_SESSIONS: z.coerce.number().int().nonnegative().default(50),
   /** Most sessions of one repository at once; 0 is no cap (BinderHub's per_repo_quota). @defaultValue 0 */
   BINDERY_MAX_SESSIONS_PER_REPO: z.coerce.number().int().nonnegative().default(0),
+  /**
+   * Most sessions one client runs at once (an IPv4 address, or an IPv6 /64), launches under
+   * way included; 0 is no cap. API token holders are not counted. Ten is what one address may
+   * start in a minute at the default launch rate, a fifth of the default BINDERY_MAX_SESSIONS:
+   * one visitor cannot take the whole machine, while a few people behind one NAT still get
+   * sessions. Raise it for classrooms behind one address. @defaultValue 10
+   */
+  BINDERY_MAX_SESSIONS_PER_CLIENT: z.coerce.number().int().nonnegative().default(10),
   /** Launches a minute from one client address without an API token; 0 is no limit. @defaultValue 10 */
   BINDERY_LAUNCH_RATE_LIMIT: z.coerce.number().int().nonnegative().default(10),
   /** Regular expressions; a spec (`gh/owner/repo/ref`) matching one is refused. @defaultValue none */
@@ -167,6 +175,8 @@ export interface Config {
   quotas: {
     maxSessions: number;
     maxSessionsPerRepo: number;
+    /** Sessions one client (clientKey) may run at once; 0 is no cap. */
+    maxSessionsPerClient: number;
     launchesPerMinute: number;
     bannedSpecs: readonly RegExp[];
     allowedSpecs: readonly RegExp[];
@@ -315,6 +325,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     quotas: Object.freeze({
       maxSessions: e.BINDERY_MAX_SESSIONS,
       maxSessionsPerRepo: e.BINDERY_MAX_SESSIONS_PER_REPO,
+      maxSessionsPerClient: e.BINDERY_MAX_SESSIONS_PER_CLIENT,
       launchesPerMinute: e.BINDERY_LAUNCH_RATE_LIMIT,
       bannedSpecs: Object.freeze(patterns('BINDERY_BANNED_SPECS', e.BINDERY_BANNED_SPECS)),
       allowedSpecs: Object.freeze(patterns('BINDERY_ALLOWED_SPECS', e.BINDERY_ALLOWED_SPECS)),

@@ -1,6 +1,6 @@
 import type { Config } from '../config.js';
 import { BinderyError } from '../errors.js';
-import type { SessionRecord } from './session-store.js';
+import type { FullQuota } from './session-slots.js';
 
 /** A launch refused by a quota: BinderHub answers these with 429 and these words. */
 export class QuotaError extends BinderyError {
@@ -9,19 +9,21 @@ export class QuotaError extends BinderyError {
 }
 
 /**
- * Refuses a launch of `repo` when the service or the repository already runs its share of
- * sessions (BinderHub's pod_quota and per_repo_quota, with its messages).
+ * The sentence for a launch of `repo` refused because `full` is (BinderHub's pod_quota and
+ * per_repo_quota messages; the per-client limit is Bindery's own).
  */
-export function checkSessionQuotas(
-  quotas: Config['quotas'],
-  running: readonly SessionRecord[],
-  repo: string,
-): void {
-  if (quotas.maxSessions > 0 && running.length >= quotas.maxSessions) {
-    throw new QuotaError('Too many users on this BinderHub! Try again soon.');
-  }
-  const sameRepo = running.filter((session) => session.repo === repo).length;
-  if (quotas.maxSessionsPerRepo > 0 && sameRepo >= quotas.maxSessionsPerRepo) {
-    throw new QuotaError(`Too many users running ${repo}! Try again soon.`);
+export function quotaError(full: FullQuota, quotas: Config['quotas'], repo: string): QuotaError {
+  switch (full) {
+    case 'total':
+      return new QuotaError('Too many users on this BinderHub! Try again soon.');
+    case 'repo':
+      return new QuotaError(`Too many users running ${repo}! Try again soon.`);
+    case 'client': {
+      const most = quotas.maxSessionsPerClient;
+      return new QuotaError(
+        `You already have ${most} session${most === 1 ? '' : 's'} running here, the most one ` +
+          'address may have at once. Close one (File > Shut Down) or wait for one to end, then try again.',
+      );
+    }
   }
 }

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { CONFIRM_SLOT, RESERVE_SLOT, type FullQuota } from './session-slots.js';
 
 /** What Bindery remembers of a running session; the container is the truth, this the index. */
 export interface SessionRecord {
@@ -12,6 +13,20 @@ export interface SessionRecord {
   token: string;
   /** Milliseconds since the epoch. */
   createdAt: number;
+  /** Who launched it (a clientKey), for the per-client limit; absent for API token holders. */
+  client?: string;
+}
+
+/** A launch under way, counted against the quotas until it becomes a session or fails. */
+export interface SlotRequest {
+  /** The session's name, chosen before its container starts. */
+  name: string;
+  repo: string;
+  /** A clientKey; undefined is not counted per client (API token holders). */
+  client?: string;
+  limits: { maxSessions: number; maxSessionsPerRepo: number; maxSessionsPerClient: number };
+  /** How long the reservation holds if its launch never ends (its process died). */
+  leaseMs: number;
 }
 
 /**
@@ -21,6 +36,7 @@ export interface SessionRecord {
 export class SessionStore {
   private readonly recordsKey: string;
   private readonly activityKey: string;
+  private readonly pendingKey: string;
 
   /**
    * @param prefix Redis key prefix; also the `bindery.store` label of this store's containers,
@@ -32,6 +48,53 @@ export class SessionStore {
   ) {
     this.recordsKey = `${prefix}:sessions`;
     this.activityKey = `${prefix}:session-activity`;
+    this.pendingKey = `${prefix}:session-launches`;
+  }
+
+  /**
+   * Counts the sessions and the launches under way against the limits and, when one more
+   * fits, reserves its slot — in one step, so launches at once cannot all see room for
+   * themselves. Returns the quota that is full, or undefined when the slot is reserved.
+   */
+  async reserve(slot: SlotRequest): Promise<FullQuota | undefined> {
+    const { limits } = slot;
+    const answer = (await this.redis.eval(
+      RESERVE_SLOT,
+      2,
+      this.recordsKey,
+      this.pendingKey,
+      slot.name,
+      slot.repo,
+      slot.client ?? '',
+      limits.maxSessions,
+      limits.maxSessionsPerRepo,
+      limits.maxSessionsPerClient,
+      slot.leaseMs,
+    )) as string;
+    return answer === 'ok' ? undefined : (answer as FullQuota);
+  }
+
+  /** Gives back a reservation whose launch failed. */
+  async release(name: string): Promise<void> {
+    await this.redis.hdel(this.pendingKey, name);
+  }
+
+  /**
+   * Records a launched session in place of its reservation. False when the reservation was
+   * gone (its lease ran out): the caller must then stop the session, whose slot may be taken.
+   */
+  async confirm(record: SessionRecord): Promise<boolean> {
+    const done = await this.redis.eval(
+      CONFIRM_SLOT,
+      3,
+      this.recordsKey,
+      this.pendingKey,
+      this.activityKey,
+      record.name,
+      JSON.stringify(record),
+      String(record.createdAt),
+    );
+    return done === 1;
   }
 
   async save(record: SessionRecord): Promise<void> {

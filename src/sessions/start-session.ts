@@ -22,7 +22,12 @@ export interface StartSessionOptions {
   network?: string;
   /** Labels beyond Bindery's own (`bindery.kind`, `bindery.session`, `bindery.repo`). */
   labels?: Record<string, string>;
+  /** The container's name, when it was chosen earlier (a reserved quota slot); else a new one. */
+  name?: string;
 }
+
+/** A new session name: `bindery-` and 12 hex digits. */
+export const newSessionName = () => `bindery-${randomBytes(6).toString('hex')}`;
 
 /**
  * How BinderHub starts an image built from a repository's own Dockerfile, which knows nothing
@@ -48,7 +53,7 @@ export const dockerfileSessionCommand = (baseUrl: string) => [
  */
 export async function startSession(options: StartSessionOptions): Promise<StartedSession> {
   const { engine, config } = options;
-  const name = `bindery-${randomBytes(6).toString('hex')}`;
+  const name = options.name ?? newSessionName();
   const token = randomBytes(24).toString('hex');
   const baseUrl = `/user/${name}/`;
   const imageLabels = await engine.imageLabels(options.imageName);

@@ -4,7 +4,7 @@ import { binderLinks } from '../repos/binder-links.js';
 import { parseSpec } from '../repos/repo-spec.js';
 import { launchSession } from '../sessions/launch-session.js';
 import { openEventStream, type EventStream } from './event-stream.js';
-import { checkLaunchRate, checkSpecAllowed, hasApiToken } from './launch-limits.js';
+import { checkLaunchRate, checkSpecAllowed, clientKey, hasApiToken } from './launch-limits.js';
 import type { Metrics } from './metrics.js';
 import type { WebDeps } from './web-deps.js';
 
@@ -76,13 +76,11 @@ async function runLaunch(deps: WebDeps, metrics: Metrics, request: Request, stre
   if (buildOnly && !trusted) {
     throw new ForbiddenError('build_only needs an API token: send Authorization: Bearer <token>.');
   }
-  if (!trusted)
-    await checkLaunchRate(
-      deps.redis,
-      request.ip ?? 'unknown',
-      config.quotas.launchesPerMinute,
-      deps.namespace,
-    );
+  // One client is one IPv4 address or one IPv6 /64; token holders are not counted.
+  const client = trusted ? undefined : clientKey(request.ip);
+  if (client !== undefined) {
+    await checkLaunchRate(deps.redis, client, config.quotas.launchesPerMinute, deps.namespace);
+  }
 
   const resolved = await deps.resolve(spec);
   const { imageName } = resolved;
@@ -119,7 +117,12 @@ async function runLaunch(deps: WebDeps, metrics: Metrics, request: Request, stre
   let outcome = 'failure';
   try {
     const links = binderLinks(spec, resolved.ref, config.publicUrl);
-    const session = await launchSession(deps, { image: imageName, repo: spec.repoLabel, links });
+    const session = await launchSession(deps, {
+      image: imageName,
+      repo: spec.repoLabel,
+      links,
+      client,
+    });
     outcome = 'success';
     stream.send({
       phase: 'ready',

@@ -63,6 +63,19 @@ describe('loadConfig defaults', () => {
     });
   });
 
+  it('caps sessions at 50 in all and 10 per client, with no per-repository cap', () => {
+    expect(config.quotas).toMatchObject({
+      maxSessions: 50,
+      maxSessionsPerRepo: 0,
+      maxSessionsPerClient: 10,
+    });
+    const uncapped = loadConfig({ BINDERY_MAX_SESSIONS_PER_CLIENT: '0' }).quotas;
+    expect(uncapped.maxSessionsPerClient).toBe(0);
+    expect(configErrorFor({ BINDERY_MAX_SESSIONS_PER_CLIENT: '-1' }).message).toMatch(
+      /BINDERY_MAX_SESSIONS_PER_CLIENT/,
+    );
+  });
+
   it('reads process.env when called without an argument', () => {
     const saved = process.env.PORT;
     process.env.PORT = '9123';
@@ -109,6 +122,7 @@ describe('loadConfig reads the environment', () => {
       BINDERY_SANDBOX_OPTOUT: '1',
       BINDERY_MAX_SESSIONS: '20',
       BINDERY_MAX_SESSIONS_PER_REPO: '3',
+      BINDERY_MAX_SESSIONS_PER_CLIENT: '4',
       BINDERY_LAUNCH_RATE_LIMIT: '5',
       BINDERY_BANNED_SPECS: '^gh/evil/,^git/',
       BINDERY_ALLOWED_SPECS: '^gh/',
@@ -148,6 +162,7 @@ describe('loadConfig reads the environment', () => {
       quotas: {
         maxSessions: 20,
         maxSessionsPerRepo: 3,
+        maxSessionsPerClient: 4,
         launchesPerMinute: 5,
         bannedSpecs: [/^gh\/evil\//, /^git\//],
         allowedSpecs: [/^gh\//],

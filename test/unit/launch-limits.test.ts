@@ -2,12 +2,9 @@ import { describe, expect, it } from '@jest/globals';
 import { loadConfig } from '../../src/config.js';
 import { ForbiddenError } from '../../src/errors.js';
 import { parseSpec } from '../../src/repos/repo-spec.js';
-import { checkSessionQuotas, QuotaError } from '../../src/sessions/quotas.js';
-import type { SessionRecord } from '../../src/sessions/session-store.js';
+import { QuotaError, quotaError } from '../../src/sessions/quotas.js';
 import { checkSpecAllowed, hasApiToken } from '../../src/web/launch-limits.js';
 import { specFromPath } from '../../src/web/build-route.js';
-
-const session = (repo: string) => ({ repo }) as SessionRecord;
 
 describe('hasApiToken', () => {
   const tokens = ['secret-one', 'secret-two'];
@@ -48,27 +45,19 @@ describe('checkSpecAllowed', () => {
   });
 });
 
-describe('checkSessionQuotas', () => {
-  it("uses BinderHub's messages for the total and the per-repository cap", () => {
-    const quotas = loadConfig({
-      BINDERY_MAX_SESSIONS: '3',
-      BINDERY_MAX_SESSIONS_PER_REPO: '2',
-    }).quotas;
-    expect(() => checkSessionQuotas(quotas, [session('gh/a/b')], 'gh/a/b')).not.toThrow();
-    expect(() =>
-      checkSessionQuotas(quotas, [session('gh/a/b'), session('gh/a/b')], 'gh/a/b'),
-    ).toThrow(new QuotaError('Too many users running gh/a/b! Try again soon.'));
-    const full = [session('gh/x/1'), session('gh/x/2'), session('gh/x/3')];
-    expect(() => checkSessionQuotas(quotas, full, 'gh/a/b')).toThrow(
-      'Too many users on this BinderHub! Try again soon.',
+describe('quotaError', () => {
+  it("uses BinderHub's messages for the total and the per-repository cap, and a 429", () => {
+    const quotas = loadConfig({ BINDERY_MAX_SESSIONS_PER_CLIENT: '3' }).quotas;
+    expect(quotaError('total', quotas, 'gh/a/b')).toEqual(
+      new QuotaError('Too many users on this BinderHub! Try again soon.'),
     );
-    expect(new QuotaError('x').status).toBe(429);
-  });
-  it('treats 0 as no per-repository cap', () => {
-    const quotas = loadConfig({}).quotas;
-    expect(() =>
-      checkSessionQuotas(quotas, Array(10).fill(session('gh/a/b')), 'gh/a/b'),
-    ).not.toThrow();
+    expect(quotaError('repo', quotas, 'gh/a/b').message).toBe(
+      'Too many users running gh/a/b! Try again soon.',
+    );
+    expect(quotaError('client', quotas, 'gh/a/b').message).toMatch(
+      /^You already have 3 sessions running here/,
+    );
+    expect(quotaError('client', quotas, 'gh/a/b').status).toBe(429);
   });
 });
 
