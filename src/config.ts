@@ -123,11 +123,15 @@ const schema = z.object({
    * sessions. Raise it for classrooms behind one address. @defaultValue 10
    */
   BINDERY_MAX_SESSIONS_PER_CLIENT: z.coerce.number().int().nonnegative().default(10),
-  /** Launches a minute from one client address without an API token; 0 is no limit. @defaultValue 10 */
+  /** Launches a minute from one client (an IPv4 address or an IPv6 /64) without an API token; 0 is no limit. @defaultValue 10 */
   BINDERY_LAUNCH_RATE_LIMIT: z.coerce.number().int().nonnegative().default(10),
-  /** Regular expressions; a spec (`gh/owner/repo/ref`) matching one is refused. @defaultValue none */
+  /**
+   * Regular expressions; a spec (`gh/owner/repo/ref`) matching one is refused. Matched ignoring
+   * case, against the spec as sent and its decoded and re-escaped forms (`git/https://host/x/HEAD`
+   * and `git/https%3A%2F%2Fhost%2Fx/HEAD` both work). @defaultValue none
+   */
   BINDERY_BANNED_SPECS: list.default([]),
-  /** Regular expressions; when set, only specs matching one are served. @defaultValue all */
+  /** Regular expressions; when set, only specs matching one are served (matched as bans are). @defaultValue all */
   BINDERY_ALLOWED_SPECS: list.default([]),
   /** API tokens that allow `build_only` and lift the rate limit. @defaultValue none */
   BINDERY_API_TOKENS: list.default([]),
