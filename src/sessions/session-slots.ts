@@ -1,8 +1,9 @@
 /**
- * Redis scripts that make the session quotas atomic. Two launches that both read "2 of 3
- * running" and both start a session would make 4; a script runs alone in Redis, so counting
- * and reserving are one step. KEYS[1] is the hash of session records, KEYS[2] the hash of
- * reservations: launches under way, each `{repo, client, expiresAt}`, counted like sessions.
+ * Redis scripts for the session store's steps that must be atomic: the quotas, and the latest
+ * activity. Two launches that both read "2 of 3 running" and both start a session would make
+ * 4; a script runs alone in Redis, so counting and reserving are one step. KEYS[1] is the hash
+ * of session records, KEYS[2] the hash of reservations: launches under way, each
+ * `{repo, client, expiresAt}`, counted like sessions.
  */
 
 /** What a refused reservation names: the cap that is full. */
@@ -51,4 +52,10 @@ if redis.call('HDEL', KEYS[2], ARGV[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
 return 1
+`;
+
+/** KEYS[1] is the activity hash. ARGV: name, time in ms. Sets the time unless a later one is known. */
+export const TOUCH_LATEST = `
+local known = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))
+if known == nil or known < tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
 `;

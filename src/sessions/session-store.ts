@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { CONFIRM_SLOT, RESERVE_SLOT, type FullQuota } from './session-slots.js';
+import { CONFIRM_SLOT, RESERVE_SLOT, TOUCH_LATEST, type FullQuota } from './session-slots.js';
 
 /** What Bindery remembers of a running session; the container is the truth, this the index. */
 export interface SessionRecord {
@@ -119,10 +119,12 @@ export class SessionStore {
     await this.redis.multi().hdel(this.recordsKey, name).hdel(this.activityKey, name).exec();
   }
 
-  /** Records activity at `at` (ms), keeping the latest of what was known. */
+  /**
+   * Records activity at `at` (ms), keeping the latest of what was known: compared and set in
+   * one step, since web processes touching at once would otherwise write an older time last.
+   */
   async touch(name: string, at: number): Promise<void> {
-    const known = Number(await this.redis.hget(this.activityKey, name));
-    if (!(known >= at)) await this.redis.hset(this.activityKey, name, String(at));
+    await this.redis.eval(TOUCH_LATEST, 1, this.activityKey, name, at);
   }
 
   /** The last activity the proxy or the culler recorded, in ms. */

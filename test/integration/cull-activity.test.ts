@@ -150,3 +150,23 @@ describe('a well-formed last_activity still counts', () => {
     expect(await cullSessions({ engine, store, routes, config, now: () => now })).toContain(name);
   });
 });
+
+describe("the proxy's record of activity", () => {
+  test('keeps the latest time when many web processes record at once', async () => {
+    const name = `bindery-${randomBytes(6).toString('hex')}`;
+    const base = Date.now();
+    const times = Array.from({ length: 200 }, (_, i) => base + ((i * 7919) % 200));
+    // One connection per writer, as separate web processes have.
+    const writers = Array.from({ length: 8 }, () => new Redis({ maxRetriesPerRequest: 1 }));
+    try {
+      await Promise.all(
+        times.map((at, i) =>
+          new SessionStore(writers[i % writers.length]!, namespace).touch(name, at),
+        ),
+      );
+      expect(await store.lastActivity(name)).toBe(Math.max(...times));
+    } finally {
+      for (const writer of writers) writer.disconnect();
+    }
+  });
+});
