@@ -139,7 +139,12 @@ export class Builder {
             timeoutMs: this.deps.config.git.cloneTimeoutMs,
             maxBytes: this.deps.config.git.cloneMaxBytes,
           },
-          { token: options.gitToken },
+          {
+            token: options.gitToken,
+            // A worker may be another process, or hours later: the host is checked again here,
+            // and git held to the addresses checked (DNS rebinding).
+            guard: { allowedHosts: this.deps.config.git.allowedHosts, lookup: this.deps.lookup },
+          },
         );
       } else {
         emit({ phase: 'fetching', message: `Reading ${spec.url}...\n` });

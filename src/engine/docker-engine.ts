@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { BuildError, ConfigError, UnavailableError } from '../errors.js';
+import { LineSplitter } from './line-splitter.js';
 import type {
   BuildImageOptions,
   ContainerEngine,
@@ -11,6 +12,11 @@ import type {
   SessionContainer,
   SessionSpec,
 } from './container-engine.js';
+
+/** Longest build log line passed on; longer output is passed on in pieces of this size. */
+export const MAX_LOG_LINE = 8 * 1024;
+/** Longest JSON message accepted from Docker's build stream. */
+const MAX_BUILD_MESSAGE = 4 * 2 ** 20;
 
 type BuildMessage = { stream?: string; error?: string; errorDetail?: { message?: string } };
 
@@ -83,7 +89,7 @@ export class DockerEngine implements ContainerEngine {
     } as Docker.ImageBuildOptions)) as Readable;
 
     let step: string | undefined;
-    let partial = '';
+    const lines = new LineSplitter(MAX_LOG_LINE);
     let failure: string | undefined;
     const onLine = (line: string) => {
       if (/^Step \d+\/\d+ : /.test(line)) step = line;
@@ -95,6 +101,12 @@ export class DockerEngine implements ContainerEngine {
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => {
         buffered += chunk;
+        // Docker sends one JSON message a line, each a write of the build's; a "message" this
+        // long is not Docker's, and holding it would hold the memory.
+        if (buffered.length > MAX_BUILD_MESSAGE) {
+          response.destroy(new Error('a message from Docker was too long'));
+          return;
+        }
         const messages = buffered.split('\n');
         buffered = messages.pop() ?? '';
         for (const raw of messages) {
@@ -108,9 +120,7 @@ export class DockerEngine implements ContainerEngine {
           if (message.error || message.errorDetail) {
             failure = message.errorDetail?.message ?? message.error;
           } else if (message.stream) {
-            const lines = (partial + message.stream).split('\n');
-            partial = lines.pop() ?? '';
-            lines.forEach(onLine);
+            lines.push(message.stream).forEach(onLine);
           }
         }
       });
@@ -121,7 +131,7 @@ export class DockerEngine implements ContainerEngine {
       if (options.signal?.aborted) throw options.signal.reason ?? error;
       throw new UnavailableError(`The build stream from Docker broke: ${error.message}`);
     });
-    if (partial) onLine(partial);
+    lines.flush().forEach(onLine);
     if (options.signal?.aborted) throw options.signal.reason;
     if (failure !== undefined) throw new BuildError(failure, step);
     if (!(await this.imageExists(options.tag))) {
