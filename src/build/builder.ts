@@ -216,7 +216,11 @@ export class Builder {
         // A rendered Dockerfile carries its labels in one step; Docker adds a step per label.
         labels: rendered ? {} : labels,
         buildArgs,
-        limits: { cpus: config.session.cpus, memoryBytes: config.session.memoryBytes },
+        limits: {
+          cpus: config.session.cpus,
+          memoryBytes: config.session.memoryBytes,
+          pidsLimit: config.session.pidsLimit,
+        },
         network: config.build.network,
         signal: signal ? AbortSignal.any([signal, limit.signal]) : limit.signal,
         onOutput: (line) => {

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { BuildError, ConfigError, UnavailableError } from '../errors.js';
+import { createBuildCgroup } from './build-cgroup.js';
 import { LineSplitter } from './line-splitter.js';
 import type {
   BuildImageOptions,
@@ -73,6 +74,18 @@ export class DockerEngine implements ContainerEngine {
   }
 
   async buildImage(options: BuildImageOptions): Promise<void> {
+    // Docker's build API has no pids limit; a cgroup parent of the build's own holds one.
+    const cgroup = options.limits.pidsLimit
+      ? await createBuildCgroup(options.limits.pidsLimit)
+      : undefined;
+    try {
+      await this.runBuild(options, cgroup?.parent);
+    } finally {
+      await cgroup?.remove();
+    }
+  }
+
+  private async runBuild(options: BuildImageOptions, cgroupParent?: string): Promise<void> {
     const response = (await this.docker.buildImage(options.context, {
       t: options.tag,
       dockerfile: options.dockerfile,
@@ -83,6 +96,7 @@ export class DockerEngine implements ContainerEngine {
       memswap: options.limits.memoryBytes,
       cpuperiod: 100_000,
       cpuquota: Math.round(options.limits.cpus * 100_000),
+      cgroupparent: cgroupParent,
       rm: true,
       forcerm: true,
       abortSignal: options.signal,

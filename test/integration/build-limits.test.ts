@@ -81,4 +81,43 @@ describe('build limits', () => {
     expect(logged).toBeLessThanOrEqual(200 * 1024 + 200);
     expect(await ourImages()).toEqual([]);
   }, 60_000);
+
+  test('build steps run with the pids, CPU and memory limits of sessions', async () => {
+    // 1,500 sleeping children; past the pids limit a fork fails and the loop goes on.
+    const marker = `${(Math.random() * 1000 + 2000).toFixed(3)}`;
+    const dir = await repoWithPostBuild(
+      [
+        "python3 - <<'PY'",
+        'import os, signal, time',
+        'children = []',
+        'for _ in range(1500):',
+        '    try:',
+        '        pid = os.fork()',
+        '    except OSError:',
+        '        continue',
+        '    if pid == 0:',
+        `        time.sleep(${marker})`,
+        '        os._exit(0)',
+        '    children.append(pid)',
+        'print("processes:", len([p for p in os.listdir("/proc") if p.isdigit()]), flush=True)',
+        'for pid in children:',
+        '    os.kill(pid, signal.SIGKILL)',
+        '    os.waitpid(pid, 0)',
+        'PY',
+        'echo "memory: $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes)"',
+        'echo "cpu: $(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us)/$(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us)"',
+      ].join('\n'),
+    );
+    const builder = new Builder({
+      engine,
+      config: loadConfig({ BINDERY_IMAGE_PREFIX: prefix, BINDERY_PIDS_LIMIT: '100' }),
+    });
+    let log = '';
+    await builder.build(parseSource(dir), { onEvent: (event) => (log += event.message) });
+    const processes = Number(/^processes: (\d+)$/m.exec(log)?.[1]);
+    expect(processes).toBeGreaterThan(10);
+    expect(processes).toBeLessThanOrEqual(100);
+    expect(log).toMatch(new RegExp(`^memory: ${2 ** 30}$`, 'm'));
+    expect(log).toMatch(/^cpu: 100000\/100000$/m);
+  }, 120_000);
 });
