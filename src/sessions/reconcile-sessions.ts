@@ -6,8 +6,8 @@ import type { SessionStore } from './session-store.js';
 /**
  * Makes the records agree with the containers, at start: a record whose container is gone or
  * stopped is removed with its route; a session container of this store (its `bindery.store`
- * label) that no record knows is removed, since nobody holds its token; every live record's
- * route points at its container's current address.
+ * label) that neither a record nor a launch under way knows is removed, since nobody holds its
+ * token; every live record's route points at its container's current address.
  */
 export async function reconcileSessions(deps: {
   engine: ContainerEngine;
@@ -33,7 +33,10 @@ export async function reconcileSessions(deps: {
     await deps.routes.set(session.name, { target });
     kept.push(session.name);
   }
+  // A container whose launch is under way (in another web process) has no record yet.
+  const launching = await deps.store.launchesUnderWay();
   for (const orphan of containers.values()) {
+    if (launching.has(orphan.name)) continue;
     await deps.engine.removeContainer(orphan.id);
     removed.push(orphan.name);
   }

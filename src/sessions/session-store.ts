@@ -74,6 +74,11 @@ export class SessionStore {
     return answer === 'ok' ? undefined : (answer as FullQuota);
   }
 
+  /** Names of the sessions whose launch is under way (reserved, not yet recorded). */
+  async launchesUnderWay(): Promise<Set<string>> {
+    return new Set(await this.redis.hkeys(this.pendingKey));
+  }
+
   /** Gives back a reservation whose launch failed. */
   async release(name: string): Promise<void> {
     await this.redis.hdel(this.pendingKey, name);

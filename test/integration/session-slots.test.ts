@@ -1,5 +1,7 @@
 import { afterAll, describe, expect, test } from '@jest/globals';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../../src/config.js';
 import { DockerEngine } from '../../src/engine/docker-engine.js';
@@ -7,11 +9,14 @@ import { RedisRouteTable } from '../../src/proxy/redis-route-table.js';
 import { binderLinks } from '../../src/repos/binder-links.js';
 import { parseSpec } from '../../src/repos/repo-spec.js';
 import { launchSession } from '../../src/sessions/launch-session.js';
+import { reconcileSessions } from '../../src/sessions/reconcile-sessions.js';
 import { SessionStore, type SlotRequest } from '../../src/sessions/session-store.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 /** The quota reservations in Redis itself: what one web process or many see, at once. */
+const exec = promisify(execFile);
 const run = randomBytes(4).toString('hex');
+const containers: string[] = [];
 const redis = new Redis({ maxRetriesPerRequest: 1 });
 const namespaces: string[] = [];
 const storeFor = () => {
@@ -21,6 +26,7 @@ const storeFor = () => {
 };
 
 afterAll(async () => {
+  for (const name of containers) await new DockerEngine().removeContainer(name);
   for (const namespace of namespaces) {
     const keys = await redis.keys(`${namespace}:*`);
     if (keys.length > 0) await redis.del(...keys);
@@ -139,5 +145,39 @@ describe('launchSession', () => {
     expect(await store.reserve(slot({ client: request.client, limits: config.quotas }))).toBe(
       undefined,
     );
+  });
+});
+
+describe('reconcileSessions', () => {
+  test('leaves alone a container whose launch is under way in another web process', async () => {
+    const store = storeFor();
+    const engine = new DockerEngine();
+    const routes = new RedisRouteTable(redis, { prefix: store.prefix });
+    const launching = slot();
+    containers.push(launching.name);
+    // What another process's launch has made so far: a reserved slot and its container,
+    // with no record until Jupyter answers.
+    expect(await store.reserve(launching)).toBeUndefined();
+    const base = loadConfig({}).baseImage;
+    await exec('docker', [
+      'create',
+      '--name',
+      launching.name,
+      '--label',
+      'bindery.kind=session',
+      '--label',
+      `bindery.store=${store.prefix}`,
+      '--label',
+      `bindery.session=${launching.name}`,
+      base,
+      'true',
+    ]);
+    const names = async () => (await engine.listSessions()).map((c) => c.name);
+    expect((await reconcileSessions({ engine, store, routes })).removed).toEqual([]);
+    expect(await names()).toContain(launching.name);
+    // Once no launch claims it, it is an orphan nobody holds the token of.
+    await store.release(launching.name);
+    expect((await reconcileSessions({ engine, store, routes })).removed).toEqual([launching.name]);
+    expect(await names()).not.toContain(launching.name);
   });
 });
