@@ -5,13 +5,14 @@ import type { Config } from '../config.js';
 import type { ContainerEngine } from '../engine/container-engine.js';
 import { BuildError, RepositoryError, UnavailableError } from '../errors.js';
 import { fetchCommit } from '../repos/fetch-commit.js';
-import { assertGitHostAllowed, type LookupAll } from '../repos/git-host-guard.js';
+import { assertGitHostAllowed, lookupAll, type LookupAll } from '../repos/git-host-guard.js';
 import type { RepoSpec } from '../repos/repo-spec.js';
 import { githubApiUrl, resolveGitHubRef } from '../repos/github-refs.js';
 import { resolveRef } from '../repos/resolve-ref.js';
 import { hashDirectory, packBuildContext, RENDERED_DOCKERFILE } from './build-context.js';
 import type { BuildEvent, BuildEventListener } from './build-events.js';
 import { planBuild, type BaseImageFacts } from './detect.js';
+import { checkRepositoryDockerfile } from './dockerfile-guard.js';
 import { imageNameFor } from './image-name.js';
 import { renderDockerfile } from './render-dockerfile.js';
 import { readRepoConfig } from './repo-config.js';
@@ -185,6 +186,28 @@ export class Builder {
     emit({ phase: 'building', message: `Building ${resolved.imageName} (${plan.buildpack})\n` });
     for (const note of plan.notes) emit({ phase: 'building', message: note + '\n' });
 
+    const buildArgs = Object.fromEntries(
+      Object.entries({
+        // A repository's own Dockerfile may start FROM ${BINDERY_BASE_IMAGE}.
+        BINDERY_BASE_IMAGE: rendered ? undefined : config.baseImage,
+        PIP_INDEX_URL: config.build.pipIndexUrl,
+        PIP_EXTRA_INDEX_URL: config.build.pipExtraIndexUrl,
+        PIP_TRUSTED_HOST: config.build.pipTrustedHost,
+        UV_PYTHON_INSTALL_MIRROR: plan.kernelPython ? config.build.pythonMirror : undefined,
+      }).filter((entry): entry is [string, string] => entry[1] !== undefined),
+    );
+    if (plan.dockerfile !== undefined) {
+      await checkRepositoryDockerfile(repoConfig.files.Dockerfile ?? '', {
+        path: plan.dockerfile,
+        buildArgs,
+        baseImage: config.baseImage,
+        imagePrefix: config.imagePrefix,
+        registry: config.registry,
+        inspectImage: (name) => engine.inspectImage(name),
+        lookup: this.deps.lookup ?? lookupAll,
+      });
+    }
+
     const limit = new AbortController();
     const timer = setTimeout(
       () =>
@@ -198,16 +221,6 @@ export class Builder {
     let logBytes = 0;
     // The failing step's last lines go into the error: that is where the reason usually is.
     let stepTail: string[] = [];
-    const buildArgs = Object.fromEntries(
-      Object.entries({
-        // A repository's own Dockerfile may start FROM ${BINDERY_BASE_IMAGE}.
-        BINDERY_BASE_IMAGE: rendered ? undefined : config.baseImage,
-        PIP_INDEX_URL: config.build.pipIndexUrl,
-        PIP_EXTRA_INDEX_URL: config.build.pipExtraIndexUrl,
-        PIP_TRUSTED_HOST: config.build.pipTrustedHost,
-        UV_PYTHON_INSTALL_MIRROR: plan.kernelPython ? config.build.pythonMirror : undefined,
-      }).filter((entry): entry is [string, string] => entry[1] !== undefined),
-    );
     try {
       await engine.buildImage({
         context: await packBuildContext(repoDir, repoConfig, rendered),

@@ -1,5 +1,13 @@
 import type { Readable } from 'node:stream';
 
+/** What Bindery needs to know of an image. */
+export interface ImageFacts {
+  id: string;
+  labels: Record<string, string>;
+  /** Pulled from a registry (it has a repository digest), rather than built on this host. */
+  fromRegistry: boolean;
+}
+
 /** Resource limits for a container or a build. */
 export interface Limits {
   cpus: number;
@@ -85,6 +93,8 @@ export interface ContainerEngine {
   imageExists(name: string): Promise<boolean>;
   /** The image's labels; undefined when there is no such image. */
   imageLabels(name: string): Promise<Record<string, string> | undefined>;
+  /** The image's id, labels and whether it came from a registry; undefined when missing. */
+  inspectImage(name: string): Promise<ImageFacts | undefined>;
   /** Builds and tags an image; rejects with BuildError naming the failing step. */
   buildImage(options: BuildImageOptions): Promise<void>;
   /** Runs a command in a fresh container to its end and removes the container. */

@@ -6,6 +6,7 @@ import { LineSplitter } from './line-splitter.js';
 import type {
   BuildImageOptions,
   ContainerEngine,
+  ImageFacts,
   Limits,
   RunOptions,
   NetworkSpec,
@@ -65,8 +66,17 @@ export class DockerEngine implements ContainerEngine {
   }
 
   async imageLabels(name: string): Promise<Record<string, string> | undefined> {
+    return (await this.inspectImage(name))?.labels;
+  }
+
+  async inspectImage(name: string): Promise<ImageFacts | undefined> {
     try {
-      return (await this.docker.getImage(name).inspect()).Config.Labels ?? {};
+      const info = await this.docker.getImage(name).inspect();
+      return {
+        id: info.Id,
+        labels: info.Config.Labels ?? {},
+        fromRegistry: (info.RepoDigests ?? []).length > 0,
+      };
     } catch (error) {
       if (isMissing(error)) return undefined;
       throw error;

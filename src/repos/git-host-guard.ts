@@ -5,7 +5,8 @@ import { isPublicAddress } from './address-ranges.js';
 
 export type LookupAll = (hostname: string) => Promise<{ address: string }[]>;
 
-const lookupAll: LookupAll = (hostname) => dnsLookup(hostname, { all: true });
+/** The system resolver, every address of a name. */
+export const lookupAll: LookupAll = (hostname) => dnsLookup(hostname, { all: true });
 
 /** What the host guard needs: the hosts an operator trusts, and DNS. */
 export interface GitHostGuard {
