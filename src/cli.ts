@@ -6,7 +6,6 @@ import { loadConfig } from './config.js';
 import { DockerEngine } from './engine/docker-engine.js';
 import { BinderyError } from './errors.js';
 import { parseSource } from './repos/repo-spec.js';
-import { removeFirewall } from './sandbox/firewall.js';
 import { prepareSandbox } from './sandbox/prepare-sandbox.js';
 import { startService } from './service.js';
 import { startSession, waitForJupyter } from './sessions/start-session.js';
@@ -14,8 +13,8 @@ import { startSession, waitForJupyter } from './sessions/start-session.js';
 const USAGE = `usage:
   bindery serve                                         web + build worker + culler (one machine)
   bindery worker                                        only the build worker
-  bindery sandbox [--remove]                            install and check the session network and
-                                                        its firewall rules, or remove them
+  bindery sandbox [--remove]                            install and check the session and build
+                                                        networks and their firewall rules, or remove them
   bindery build <path|url> [--ref REF] [--image NAME]   build an image; prints its name last
   bindery launch <path|url> [--ref REF] [--publish ADDR] build, start Jupyter, print its URL
                                                         (published on 127.0.0.1 unless ADDR says otherwise)`;
@@ -52,20 +51,14 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'sandbox') {
     const engine = new DockerEngine(config.dockerHost);
     const sandbox = await prepareSandbox({ engine, config });
+    const networks = `${sandbox.network} (${sandbox.policy.bridge}) and ${sandbox.build.network} (${sandbox.build.policy.bridge})`;
     if (values.remove) {
-      await removeFirewall(sandbox.policy);
-      await engine.removeNetwork(sandbox.network);
-      console.error(
-        `Removed the network ${sandbox.network} and Bindery's firewall rules for ${sandbox.policy.bridge}.`,
-      );
+      await sandbox.remove();
+      console.error(`Removed the networks ${networks} and Bindery's firewall rules for them.`);
       return 0;
     }
     const { ok, problems } = await sandbox.check();
-    console.error(
-      ok
-        ? `The sandbox is in place on ${sandbox.network} (${sandbox.policy.bridge}).`
-        : problems.join('\n'),
-    );
+    console.error(ok ? `The sandbox is in place on ${networks}.` : problems.join('\n'));
     return ok ? 0 : 1;
   }
   if (values.help || !command || !['build', 'launch'].includes(command) || !source) {

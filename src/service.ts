@@ -67,10 +67,14 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const engine = new DockerEngine(options.config.dockerHost);
     await engine.ping();
     const sandbox = await prepareSandbox({ engine, config: options.config, log });
-    // Builds run untrusted code too (postBuild): on the sandbox network unless told otherwise.
+    // Builds run untrusted code too (postBuild, root in a Dockerfile): on the sandbox's build
+    // network unless told otherwise, never on the sessions' bridge.
     const config: Config = {
       ...options.config,
-      build: { ...options.config.build, network: options.config.build.network ?? sandbox.network },
+      build: {
+        ...options.config.build,
+        network: options.config.build.network ?? sandbox.build.network,
+      },
     };
     const builder = new Builder({ engine, config });
     const buildLog = new BuildLog(redis);

@@ -46,7 +46,7 @@ export function egressChainRules(policy: EgressPolicy): string[][] {
 
 /** A rule in one of the host's own chains that sends sandbox traffic to Bindery's rules. */
 export interface HookRule {
-  chain: 'DOCKER-USER' | 'INPUT';
+  chain: 'DOCKER-USER' | 'INPUT' | 'FORWARD';
   args: string[];
 }
 
@@ -72,5 +72,19 @@ export function hookRules(policy: EgressPolicy): HookRule[] {
       ],
     },
     { chain: 'INPUT', args: ['-i', policy.bridge, ...reject] },
+  ];
+}
+
+/**
+ * The ip6tables rules: no IPv6 in or out of a sandbox bridge at all. Sandbox networks have no
+ * IPv6 and Docker turns it off inside their containers, but the host's end of the bridge keeps
+ * its link-local address, and a build step (root, with NET_RAW) can write IPv6 frames by hand:
+ * without these rules they reach every host service listening on `::`, past the IPv4 rules.
+ */
+export function ipv6Rules(policy: Pick<EgressPolicy, 'bridge'>): HookRule[] {
+  return [
+    { chain: 'INPUT', args: ['-i', policy.bridge, '-j', 'DROP'] },
+    { chain: 'FORWARD', args: ['-i', policy.bridge, '-j', 'DROP'] },
+    { chain: 'FORWARD', args: ['-o', policy.bridge, '-j', 'DROP'] },
   ];
 }

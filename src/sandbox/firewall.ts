@@ -1,6 +1,12 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { egressChain, egressChainRules, hookRules, type EgressPolicy } from './egress-rules.js';
+import {
+  egressChain,
+  egressChainRules,
+  hookRules,
+  ipv6Rules,
+  type EgressPolicy,
+} from './egress-rules.js';
 
 const exec = promisify(execFile);
 
@@ -17,6 +23,10 @@ export const iptables: Iptables = async (args, input) => {
   });
 };
 
+/** Runs ip6tables with `args`, as {@link iptables} runs iptables (no restore input). */
+export const ip6tables: Iptables = async (args) =>
+  (await exec('ip6tables', ['-w', ...args])).stdout;
+
 const has = (run: Iptables, chain: string, args: string[]) =>
   run(['-C', chain, ...args]).then(
     () => true,
@@ -27,11 +37,13 @@ const quote = (arg: string) => (/^[\w.,/:-]+$/.test(arg) ? arg : `"${arg}"`);
 
 /**
  * Installs the egress policy, idempotently: the chain is replaced in one `iptables-restore`
- * transaction (never empty in between), and each hook rule is added only when missing.
+ * transaction (never empty in between), and each hook rule is added only when missing; then
+ * the IPv6 refusals, first in their chains.
  */
 export async function installFirewall(
   policy: EgressPolicy,
   run: Iptables = iptables,
+  run6: Iptables = ip6tables,
 ): Promise<void> {
   const chain = egressChain(policy);
   const rules = egressChainRules(policy).map((args) => `-A ${chain} ${args.map(quote).join(' ')}`);
@@ -43,12 +55,17 @@ export async function installFirewall(
   for (const hook of hooks.slice(1).reverse()) {
     if (!(await has(run, hook.chain, hook.args))) await run(['-I', hook.chain, '1', ...hook.args]);
   }
+  for (const rule of ipv6Rules(policy)) {
+    if (!(await has(run6, rule.chain, rule.args)))
+      await run6(['-I', rule.chain, '1', ...rule.args]);
+  }
 }
 
 /** What is missing or different from the policy; empty when the firewall is as it should be. */
 export async function verifyFirewall(
   policy: EgressPolicy,
   run: Iptables = iptables,
+  run6: Iptables = ip6tables,
 ): Promise<string[]> {
   const problems: string[] = [];
   const chain = egressChain(policy);
@@ -62,13 +79,18 @@ export async function verifyFirewall(
     if (!(await has(run, hook.chain, hook.args)))
       problems.push(`${hook.chain} lacks: ${hook.args.join(' ')}`);
   }
+  for (const rule of ipv6Rules(policy)) {
+    if (!(await has(run6, rule.chain, rule.args)))
+      problems.push(`ip6tables ${rule.chain} lacks: ${rule.args.join(' ')}`);
+  }
   return problems;
 }
 
-/** Removes Bindery's rules for this bridge: the hooks, then the chain. */
+/** Removes Bindery's rules for this bridge: the hooks, the chain, the IPv6 refusals. */
 export async function removeFirewall(
   policy: EgressPolicy,
   run: Iptables = iptables,
+  run6: Iptables = ip6tables,
 ): Promise<void> {
   for (const hook of hookRules(policy)) {
     while (await has(run, hook.chain, hook.args)) await run(['-D', hook.chain, ...hook.args]);
@@ -76,4 +98,7 @@ export async function removeFirewall(
   const chain = egressChain(policy);
   await run(['-F', chain]).catch(() => {});
   await run(['-X', chain]).catch(() => {});
+  for (const rule of ipv6Rules(policy)) {
+    while (await has(run6, rule.chain, rule.args)) await run6(['-D', rule.chain, ...rule.args]);
+  }
 }

@@ -6,28 +6,61 @@ import type { Config } from '../config.js';
 import type { ContainerEngine } from '../engine/container-engine.js';
 import { BinderyError } from '../errors.js';
 import type { EgressPolicy } from './egress-rules.js';
-import { installFirewall, iptables, verifyFirewall, type Iptables } from './firewall.js';
+import {
+  installFirewall,
+  ip6tables,
+  iptables,
+  removeFirewall,
+  verifyFirewall,
+  type Iptables,
+} from './firewall.js';
 
 /** Sessions are refused while the sandbox is not in place. */
 export class SandboxError extends BinderyError {
   override readonly status = 503;
 }
 
-export interface Sandbox {
-  /** The Docker network sessions and builds run on. */
+/** One network of the sandbox and the egress policy on its bridge. */
+export interface SandboxNetwork {
+  /** The Docker network's name. */
   network: string;
   policy: EgressPolicy;
-  /** Checks the firewall again (for /health); problems are sentences. */
+}
+
+/** What sessions and the web app need of the sandbox. */
+export interface Sandbox {
+  /** The Docker network sessions run on. */
+  network: string;
+  /** The egress policy on the sessions' bridge. */
+  policy: EgressPolicy;
+  /** Checks the firewall of every sandbox network again (for /health); problems are sentences. */
   check(): Promise<{ ok: boolean; problems: string[] }>;
   /** Throws SandboxError unless sessions may start. */
   assertReady(): void;
 }
 
-/** The bridge of a sandbox network: `bindery0` for the default one, a short hash otherwise. */
+/** The sandbox as prepareSandbox puts it in place: the session network, and the build network. */
+export interface PreparedSandbox extends Sandbox {
+  /**
+   * The network build steps run on: the same rules on a bridge of its own, so a build step
+   * (root, with NET_RAW) never shares a link with sessions, where it could claim their
+   * addresses with forged ARP or see the proxy's and the culler's requests to them.
+   */
+  build: SandboxNetwork;
+  /** Removes Bindery's firewall rules and both networks (`bindery sandbox --remove`). */
+  remove(): Promise<void>;
+}
+
+/** The bridge of a sandbox network: `bindery0` and `bindery1` for the default ones, a short hash otherwise. */
 export function bridgeFor(network: string): string {
-  return network === 'bindery-sessions'
-    ? 'bindery0'
-    : `bnd${createHash('sha1').update(network).digest('hex').slice(0, 8)}`;
+  if (network === 'bindery-sessions') return 'bindery0';
+  if (network === 'bindery-builds') return 'bindery1';
+  return `bnd${createHash('sha1').update(network).digest('hex').slice(0, 8)}`;
+}
+
+/** The build network that goes with a session network: `bindery-builds` for the default one. */
+export function buildNetworkFor(sessionNetwork: string): string {
+  return sessionNetwork === 'bindery-sessions' ? 'bindery-builds' : `${sessionNetwork}-builds`;
 }
 
 async function hostResolvers(): Promise<string[]> {
@@ -43,36 +76,56 @@ function hostAddresses(): string[] {
 }
 
 /**
- * Puts the sandbox in place: the session network (inter-container traffic off) and the
- * firewall rules of DESIGN §5, installed and verified. When they cannot be installed, sessions
- * are refused with the reason, unless the operator opted out (BINDERY_SANDBOX_OPTOUT=1).
+ * Puts the sandbox in place: the session network and the build network (inter-container
+ * traffic off on both) and the firewall rules of DESIGN §5 on each bridge, IPv6 refused,
+ * installed and verified. When they cannot be installed, sessions are refused with the
+ * reason, unless the operator opted out (BINDERY_SANDBOX_OPTOUT=1).
  */
 export async function prepareSandbox(deps: {
   engine: ContainerEngine;
   config: Config;
   run?: Iptables;
+  run6?: Iptables;
   log?: (line: string) => void;
-}): Promise<Sandbox> {
-  const { engine, config, run = iptables, log = (line) => console.error(line) } = deps;
-  const network = config.sandbox.network;
-  const bridge = bridgeFor(network);
-  await engine.ensureNetwork({
-    name: network,
-    bridge,
-    interContainer: false,
-    labels: { 'bindery.kind': 'session' },
-  });
-  const policy: EgressPolicy = {
-    bridge,
+}): Promise<PreparedSandbox> {
+  const { engine, config, run = iptables, run6 = ip6tables } = deps;
+  const log = deps.log ?? ((line: string) => console.error(line));
+  const shared = {
     ports: config.egress.ports,
     allowCidrs: config.egress.allowCidrs,
     hostAddresses: hostAddresses(),
     resolvers: await hostResolvers(),
   };
+  const networks: SandboxNetwork[] = [];
+  for (const [network, kind] of [
+    [config.sandbox.network, 'session'],
+    [buildNetworkFor(config.sandbox.network), 'build'],
+  ] as const) {
+    const bridge = bridgeFor(network);
+    await engine.ensureNetwork({
+      name: network,
+      bridge,
+      interContainer: false,
+      labels: { 'bindery.kind': kind },
+    });
+    networks.push({ network, policy: { bridge, ...shared } });
+  }
+  const [sessions, builds] = networks as [SandboxNetwork, SandboxNetwork];
+  /** Every problem of every network, each naming the network it is on. */
+  const verify = async () => {
+    const problems: string[] = [];
+    for (const { network, policy } of networks) {
+      const found = await verifyFirewall(policy, run, run6).catch((error: Error) => [
+        error.message,
+      ]);
+      problems.push(...found.map((problem) => `${network}: ${problem}`));
+    }
+    return problems;
+  };
   let problems: string[] = [];
   try {
-    await installFirewall(policy, run);
-    problems = await verifyFirewall(policy, run);
+    for (const { policy } of networks) await installFirewall(policy, run, run6);
+    problems = await verify();
   } catch (error) {
     problems = [`the firewall could not be installed: ${(error as Error).message.split('\n')[0]}`];
   }
@@ -85,10 +138,11 @@ export async function prepareSandbox(deps: {
   }
   let ready = problems.length === 0;
   return {
-    network,
-    policy,
+    network: sessions.network,
+    policy: sessions.policy,
+    build: builds,
     async check() {
-      const found = await verifyFirewall(policy, run).catch((error: Error) => [error.message]);
+      const found = await verify();
       ready = found.length === 0;
       return { ok: ready || config.sandbox.optOut, problems: found };
     },
@@ -98,6 +152,12 @@ export async function prepareSandbox(deps: {
         `Sessions are refused: the sandbox's firewall is not in place (${problems.join('; ')}). ` +
           'Run Bindery as root (it installs iptables rules), or set BINDERY_SANDBOX_OPTOUT=1 for development only.',
       );
+    },
+    async remove() {
+      for (const { network, policy } of networks) {
+        await removeFirewall(policy, run, run6);
+        await engine.removeNetwork(network);
+      }
     },
   };
 }

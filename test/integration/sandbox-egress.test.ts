@@ -18,9 +18,13 @@ import { loadConfig } from '../../src/config.js';
 import { DockerEngine } from '../../src/engine/docker-engine.js';
 import { egressChain } from '../../src/sandbox/egress-rules.js';
 import { removeFirewall } from '../../src/sandbox/firewall.js';
-import { prepareSandbox, type Sandbox } from '../../src/sandbox/prepare-sandbox.js';
+import { prepareSandbox, type PreparedSandbox } from '../../src/sandbox/prepare-sandbox.js';
 import { parseSource } from '../../src/repos/repo-spec.js';
-import { startSession, type StartedSession } from '../../src/sessions/start-session.js';
+import {
+  startSession,
+  waitForJupyter,
+  type StartedSession,
+} from '../../src/sessions/start-session.js';
 import { probe, startNetnsTarget, type NetnsTarget } from '../helpers/netns-target.js';
 
 const exec = promisify(execFile);
@@ -31,7 +35,8 @@ const PORTS = [80, 443, 22, 25, 5432, 6379, 8080];
 const env = {
   BINDERY_IMAGE_PREFIX: `bindery-test/e${run}-`,
   BINDERY_SESSION_NETWORK: `bindery-egress-${run}`,
-  BINDERY_BUILD_NETWORK: `bindery-egress-${run}`,
+  // The build network prepareSandbox makes beside the session network, as `bindery serve` uses.
+  BINDERY_BUILD_NETWORK: `bindery-egress-${run}-builds`,
   BINDERY_EGRESS_ALLOW_CIDRS: '10.252.0.0/24',
 };
 const config = loadConfig(env);
@@ -39,7 +44,7 @@ const engine = new DockerEngine();
 
 let allowed: NetnsTarget;
 let forbidden: NetnsTarget;
-let sandbox: Sandbox;
+let sandbox: PreparedSandbox;
 let imageName: string;
 let hostServer: Server;
 let hostPort: number;
@@ -80,10 +85,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await exec('docker', ['rm', '-f', outside]).catch(() => {});
-  if (sandbox) {
-    await removeFirewall(sandbox.policy);
-    await engine.removeNetwork(sandbox.network);
-  }
+  await sandbox?.remove();
   await new Promise((resolve) => hostServer?.close(resolve));
   await allowed?.close();
   await forbidden?.close();
@@ -146,6 +148,8 @@ describe.each(['runc', 'runsc'] as const)('sessions under %s', (runtime) => {
     expect(await probe(inSession(), other.container.address, 8888)).toMatchObject({
       connected: false,
     });
+    // Jupyter may still be starting (startSession does not wait): wait before asking.
+    await waitForJupyter(other.url, other.token, 45_000);
     const response = await fetch(`${other.url}api/status?token=${other.token}`);
     expect(response.status).toBe(200);
   }, 60_000);
@@ -153,6 +157,8 @@ describe.each(['runc', 'runsc'] as const)('sessions under %s', (runtime) => {
 
 describe('builds', () => {
   test('a postBuild reaches the allowed target on port 80 and nothing forbidden', async () => {
+    // On the sandbox's build network, not the sessions'.
+    expect(config.build.network).toBe(sandbox.build.network);
     const dir = await mkdtemp(join(tmpdir(), 'bindery-egress-'));
     try {
       await writeFile(
@@ -202,6 +208,9 @@ describe('the rules themselves', () => {
     expect(chains).not.toContain(egressChain(sandbox.policy));
     for (const chain of ['DOCKER-USER', 'INPUT']) {
       expect((await exec('iptables', ['-S', chain])).stdout).not.toContain(sandbox.policy.bridge);
+    }
+    for (const chain of ['INPUT', 'FORWARD']) {
+      expect((await exec('ip6tables', ['-S', chain])).stdout).not.toContain(sandbox.policy.bridge);
     }
     expect((await sandbox.check()).ok).toBe(false);
     expect(() => sandbox.assertReady()).toThrow(
