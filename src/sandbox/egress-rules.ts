@@ -12,6 +12,8 @@ export interface EgressPolicy {
   hostAddresses: readonly string[];
   /** The resolvers Docker's embedded DNS forwards to (the host's /etc/resolv.conf). */
   resolvers: readonly string[];
+  /** The network's IPv4 subnet, for the link-layer rules; none are installed without it. */
+  subnet?: string;
 }
 
 /** The chain of Bindery's own for traffic leaving a sandbox bridge. */
@@ -87,4 +89,16 @@ export function ipv6Rules(policy: Pick<EgressPolicy, 'bridge'>): HookRule[] {
     { chain: 'FORWARD', args: ['-i', policy.bridge, '-j', 'DROP'] },
     { chain: 'FORWARD', args: ['-o', policy.bridge, '-j', 'DROP'] },
   ];
+}
+
+/**
+ * The ebtables rules: no ARP from one port of a sandbox bridge to another claims an address of
+ * the network. Containers there never need each other's addresses (inter-container traffic is
+ * off), and a build step with NET_RAW could otherwise claim the gateway's address towards
+ * another build on the same network and receive its downloads. The host's own ARP is not
+ * forwarded traffic and passes.
+ */
+export function linkRules(policy: Pick<EgressPolicy, 'subnet'>): HookRule[] {
+  if (!policy.subnet) return [];
+  return [{ chain: 'FORWARD', args: ['-p', 'ARP', '--arp-ip-src', policy.subnet, '-j', 'DROP'] }];
 }

@@ -5,6 +5,7 @@ import {
   egressChainRules,
   hookRules,
   ipv6Rules,
+  linkRules,
   type EgressPolicy,
 } from './egress-rules.js';
 
@@ -27,6 +28,10 @@ export const iptables: Iptables = async (args, input) => {
 export const ip6tables: Iptables = async (args) =>
   (await exec('ip6tables', ['-w', ...args])).stdout;
 
+/** Runs ebtables with `args`; its check is spelled `--check` (`-C` changes counters there). */
+export const ebtables: Iptables = async (args) =>
+  (await exec('ebtables', args[0] === '-C' ? ['--check', ...args.slice(1)] : args)).stdout;
+
 const has = (run: Iptables, chain: string, args: string[]) =>
   run(['-C', chain, ...args]).then(
     () => true,
@@ -38,12 +43,13 @@ const quote = (arg: string) => (/^[\w.,/:-]+$/.test(arg) ? arg : `"${arg}"`);
 /**
  * Installs the egress policy, idempotently: the chain is replaced in one `iptables-restore`
  * transaction (never empty in between), and each hook rule is added only when missing; then
- * the IPv6 refusals, first in their chains.
+ * the IPv6 and ARP refusals, first in their chains.
  */
 export async function installFirewall(
   policy: EgressPolicy,
   run: Iptables = iptables,
   run6: Iptables = ip6tables,
+  runLink: Iptables = ebtables,
 ): Promise<void> {
   const chain = egressChain(policy);
   const rules = egressChainRules(policy).map((args) => `-A ${chain} ${args.map(quote).join(' ')}`);
@@ -59,6 +65,10 @@ export async function installFirewall(
     if (!(await has(run6, rule.chain, rule.args)))
       await run6(['-I', rule.chain, '1', ...rule.args]);
   }
+  for (const rule of linkRules(policy)) {
+    if (!(await has(runLink, rule.chain, rule.args)))
+      await runLink(['-I', rule.chain, '1', ...rule.args]);
+  }
 }
 
 /** What is missing or different from the policy; empty when the firewall is as it should be. */
@@ -66,6 +76,7 @@ export async function verifyFirewall(
   policy: EgressPolicy,
   run: Iptables = iptables,
   run6: Iptables = ip6tables,
+  runLink: Iptables = ebtables,
 ): Promise<string[]> {
   const problems: string[] = [];
   const chain = egressChain(policy);
@@ -83,14 +94,19 @@ export async function verifyFirewall(
     if (!(await has(run6, rule.chain, rule.args)))
       problems.push(`ip6tables ${rule.chain} lacks: ${rule.args.join(' ')}`);
   }
+  for (const rule of linkRules(policy)) {
+    if (!(await has(runLink, rule.chain, rule.args)))
+      problems.push(`ebtables ${rule.chain} lacks: ${rule.args.join(' ')}`);
+  }
   return problems;
 }
 
-/** Removes Bindery's rules for this bridge: the hooks, the chain, the IPv6 refusals. */
+/** Removes Bindery's rules for this bridge: the hooks, the chain, the IPv6 and ARP refusals. */
 export async function removeFirewall(
   policy: EgressPolicy,
   run: Iptables = iptables,
   run6: Iptables = ip6tables,
+  runLink: Iptables = ebtables,
 ): Promise<void> {
   for (const hook of hookRules(policy)) {
     while (await has(run, hook.chain, hook.args)) await run(['-D', hook.chain, ...hook.args]);
@@ -100,5 +116,9 @@ export async function removeFirewall(
   await run(['-X', chain]).catch(() => {});
   for (const rule of ipv6Rules(policy)) {
     while (await has(run6, rule.chain, rule.args)) await run6(['-D', rule.chain, ...rule.args]);
+  }
+  for (const rule of linkRules(policy)) {
+    while (await has(runLink, rule.chain, rule.args))
+      await runLink(['-D', rule.chain, ...rule.args]);
   }
 }

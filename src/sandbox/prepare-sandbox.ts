@@ -7,6 +7,7 @@ import type { ContainerEngine } from '../engine/container-engine.js';
 import { BinderyError } from '../errors.js';
 import type { EgressPolicy } from './egress-rules.js';
 import {
+  ebtables,
   installFirewall,
   ip6tables,
   iptables,
@@ -77,18 +78,19 @@ function hostAddresses(): string[] {
 
 /**
  * Puts the sandbox in place: the session network and the build network (inter-container
- * traffic off on both) and the firewall rules of DESIGN §5 on each bridge, IPv6 refused,
- * installed and verified. When they cannot be installed, sessions are refused with the
- * reason, unless the operator opted out (BINDERY_SANDBOX_OPTOUT=1).
+ * traffic off on both) and the firewall rules of DESIGN §5 on each bridge, IPv6 and ARP
+ * between containers refused, installed and verified. When they cannot be installed, sessions
+ * are refused with the reason, unless the operator opted out (BINDERY_SANDBOX_OPTOUT=1).
  */
 export async function prepareSandbox(deps: {
   engine: ContainerEngine;
   config: Config;
   run?: Iptables;
   run6?: Iptables;
+  runLink?: Iptables;
   log?: (line: string) => void;
 }): Promise<PreparedSandbox> {
-  const { engine, config, run = iptables, run6 = ip6tables } = deps;
+  const { engine, config, run = iptables, run6 = ip6tables, runLink = ebtables } = deps;
   const log = deps.log ?? ((line: string) => console.error(line));
   const shared = {
     ports: config.egress.ports,
@@ -102,20 +104,20 @@ export async function prepareSandbox(deps: {
     [buildNetworkFor(config.sandbox.network), 'build'],
   ] as const) {
     const bridge = bridgeFor(network);
-    await engine.ensureNetwork({
+    const { subnet } = await engine.ensureNetwork({
       name: network,
       bridge,
       interContainer: false,
       labels: { 'bindery.kind': kind },
     });
-    networks.push({ network, policy: { bridge, ...shared } });
+    networks.push({ network, policy: { bridge, ...shared, ...(subnet ? { subnet } : {}) } });
   }
   const [sessions, builds] = networks as [SandboxNetwork, SandboxNetwork];
   /** Every problem of every network, each naming the network it is on. */
   const verify = async () => {
     const problems: string[] = [];
     for (const { network, policy } of networks) {
-      const found = await verifyFirewall(policy, run, run6).catch((error: Error) => [
+      const found = await verifyFirewall(policy, run, run6, runLink).catch((error: Error) => [
         error.message,
       ]);
       problems.push(...found.map((problem) => `${network}: ${problem}`));
@@ -124,7 +126,7 @@ export async function prepareSandbox(deps: {
   };
   let problems: string[] = [];
   try {
-    for (const { policy } of networks) await installFirewall(policy, run, run6);
+    for (const { policy } of networks) await installFirewall(policy, run, run6, runLink);
     problems = await verify();
   } catch (error) {
     problems = [`the firewall could not be installed: ${(error as Error).message.split('\n')[0]}`];
@@ -155,7 +157,7 @@ export async function prepareSandbox(deps: {
     },
     async remove() {
       for (const { network, policy } of networks) {
-        await removeFirewall(policy, run, run6);
+        await removeFirewall(policy, run, run6, runLink);
         await engine.removeNetwork(network);
       }
     },

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
@@ -161,6 +162,10 @@ afterAll(async () => {
 describe('a hostile build step, run as root through the service', () => {
   let log = '';
   const samples: { lladdr: string | undefined; status: number | string }[] = [];
+  /** What another container on the build network (another build) holds for its gateway. */
+  const victimSamples: (string | undefined)[] = [];
+  let victim = '';
+  let gateway = { address: '', mac: '' };
   const token = randomBytes(8).toString('hex');
 
   beforeAll(async () => {
@@ -180,6 +185,45 @@ describe('a hostile build step, run as root through the service', () => {
         token,
       }),
     });
+    // Another build on the build network, sending to its gateway as a download would.
+    const buildNetwork = buildNetworkFor(config.sandbox.network);
+    const { stdout: gatewayAddress } = await exec('docker', [
+      'network',
+      'inspect',
+      '-f',
+      '{{range .IPAM.Config}}{{.Gateway}}{{end}}',
+      buildNetwork,
+    ]);
+    gateway = {
+      address: gatewayAddress.trim(),
+      mac: (await readFile(`/sys/class/net/${bridgeFor(buildNetwork)}/address`, 'utf8')).trim(),
+    };
+    victim = (
+      await exec('docker', [
+        'run',
+        '-d',
+        '--rm',
+        '--label',
+        'bindery.kind=build',
+        '--network',
+        buildNetwork,
+        config.baseImage,
+        'python3',
+        '-c',
+        'import socket, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nwhile True:\n' +
+          `    s.sendto(b"x", ("${gateway.address}", 9)); time.sleep(0.2)`,
+      ])
+    ).stdout.trim();
+    const victimGateway = async () => {
+      const { stdout: table } = await exec('docker', ['exec', victim, 'cat', '/proc/net/arp']);
+      const entry = table.split('\n').find((line) => line.startsWith(`${gateway.address} `));
+      return entry?.split(/\s+/)[3];
+    };
+    // Sampling starts once the other build has resolved its gateway.
+    for (let i = 0; i < 50 && (await victimGateway()) !== gateway.mac; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    victimSamples.push(await victimGateway());
     const statusUrl = `${session.url}api/status?token=${session.token}`;
     const bridge = bridgeFor(config.sandbox.network);
     // The proxy has talked to the session: the host has a neighbour entry to watch.
@@ -197,6 +241,7 @@ describe('a hostile build step, run as root through the service', () => {
         lladdr: await neighbourOf(session.ip, bridge),
         status: await statusOf(statusUrl),
       });
+      victimSamples.push(await victimGateway());
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     const { events } = await build;
@@ -205,6 +250,10 @@ describe('a hostile build step, run as root through the service', () => {
       throw new Error(`the hostile build did not finish: ${JSON.stringify(events.at(-1))}\n${log}`);
     }
   }, 600_000);
+
+  afterAll(async () => {
+    if (victim) await exec('docker', ['rm', '-f', victim]).catch(() => {});
+  });
 
   test('ran, and sent its forged frames', () => {
     expect(log).toMatch(/arp frames sent [1-9]\d+/);
@@ -232,6 +281,16 @@ describe('a hostile build step, run as root through the service', () => {
     expect(samples.length).toBeGreaterThan(SPOOF_SECONDS);
     const changed = samples.filter((s) => s.lladdr !== session.mac || s.status !== 200);
     expect({ mac: session.mac, changed }).toEqual({ mac: session.mac, changed: [] });
+  });
+
+  test("cannot claim the gateway's address towards another build on its network", () => {
+    expect(victimSamples.length).toBeGreaterThan(SPOOF_SECONDS);
+    expect(victimSamples[0]).toBe(gateway.mac);
+    // An entry being resolved again reads 00:00:00:00:00:00; any other address is the attacker's.
+    const changed = victimSamples.filter(
+      (mac) => mac !== gateway.mac && mac !== '00:00:00:00:00:00',
+    );
+    expect({ gateway: gateway.mac, changed }).toEqual({ gateway: gateway.mac, changed: [] });
   });
 
   test('reaches the allowed network on port 80, and neither port 22 nor an unlisted network', () => {

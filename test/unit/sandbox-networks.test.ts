@@ -23,6 +23,7 @@ function fakeIptables(): Iptables & { rules: Map<string, string[]> } {
     const rule = (op === '-I' ? rest.slice(1) : rest).join(' ');
     switch (op) {
       case '-C':
+      case '--check':
         if (!chain(name).includes(rule)) throw new Error('Bad rule');
         return '';
       case '-I':
@@ -52,7 +53,8 @@ function fakeEngine(): ContainerEngine & { networks: NetworkSpec[]; removed: str
     removed,
     ensureNetwork: async (spec: NetworkSpec) => {
       networks.push(spec);
-      return { subnet: '172.30.0.0/16', gateway: '172.30.0.1' };
+      const n = 29 + networks.length;
+      return { subnet: `172.${n}.0.0/16`, gateway: `172.${n}.0.1` };
     },
     removeNetwork: async (name: string) => {
       removed.push(name);
@@ -73,8 +75,9 @@ describe('the build network', () => {
     const engine = fakeEngine();
     const run = fakeIptables();
     const run6 = fakeIptables();
+    const runLink = fakeIptables();
     const config = loadConfig({ BINDERY_EGRESS_ALLOW_CIDRS: '10.250.0.0/24' });
-    const sandbox = await prepareSandbox({ engine, config, run, run6, log: () => {} });
+    const sandbox = await prepareSandbox({ engine, config, run, run6, runLink, log: () => {} });
     expect(engine.networks).toEqual([
       {
         name: 'bindery-sessions',
@@ -91,7 +94,16 @@ describe('the build network', () => {
     ]);
     expect(sandbox.network).toBe('bindery-sessions');
     expect(sandbox.build.network).toBe('bindery-builds');
-    expect(sandbox.build.policy).toEqual({ ...sandbox.policy, bridge: 'bindery1' });
+    expect(sandbox.build.policy).toEqual({
+      ...sandbox.policy,
+      bridge: 'bindery1',
+      subnet: '172.31.0.0/16',
+    });
+    // No ARP between containers on either network claims an address of that network.
+    expect(runLink.rules.get('FORWARD')).toEqual([
+      '-p ARP --arp-ip-src 172.31.0.0/16 -j DROP',
+      '-p ARP --arp-ip-src 172.30.0.0/16 -j DROP',
+    ]);
     expect(run.rules.get('BINDERY-bindery1')).toEqual(
       run.rules.get('BINDERY-bindery0')!.map((rule) => rule.replace('bindery0', 'bindery1')),
     );
@@ -106,13 +118,16 @@ describe('the build network', () => {
   it('is checked like the session network: a missing rule of it fails the check, naming it', async () => {
     const run = fakeIptables();
     const run6 = fakeIptables();
+    const runLink = fakeIptables();
     const sandbox = await prepareSandbox({
       engine: fakeEngine(),
       config: loadConfig({}),
       run,
       run6,
+      runLink,
       log: () => {},
     });
+    await runLink(['-D', 'FORWARD', '-p', 'ARP', '--arp-ip-src', '172.31.0.0/16', '-j', 'DROP']);
     await run(['-D', 'DOCKER-USER', '-i', 'bindery1', '-j', 'BINDERY-bindery1']);
     await run6(['-D', 'FORWARD', '-o', 'bindery1', '-j', 'DROP']);
     expect(await sandbox.check()).toEqual({
@@ -120,6 +135,7 @@ describe('the build network', () => {
       problems: [
         'bindery-builds: DOCKER-USER lacks: -i bindery1 -j BINDERY-bindery1',
         'bindery-builds: ip6tables FORWARD lacks: -o bindery1 -j DROP',
+        'bindery-builds: ebtables FORWARD lacks: -p ARP --arp-ip-src 172.31.0.0/16 -j DROP',
       ],
     });
   });
@@ -128,12 +144,14 @@ describe('the build network', () => {
     const engine = fakeEngine();
     const run = fakeIptables();
     const run6 = fakeIptables();
-    const sandbox = await prepareSandbox({ engine, config: loadConfig({}), run, run6 });
+    const runLink = fakeIptables();
+    const sandbox = await prepareSandbox({ engine, config: loadConfig({}), run, run6, runLink });
     await sandbox.remove();
     expect(engine.removed).toEqual(['bindery-sessions', 'bindery-builds']);
     expect([...run.rules.keys()].filter((chain) => chain.startsWith('BINDERY-'))).toEqual([]);
     expect(run.rules.get('DOCKER-USER')).toEqual([]);
     expect([...run6.rules.values()].flat()).toEqual([]);
+    expect([...runLink.rules.values()].flat()).toEqual([]);
   });
 });
 
@@ -150,8 +168,20 @@ describe('IPv6', () => {
     const run6 = fakeIptables();
     await run6(['-I', 'INPUT', '1', '-i', 'lo', '-j', 'ACCEPT']);
     const config = loadConfig({});
-    await prepareSandbox({ engine: fakeEngine(), config, run: fakeIptables(), run6 });
-    await prepareSandbox({ engine: fakeEngine(), config, run: fakeIptables(), run6 });
+    await prepareSandbox({
+      engine: fakeEngine(),
+      config,
+      run: fakeIptables(),
+      run6,
+      runLink: fakeIptables(),
+    });
+    await prepareSandbox({
+      engine: fakeEngine(),
+      config,
+      run: fakeIptables(),
+      run6,
+      runLink: fakeIptables(),
+    });
     expect(run6.rules.get('INPUT')).toEqual([
       '-i bindery1 -j DROP',
       '-i bindery0 -j DROP',
