@@ -3,8 +3,9 @@
  * egress rules; IPv6 is off for both. Proven through a whole service (web + worker): a real
  * session is launched, then a repository whose Dockerfile runs a hostile step as root (Docker
  * gives build containers NET_RAW) is built through /build. The step probes egress, forges an
- * IPv6 datagram to the host by hand, and sends gratuitous ARP claiming the session's address,
- * while this test watches the host's neighbour entry and the session's proxied api/status.
+ * IPv6 datagram to the host by hand, and sends gratuitous ARP claiming the session's address
+ * and its own gateway's, while this test watches the host's neighbour entry, the session's
+ * proxied api/status, and the gateway entry of another container on the build network.
  * Every address involved is this test's own: its namespaces, its networks, its containers.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
