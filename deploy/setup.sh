@@ -23,6 +23,9 @@ command -v python3 >/dev/null || missing+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 command -v runsc >/dev/null || missing+=(runsc)
 command -v chromium >/dev/null || missing+=(chromium)
+# The sandbox drops forged ARP between containers with ebtables (Debian's iptables brings
+# ebtables-nft where it is installed; the ebtables package otherwise).
+command -v ebtables >/dev/null || missing+=(ebtables)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     log "missing ${missing[*]}; run as root or: sudo apt-get install -y ${missing[*]}"
