@@ -81,7 +81,13 @@ export class GitHubQueue {
   async unfinished(): Promise<number> {
     let total = 0;
     for (const queue of [this.queue, this.reports]) {
-      const counts = await queue.getJobCounts('waiting', 'active', 'delayed');
+      const counts = await queue.getJobCounts(
+        'waiting',
+        'active',
+        'delayed',
+        'prioritized',
+        'waiting-children',
+      );
       total += Object.values(counts).reduce((sum, count) => sum + count, 0);
     }
     return total;

@@ -12,7 +12,7 @@ export interface GitHubWorkerOptions {
   connection: Redis;
   app: GitHubApp;
   config: Pick<Config, 'publicUrl' | 'githubUrl' | 'imagePrefix'>;
-  /** The build queue: enqueue for prebuilds, follow and details for reports. */
+  /** The build queue: enqueue for prebuilds, follow for reports. */
   builds: PrebuildDeps['builds'] & ReportDeps['builds'];
   reports: PrebuildDeps['reports'];
   /** Redis for locks and waiting pull requests (a producer's connection). */

@@ -118,6 +118,7 @@ export async function prebuild(job: PrebuildJob, deps: PrebuildDeps): Promise<st
         ...check,
         status: 'completed',
         conclusion,
+        completed_at: new Date().toISOString(),
         output: { title, summary },
       });
     });

@@ -12,7 +12,6 @@ import type { ReportJob } from './github-jobs.js';
 export interface ReportDeps extends CommentDeps {
   builds: CommentDeps['builds'] & {
     follow(imageName: string, signal?: AbortSignal): AsyncIterable<BuildLogEvent>;
-    details(imageName: string): Promise<{ startedAt?: number; finishedAt?: number } | undefined>;
   };
   /** Ends the wait for a build that never ends (its job lost); the check then times out. */
   signal: AbortSignal;
@@ -21,7 +20,8 @@ export interface ReportDeps extends CommentDeps {
 /**
  * Follows one build to its end and reports it: the check run goes `in_progress` (with
  * `started_at`) when a worker starts the build and `completed` when it ends, with the summary
- * and the log's tail; then the comments of the pull requests waiting for this commit are updated.
+ * (the time it took comes with the final event) and the log's tail; then the comments of the
+ * pull requests waiting for this commit are updated.
  */
 export async function reportBuild(job: ReportJob, deps: ReportDeps): Promise<string> {
   const { octokit, config } = deps;
@@ -65,9 +65,9 @@ export async function reportBuild(job: ReportJob, deps: ReportDeps): Promise<str
   }
 
   const built = final.phase === 'built';
-  const details = await deps.builds.details(imageName);
-  const durationMs =
-    details?.startedAt && details.finishedAt ? details.finishedAt - details.startedAt : undefined;
+  // From the final event itself: the job's own end time is written by BullMQ after the worker
+  // wrote this event, so reading it here could find nothing yet (a title of just "Built").
+  const { durationMs } = final;
   await updateCheck({
     status: 'completed',
     conclusion: built ? 'success' : job.failureConclusion,

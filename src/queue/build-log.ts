@@ -9,6 +9,12 @@ export interface BuildLogEvent {
   /** One line for a person: a log line while building, a summary otherwise. */
   message: string;
   imageName?: string;
+  /**
+   * On the final event the build worker writes: milliseconds from its worker taking up this
+   * try of the build to its end. It travels with the event because readers stop at the final
+   * event, and the queue records the job's end only after the worker has written it.
+   */
+  durationMs?: number;
 }
 
 /**

@@ -78,6 +78,11 @@ export function createBuildWorker({
     }
     const data = parsed.data;
     const { imageName } = data;
+    // When this try began (BullMQ's processedOn, set as the job became active): the final
+    // event carries the time since, so no reader needs the job's end, which BullMQ records
+    // only after this function returns.
+    const startedAt = job.processedOn ?? Date.now();
+    const took = () => ({ durationMs: Math.max(0, Date.now() - startedAt) });
 
     // BullMQ counts stalls on the job; the count already reported is kept as its progress.
     const reported = (job.progress as { stalls?: number } | undefined)?.stalls ?? 0;
@@ -124,6 +129,7 @@ export function createBuildWorker({
         phase: 'built',
         message: builtEvent?.message ?? `Built image ${imageName}\n`,
         imageName,
+        ...took(),
       });
       return { imageName };
     } catch (thrown) {
@@ -141,7 +147,7 @@ export function createBuildWorker({
         });
         throw error;
       }
-      await log.append(imageName, { phase: 'failed', message: line(error.message) });
+      await log.append(imageName, { phase: 'failed', message: line(error.message), ...took() });
       throw retryable ? error : new UnrecoverableError(error.message);
     } finally {
       clearTimeout(timer);

@@ -41,14 +41,154 @@ export interface FakeRepository {
   defaultBranch?: string;
   /** Branch name → head SHA. */
   branches?: Record<string, string>;
-  /** Files served by the contents API (`.github/bindery.yml`). */
+  /** Files of the default branch, served by the contents API (`.github/bindery.yml`). */
   files?: Record<string, string>;
+  /**
+   * Files at other refs (a branch name or a commit SHA), served when the contents API is
+   * asked with `?ref=`. A listed branch without files of its own has the default branch's.
+   */
+  filesAt?: Record<string, Record<string, string>>;
+}
+
+/** One read of the contents API: which file of which repository, at which `ref` if any. */
+export interface ContentsRead {
+  repository: string;
+  path: string;
+  /** `?ref=` as sent; undefined reads the default branch, as GitHub does. */
+  ref: string | undefined;
+}
+
+/** A request GitHub would have refused with 422, and why. */
+export interface RejectedCall {
+  call: string;
+  problems: string[];
+}
+
+/** The statuses an app may set; `waiting`, `requested` and `pending` are GitHub Actions' own. */
+const CHECK_STATUSES = ['queued', 'in_progress', 'completed'];
+/** The conclusions an app may set; only GitHub sets `stale`. */
+const CHECK_CONCLUSIONS = [
+  'action_required',
+  'cancelled',
+  'failure',
+  'neutral',
+  'success',
+  'skipped',
+  'timed_out',
+];
+/** The fields of a check run an app may write; GitHub ignores others. */
+const CHECK_FIELDS = [
+  'name',
+  'head_sha',
+  'details_url',
+  'external_id',
+  'status',
+  'started_at',
+  'conclusion',
+  'completed_at',
+  'output',
+  'actions',
+];
+/** GitHub's cap on `output.summary` and `output.text`. */
+const OUTPUT_TEXT_LIMIT = 65_535;
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+
+/**
+ * What GitHub would refuse in a check run's create (POST) or update (PATCH) body, after
+ * https://docs.github.com/en/rest/checks/runs: `name` and `head_sha` on create; `status` and
+ * `conclusion` from the values an app may set; a conclusion with `status: completed` or
+ * `completed_at`, and `completed_at` with a conclusion (GitHub's earlier rule: it now fills the
+ * time in, and a body that gives it is valid under both); ISO 8601 times; `output` with a
+ * `title` and a `summary`, `summary` and `text` at most 65535 characters, at most 50
+ * annotations a request; at most 3 actions.
+ */
+export function checkRunProblems(body: unknown, creating: boolean): string[] {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    return ['The body is not a JSON object.'];
+  }
+  const run = body as Record<string, unknown>;
+  const problems: string[] = [];
+  const isString = (field: string) => typeof run[field] === 'string';
+  for (const field of ['name', 'head_sha']) {
+    if (creating && run[field] === undefined) problems.push(`"${field}" wasn't supplied.`);
+  }
+  for (const field of ['name', 'head_sha', 'details_url', 'external_id']) {
+    if (run[field] !== undefined && !isString(field)) {
+      problems.push(`For 'properties/${field}', ${JSON.stringify(run[field])} is not a string.`);
+    }
+  }
+  if (isString('name') && (run.name as string).trim() === '') problems.push('"name" is empty.');
+  if (isString('head_sha') && !/^[0-9a-f]{40}$/.test(run.head_sha as string)) {
+    problems.push(`No commit found for SHA: ${String(run.head_sha)}`);
+  }
+  if (isString('details_url') && !/^https?:\/\/[^/]/.test(run.details_url as string)) {
+    problems.push(`"details_url" is not a URL: ${String(run.details_url)}`);
+  }
+  if (run.status !== undefined && !CHECK_STATUSES.includes(run.status as string)) {
+    problems.push(
+      `For 'properties/status', ${JSON.stringify(run.status)} is not a member of enum.`,
+    );
+  }
+  if (run.conclusion !== undefined && !CHECK_CONCLUSIONS.includes(run.conclusion as string)) {
+    problems.push(
+      `For 'properties/conclusion', ${JSON.stringify(run.conclusion)} is not a member of enum.`,
+    );
+  }
+  if ((run.status === 'completed' || run.completed_at !== undefined) && !run.conclusion) {
+    problems.push('"conclusion" wasn\'t supplied.');
+  }
+  if (run.conclusion !== undefined && run.completed_at === undefined) {
+    problems.push('"completed_at" wasn\'t supplied.');
+  }
+  for (const field of ['started_at', 'completed_at']) {
+    if (run[field] !== undefined && !(isString(field) && ISO_8601.test(run[field] as string))) {
+      problems.push(`"${field}" is not an ISO 8601 time: ${JSON.stringify(run[field])}`);
+    }
+  }
+  if (run.output !== undefined) {
+    const output = run.output as Record<string, unknown> | null;
+    if (typeof output !== 'object' || output === null || Array.isArray(output)) {
+      problems.push(`For 'properties/output', ${JSON.stringify(output)} is not an object.`);
+    } else {
+      for (const field of ['title', 'summary']) {
+        if (typeof output[field] !== 'string') problems.push(`"output.${field}" wasn't supplied.`);
+      }
+      if (output.text !== undefined && typeof output.text !== 'string') {
+        problems.push(`"output.text" is not a string.`);
+      }
+      for (const field of ['summary', 'text']) {
+        const text = output[field];
+        if (typeof text === 'string' && text.length > OUTPUT_TEXT_LIMIT) {
+          problems.push(
+            `"output.${field}" is too long (${text.length} characters, at most ${OUTPUT_TEXT_LIMIT}).`,
+          );
+        }
+      }
+      if (Array.isArray(output.annotations) && output.annotations.length > 50) {
+        problems.push('"output.annotations" has more than 50 items.');
+      }
+    }
+  }
+  if (Array.isArray(run.actions) && run.actions.length > 3) {
+    problems.push('"actions" has more than 3 items.');
+  }
+  return problems;
+}
+
+/** The fields of `body` that GitHub keeps on a check run; a conclusion completes it. */
+function checkRunFields(body: Record<string, unknown>): Record<string, unknown> {
+  const kept = Object.fromEntries(
+    Object.entries(body).filter(([field]) => CHECK_FIELDS.includes(field)),
+  );
+  return body.conclusion === undefined ? kept : { ...kept, status: 'completed' };
 }
 
 export class FakeGitHub {
   readonly calls: RecordedCall[] = [];
   readonly checkRuns: CheckRun[] = [];
   readonly comments: Comment[] = [];
+  /** Requests answered 422 because GitHub would have refused them; a test expects none. */
+  readonly rejected: RejectedCall[] = [];
   private readonly repositories = new Map<string, FakeRepository>();
   private nextId = 100;
   /** Requests still to be answered with a used-up rate limit. */
@@ -86,6 +226,29 @@ export class FakeGitHub {
       .map((call) => `${call.method} ${call.path}`);
   }
 
+  /** Every read of the contents API, in order. */
+  get contentsReads(): ContentsRead[] {
+    return this.calls.flatMap((call) => {
+      const match = /^\/repos\/([^/]+\/[^/]+)\/contents\/(.+)$/.exec(call.path);
+      return match && call.method === 'GET'
+        ? [{ repository: match[1]!, path: match[2]!, ref: call.query.get('ref') ?? undefined }]
+        : [];
+    });
+  }
+
+  /** The files of `repository` at `ref` (the default branch when absent); undefined when no such ref. */
+  private filesAt(repository: FakeRepository, ref: string | undefined) {
+    const defaultBranch = repository.defaultBranch ?? 'main';
+    const name = ref?.replace(/^refs\/heads\//, '');
+    const defaultHead = repository.branches?.[defaultBranch];
+    if (name === undefined || name === defaultBranch || (defaultHead && name === defaultHead)) {
+      return repository.files ?? {};
+    }
+    const own = repository.filesAt?.[name];
+    if (own) return own;
+    return repository.branches?.[name] === undefined ? undefined : (repository.files ?? {});
+  }
+
   commentsOn(issue: string) {
     return this.comments.filter(
       (comment) => comment.issue === issue && comment.user.type === 'Bot',
@@ -114,6 +277,14 @@ export class FakeGitHub {
       headers: { 'content-type': 'application/json; charset=utf-8', ...headers },
     });
     const notFound = () => json(404, { message: 'Not Found' });
+    /** GitHub's answer to a body it refuses, kept for the test to see. */
+    const invalid = (problems: string[], documented: string) => {
+      this.rejected.push({ call: `${method} ${path}`, problems });
+      return json(422, {
+        message: `Invalid request.\n\n${problems.join('\n')}`,
+        documentation_url: `https://docs.github.com/rest/checks/runs#${documented}`,
+      });
+    };
     let match: RegExpMatchArray | null;
 
     if ((match = path.match(/^\/app\/installations\/(\d+)\/access_tokens$/)) && method === 'POST') {
@@ -146,7 +317,10 @@ export class FakeGitHub {
       return sha ? json(200, { name: match[1], commit: { sha } }) : notFound();
     }
     if ((match = rest.match(/^\/contents\/(.+)$/)) && method === 'GET') {
-      const file = repository.files?.[match[1]!];
+      const ref = parsed.searchParams.get('ref') ?? undefined;
+      const files = this.filesAt(repository, ref);
+      if (!files) return json(404, { message: `No commit found for the ref ${ref}` });
+      const file = files[match[1]!];
       return file === undefined
         ? notFound()
         : { status: 200, body: file, headers: { 'content-type': 'text/plain; charset=utf-8' } };
@@ -171,9 +345,12 @@ export class FakeGitHub {
       return json(200, { total_count: runs.length, check_runs: runs });
     }
     if (rest === '/check-runs' && method === 'POST') {
+      const problems = checkRunProblems(body, true);
+      if (problems.length > 0) return invalid(problems, 'create-a-check-run');
       const run: CheckRun = {
+        status: 'queued',
         conclusion: null,
-        ...(body as object),
+        ...checkRunFields(body!),
         id: this.nextId++,
         app: { id: this.appId },
       } as CheckRun;
@@ -183,7 +360,9 @@ export class FakeGitHub {
     if ((match = rest.match(/^\/check-runs\/(\d+)$/)) && method === 'PATCH') {
       const run = this.checkRuns.find((r) => r.id === Number(match![1]));
       if (!run) return notFound();
-      Object.assign(run, body);
+      const problems = checkRunProblems(body, false);
+      if (problems.length > 0) return invalid(problems, 'update-a-check-run');
+      Object.assign(run, checkRunFields(body!));
       return json(200, run);
     }
     if ((match = rest.match(/^\/issues\/(\d+)\/comments$/))) {

@@ -12,7 +12,7 @@ import { createGitHubWorker } from '../../src/github/github-worker.js';
 import { createWebhookHandlers } from '../../src/github/webhook-handlers.js';
 import { createWebhookMiddleware } from '../../src/github/webhook-middleware.js';
 import type { BuildJob } from '../../src/queue/build-job.js';
-import { BuildLog } from '../../src/queue/build-log.js';
+import { BuildLog, isFinalEvent, type BuildLogEvent } from '../../src/queue/build-log.js';
 import { BuildQueue } from '../../src/queue/build-queue.js';
 import { createBuildWorker } from '../../src/queue/build-worker.js';
 import { waitFor } from './wait-for.js';
@@ -78,10 +78,22 @@ export async function startGitHubHarness(options: HarnessOptions) {
       onEvent({ phase: 'building', message: 'Step 1/1 : FROM bindery/base:bookworm\n' });
       if (failing.has(job.ref)) throw new BuildError('postBuild failed with exit code 1.');
     });
+  /**
+   * The build worker's log, with a door between a build's final event and the worker handing
+   * the job back to BullMQ: a test that holds it open sees what reports read while the queue
+   * has not yet recorded the job's end (BullMQ writes `finishedOn` after the processor returns).
+   */
+  const hooks: { afterFinalEvent?: (imageName: string) => Promise<void> } = {};
+  class WorkerLog extends BuildLog {
+    override async append(imageName: string, event: BuildLogEvent): Promise<void> {
+      await super.append(imageName, event);
+      if (isFinalEvent(event)) await hooks.afterFinalEvent?.(imageName);
+    }
+  }
   const workers: { close(): Promise<unknown> }[] = [
     createBuildWorker({
       connection,
-      log: new BuildLog(connection),
+      log: new WorkerLog(connection),
       queueName: buildQueueName,
       concurrency: 4,
       build: async (job, onEvent) => {
@@ -126,7 +138,10 @@ export async function startGitHubHarness(options: HarnessOptions) {
     logs,
     built,
     failing,
+    hooks,
     url,
+    /** The newest event of `imageName`'s build log: its final event once the build has ended. */
+    finalEvent: (imageName: string) => new BuildLog(redis).last(imageName),
     /** Delivers `payload` as GitHub would: signed with the secret unless told otherwise. */
     async deliver(
       event: string,
@@ -149,13 +164,43 @@ export async function startGitHubHarness(options: HarnessOptions) {
       });
       return { status: response.status, text: await response.text(), delivery };
     },
-    /** Waits until neither queue has a job waiting or running: the end of a test's work. */
+    /**
+     * What the GitHub queue holds for one webhook delivery: its prebuild job's state and tries,
+     * or undefined when the delivery queued nothing. (A delivery of several repositories names
+     * its jobs `<delivery>-<n>`; pass that.)
+     */
+    async deliveryJob(jobId: string) {
+      const prebuilds = new Queue(`bindery-github-${namespace}`, { connection: redis });
+      try {
+        const job = await prebuilds.getJob(jobId);
+        if (!job) return undefined;
+        return {
+          state: await job.getState(),
+          attemptsMade: job.attemptsMade,
+          finishedOn: job.finishedOn,
+        };
+      } finally {
+        await prebuilds.close();
+      }
+    },
+    /**
+     * Waits until neither queue has a job waiting, running or waiting to be tried again: the
+     * end of a test's work. Webhook deliveries are queued before they are answered, and each
+     * job queues the next (prebuild → build and report) before it ends, so once idle, nothing
+     * a delivery caused is still to come.
+     */
     async idle(timeoutMs = 30_000) {
       const buildCounts = new Queue(buildQueueName, { connection: redis });
       try {
         await waitFor(
           async () => {
-            const builds = await buildCounts.getJobCounts('waiting', 'active', 'delayed');
+            const builds = await buildCounts.getJobCounts(
+              'waiting',
+              'active',
+              'delayed',
+              'prioritized',
+              'waiting-children',
+            );
             const unfinished = Object.values(builds).reduce((sum, count) => sum + count, 0);
             return unfinished + (await github.unfinished()) === 0;
           },

@@ -9,7 +9,7 @@ import { Builder } from '../../src/build/builder.js';
 import { loadConfig } from '../../src/config.js';
 import { DockerEngine } from '../../src/engine/docker-engine.js';
 import { RepositoryError, UnavailableError } from '../../src/errors.js';
-import type { BuildJob } from '../../src/queue/build-job.js';
+import { jobIdFor, type BuildJob } from '../../src/queue/build-job.js';
 import { BuildLog, buildLogKey, type BuildLogEvent } from '../../src/queue/build-log.js';
 import { BuildQueue, WAITING_EVENT } from '../../src/queue/build-queue.js';
 import { createBuildWorker, type BuildFunction } from '../../src/queue/build-worker.js';
@@ -94,7 +94,33 @@ function setUp(build: BuildFunction, options: SetUpOptions = {}) {
     producer.disconnect();
     workerRedis.disconnect();
   });
-  return { queue, queueName, log, startWorker };
+  /** `imageName`'s job as the queue holds it, and how many jobs wait, run or wait for a retry. */
+  const jobState = async (imageName: string) => {
+    const admin = new Queue(queueName, { connection: producer });
+    try {
+      const job = await admin.getJob(jobIdFor(imageName));
+      return {
+        state: await job?.getState(),
+        attemptsMade: job?.attemptsMade,
+        unfinished: Object.values(
+          await admin.getJobCounts('waiting', 'active', 'delayed', 'prioritized'),
+        ).reduce((sum, count) => sum + count, 0),
+      };
+    } finally {
+      await admin.close();
+    }
+  };
+  /** When `imageName`'s job (its last try) started and ended, as BullMQ recorded them. */
+  const jobTimes = async (imageName: string) => {
+    const admin = new Queue(queueName, { connection: producer });
+    try {
+      const job = await admin.getJob(jobIdFor(imageName));
+      return { processedOn: job?.processedOn, finishedOn: job?.finishedOn };
+    } finally {
+      await admin.close();
+    }
+  };
+  return { queue, queueName, log, startWorker, jobState, jobTimes };
 }
 
 const RESTART_EVENT: BuildLogEvent = {
@@ -142,6 +168,12 @@ const built = (imageName: string): BuildLogEvent => ({
   imageName,
 });
 
+/**
+ * The final event as the worker writes it: its phase and message, and how long this try took
+ * (it travels with the event, so that no reader depends on BullMQ having recorded the job's end).
+ */
+const ended = (event: BuildLogEvent) => ({ ...event, durationMs: expect.any(Number) });
+
 describe('build queue', () => {
   test('concurrent requests for one image attach to one build, and every follower gets all of it', async () => {
     let calls = 0;
@@ -188,7 +220,7 @@ describe('build queue', () => {
       { phase: 'building', message: 'step 1\n' },
       { phase: 'building', message: 'step 2\n' },
       { phase: 'building', message: 'step 3\n' },
-      built(image),
+      ended(built(image)),
     ];
     expect(await early).toEqual(whole);
     expect(await late).toEqual(whole);
@@ -201,7 +233,7 @@ describe('build queue', () => {
 
   test('a build failed by its repository is not retried, and followers get why', async () => {
     let calls = 0;
-    const { queue } = setUp(async () => {
+    const { queue, jobState } = setUp(async () => {
       calls++;
       throw new RepositoryError('This repository has both binder/ and .binder/; keep one of them.');
     });
@@ -210,13 +242,14 @@ describe('build queue', () => {
 
     expect(await collect(queue.follow(image))).toEqual([
       WAITING_EVENT,
-      {
+      ended({
         phase: 'failed',
         message: 'This repository has both binder/ and .binder/; keep one of them.\n',
-      },
+      }),
     ]);
     await waitFor(async () => (await queue.status(image)) === 'failed');
-    await sleep(300); // past the backoff: a retry would have started by now
+    // Failed for good: a job to be tried again waits as `delayed`, and a failed one never runs.
+    expect(await jobState(image)).toEqual({ state: 'failed', attemptsMade: 1, unfinished: 0 });
     expect(calls).toBe(1);
   }, 20_000);
 
@@ -238,8 +271,30 @@ describe('build queue', () => {
         message: 'Docker did not answer. The build starts again (attempt 2 of 3).\n',
       },
       { phase: 'fetching', message: 'Fetching, try 2\n' },
-      built(image),
+      ended(built(image)),
     ]);
+    expect(calls).toBe(2);
+  }, 20_000);
+
+  test("the final event says how long the build's last try took, before the queue records its end", async () => {
+    let calls = 0;
+    const { queue, jobTimes } = setUp(async () => {
+      calls++;
+      // The first try takes long and fails; the second, which builds, takes 300 ms.
+      await sleep(calls === 1 ? 1_000 : 300);
+      if (calls === 1) throw new UnavailableError('Docker did not answer.');
+    });
+    const image = newImageName();
+    await queue.enqueue(jobFor(image));
+
+    const end = (await collect(queue.follow(image))).at(-1)!;
+    expect(end).toEqual(ended(built(image)));
+    expect(end.durationMs).toBeGreaterThanOrEqual(300);
+    expect(end.durationMs).toBeLessThan(1_000);
+    // The same span as the job's own times, which BullMQ writes after the final event.
+    await waitFor(async () => (await queue.status(image)) === undefined);
+    const { processedOn, finishedOn } = await jobTimes(image);
+    expect(end.durationMs).toBeLessThanOrEqual(finishedOn! - processedOn!);
     expect(calls).toBe(2);
   }, 20_000);
 
@@ -262,7 +317,7 @@ describe('build queue', () => {
         message:
           'connect ECONNREFUSED /var/run/docker.sock The build starts again (attempt 2 of 2).\n',
       },
-      { phase: 'failed', message: 'connect ECONNREFUSED /var/run/docker.sock\n' },
+      ended({ phase: 'failed', message: 'connect ECONNREFUSED /var/run/docker.sock\n' }),
     ]);
     await waitFor(async () => (await queue.status(image)) === 'failed');
     expect(calls).toBe(2);
@@ -271,7 +326,7 @@ describe('build queue', () => {
   test('a build past the time limit is stopped and not retried', async () => {
     let calls = 0;
     let stopped = false;
-    const { queue } = setUp(
+    const { queue, jobState } = setUp(
       async (_job, _onEvent, signal) => {
         calls++;
         await sleep(60_000, undefined, { signal }).catch(() => (stopped = true));
@@ -281,13 +336,17 @@ describe('build queue', () => {
     const image = newImageName();
     await queue.enqueue(jobFor(image));
 
-    expect((await collect(queue.follow(image))).at(-1)).toEqual({
-      phase: 'failed',
-      message: "The build took longer than 1 s, this service's limit, and was stopped.\n",
-    });
+    const end = (await collect(queue.follow(image))).at(-1);
+    expect(end).toEqual(
+      ended({
+        phase: 'failed',
+        message: "The build took longer than 1 s, this service's limit, and was stopped.\n",
+      }),
+    );
+    expect(end!.durationMs).toBeGreaterThanOrEqual(1_000);
     expect(stopped).toBe(true);
     await waitFor(async () => (await queue.status(image)) === 'failed');
-    await sleep(300);
+    expect(await jobState(image)).toEqual({ state: 'failed', attemptsMade: 1, unfinished: 0 });
     expect(calls).toBe(1);
   }, 20_000);
 
@@ -309,7 +368,7 @@ describe('build queue', () => {
     expect(await collect(queue.follow(image))).toEqual([
       WAITING_EVENT,
       { phase: 'fetching', message: 'build 2\n' },
-      built(image),
+      ended(built(image)),
     ]);
     await waitFor(async () => (await queue.status(image)) === undefined);
 
@@ -318,7 +377,7 @@ describe('build queue', () => {
     expect(await collect(queue.follow(image))).toEqual([
       WAITING_EVENT,
       { phase: 'fetching', message: 'build 3\n' },
-      built(image),
+      ended(built(image)),
     ]);
     expect(calls).toBe(3);
   }, 20_000);
@@ -346,7 +405,7 @@ describe('build queue', () => {
       { phase: 'fetching', message: `Build started in process ${child}\n` },
       RESTART_EVENT,
       { phase: 'fetching', message: `Build started in process ${process.pid}\n` },
-      built(image),
+      ended(built(image)),
     ]);
     expect(parentCalls).toBe(1);
   }, 30_000);
@@ -388,10 +447,13 @@ describe('build queue', () => {
     const image = newImageName();
     await queue.enqueue(jobFor(image));
     const stop = new AbortController();
-    const following = collect(queue.follow(image, stop.signal));
-    await sleep(200);
+    const following = queue.follow(image, stop.signal);
+    // Read what there is, then abort while the follower waits for more.
+    expect((await following.next()).value).toEqual(WAITING_EVENT);
+    const rest = collect({ [Symbol.asyncIterator]: () => following });
     stop.abort();
-    expect(await following).toEqual([WAITING_EVENT]);
+    expect(await rest).toEqual([]);
+    expect(await queue.status(image)).toBe('building');
   });
 });
 
@@ -451,7 +513,7 @@ describe('build queue with the real builder', () => {
     expect(events[0]).toEqual(WAITING_EVENT);
     expect(events[1]?.phase).toBe('fetching');
     expect(events.filter((event) => event.phase === 'building').length).toBeGreaterThan(1);
-    expect(events.at(-1)).toEqual(built(imageName));
+    expect(events.at(-1)).toEqual(ended(built(imageName)));
     expect(events.filter((event) => event.phase === 'built')).toHaveLength(1);
     expect(await engine.imageExists(imageName)).toBe(true);
 
@@ -461,7 +523,7 @@ describe('build queue with the real builder', () => {
     await queue.enqueue(job);
     expect(await collect(queue.follow(imageName))).toEqual([
       WAITING_EVENT,
-      { phase: 'built', message: 'Found built image, launching...\n', imageName },
+      ended({ phase: 'built', message: 'Found built image, launching...\n', imageName }),
     ]);
   }, 300_000);
 });

@@ -9,6 +9,7 @@ import {
   jest,
 } from '@jest/globals';
 import nock from 'nock';
+import { formatDuration } from '../../src/format-duration.js';
 import { FakeGitHub } from '../helpers/fake-github.js';
 import { startGitHubHarness, type GitHubHarness } from '../helpers/github-harness.js';
 import { webhookExample } from '../helpers/webhook-examples.js';
@@ -75,8 +76,17 @@ beforeEach(async () => {
   await harness.forgetWaitingPullRequests();
 });
 
-// Each test's jobs end before the next test starts, so no test sees another's calls.
-afterEach(() => harness.idle());
+// Each test's jobs end before the next test starts, so no test sees another's calls; and
+// GitHub would have taken every call the app made (the fake answers 422 where GitHub would).
+afterEach(async () => {
+  const idle = await harness.idle().then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  // First: a refused call is why a test waited in vain, and says more than the wait's timeout.
+  expect(github.rejected).toEqual([]);
+  if (idle) throw idle;
+});
 
 const completed = () => github.checkRuns.filter((run) => run.status === 'completed');
 
@@ -112,26 +122,61 @@ describe('push to the default branch', () => {
       status: 'in_progress',
       started_at: expect.any(String),
     });
+    const took = formatDuration((await harness.finalEvent(image))!.durationMs!);
     expect(done!.body).toMatchObject({
       status: 'completed',
       conclusion: 'success',
+      completed_at: expect.any(String),
       output: {
-        title: expect.stringMatching(/^Built in \d+ s$/),
-        summary: expect.stringContaining(`Built the image \`${image}\` in`),
+        title: `Built in ${took}`,
+        summary: `Built the image \`${image}\` in ${took}.\n\n[Launch it](https://bindery.test/v2/gh/${OWNER}/${REPO}/${PUSHED}) · [the whole log](https://bindery.test/logs/${image})`,
         text: expect.stringContaining('Step 1/1 : FROM bindery/base:bookworm'),
       },
     });
+  });
+
+  it("says how long the build took, though the queue records the job's end after the report", async () => {
+    // The build worker writes a build's final event, and only then does BullMQ record the job's
+    // end. Holding the job open until the check run is completed makes that order certain:
+    // the duration must come with the final event, not from the job.
+    harness.hooks.afterFinalEvent = () =>
+      waitFor(() => completed().length === 1, 'the report, before the job ends');
+    try {
+      await harness.deliver('push', pushToMaster());
+      await waitFor(() => completed().length === 1, 'the check run to complete');
+    } finally {
+      harness.hooks.afterFinalEvent = undefined;
+    }
+    const image = harness.built[0]!.imageName;
+    const { durationMs } = (await harness.finalEvent(image))!;
+    // The stand-in build takes 50 ms, and the whole build ended before the report did.
+    expect(durationMs).toBeGreaterThanOrEqual(50);
+    const took = formatDuration(durationMs!);
+    expect(github.checkRuns[0]!.output).toMatchObject({
+      title: `Built in ${took}`,
+      summary: expect.stringContaining(`Built the image \`${image}\` in ${took}.`),
+    });
+    expect(harness.logs).toContain(
+      `github report: ${OWNER}/${REPO}@${PUSHED.slice(0, 7)}: built in ${took}, reported`,
+    );
   });
 
   it('does nothing twice for a redelivered webhook', async () => {
     const payload = pushToMaster();
     const first = await harness.deliver('push', payload);
     await waitFor(() => completed().length === 1, 'the first delivery to be reported');
+
+    await harness.idle();
     const calls = github.calls.length;
+    const handled = await harness.deliveryJob(first.delivery);
+    expect(handled).toMatchObject({ state: 'completed', attemptsMade: 1 });
 
     const again = await harness.deliver('push', payload, { delivery: first.delivery });
     expect(again.status).toBe(200);
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // The answer comes after the delivery is queued: once the queues are idle, anything it
+    // caused has run.
+    await harness.idle();
+    expect(await harness.deliveryJob(first.delivery)).toEqual(handled);
     expect(github.calls.length).toBe(calls);
     expect(harness.built).toHaveLength(1);
   });
@@ -144,9 +189,15 @@ describe('push to the default branch', () => {
     tag.installation = { id: 1, node_id: 'x' };
     const deletion = example('push', (p) => p.deleted && p.installation);
     deletion.ref = 'refs/heads/old-branch';
-    expect((await harness.deliver('push', tag)).status).toBe(200);
-    expect((await harness.deliver('push', deletion)).status).toBe(200);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const deliveries = [
+      await harness.deliver('push', tag),
+      await harness.deliver('push', deletion),
+    ];
+    expect(deliveries.map((delivery) => delivery.status)).toEqual([200, 200]);
+    await harness.idle();
+    for (const { delivery } of deliveries) {
+      expect(await harness.deliveryJob(delivery)).toBeUndefined();
+    }
     expect(github.calls).toEqual([]);
     expect(harness.built).toEqual([]);
   });
@@ -158,7 +209,8 @@ describe('webhook signatures', () => {
     const response = await harness.deliver('push', pushToMaster(), { secret: 'not-the-secret' });
     expect(response.status).toBe(401);
     expect(JSON.parse(response.text).error).toMatch(/WEBHOOK_SECRET/);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await harness.idle();
+    expect(await harness.deliveryJob(response.delivery)).toBeUndefined();
     expect(github.calls).toEqual([]);
     expect(harness.built).toEqual([]);
     const lines = harness.logs.slice(logged);
@@ -335,10 +387,38 @@ describe('repository settings', () => {
     await harness.deliver('push', pushToMaster());
     await waitFor(() => completed().length === 1, 'the failed build to be reported');
     expect(github.checkRuns[0]).toMatchObject({ conclusion: 'neutral' });
+    const { durationMs } = (await harness.finalEvent(harness.built[0]!.imageName))!;
     expect(github.checkRuns[0]!.output).toMatchObject({
       title: 'Build failed',
-      summary: expect.stringContaining('postBuild failed with exit code 1.'),
+      summary: expect.stringContaining(
+        `could not be built in ${formatDuration(durationMs!)}: postBuild failed with exit code 1.`,
+      ),
     });
+  });
+
+  it("reads the settings from the default branch only, never from the pull request's own commit or branch", async () => {
+    // The pull request's commit and branch (and the fork it comes from) turn forks on; the
+    // default branch has no settings file, so forks are not built.
+    const forksOn = { '.github/bindery.yml': 'forks: true\n' };
+    github.addRepository({
+      owner: OWNER,
+      name: REPO,
+      defaultBranch: 'master',
+      branches: { master: PUSHED, changes: HEAD },
+      filesAt: { [HEAD]: forksOn, changes: forksOn },
+    });
+    github.addRepository({ owner: 'someone', name: REPO, files: forksOn });
+    const fromFork = pullRequestAt('opened', HEAD, '2019-05-15T15:20:33Z');
+    fromFork.pull_request.head.repo.full_name = `someone/${REPO}`;
+    await harness.deliver('pull_request', fromFork);
+    await waitFor(() => completed().length === 1, 'the skipped check run');
+
+    expect(github.checkRuns[0]).toMatchObject({ head_sha: HEAD, conclusion: 'skipped' });
+    expect(harness.built).toEqual([]);
+    expect(github.contentsReads).toEqual([
+      { repository: `${OWNER}/${REPO}`, path: '.github/bindery.yml', ref: undefined },
+      { repository: `${OWNER}/.github`, path: '.github/bindery.yml', ref: undefined },
+    ]);
   });
 
   it('reports an invalid settings file on the check run and builds nothing', async () => {

@@ -5,6 +5,8 @@ import { sign } from '@octokit/webhooks-methods';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../../src/config.js';
 import { DockerEngine } from '../../src/engine/docker-engine.js';
+import { formatDuration } from '../../src/format-duration.js';
+import { BuildLog } from '../../src/queue/build-log.js';
 import { startService, type RunningService } from '../../src/service.js';
 import { FakeGitHub } from '../helpers/fake-github.js';
 import { readEventStream } from '../helpers/event-stream.js';
@@ -142,10 +144,18 @@ describe('the GitHub App against a GitHub Enterprise host', () => {
     expect(check.conclusion).toBe('success');
     const image = check.external_id as string;
     expect(await engine.imageExists(image)).toBe(true);
+    // The time comes with the build's final event, written before the queue records the job's
+    // end: the title never reads just "Built".
+    const final = await new BuildLog(redis).last(image);
+    expect(final).toMatchObject({ phase: 'built', durationMs: expect.any(Number) });
+    const took = formatDuration(final!.durationMs!);
     expect(check.output).toMatchObject({
-      title: expect.stringMatching(/^Built in/),
+      title: `Built in ${took}`,
+      summary: expect.stringContaining(`Built the image \`${image}\` in ${took}.`),
       text: expect.stringContaining('Step '),
     });
+    expect(github.rejected).toEqual([]);
+    expect(github.contentsReads.filter((read) => read.ref !== undefined)).toEqual([]);
     expect(check.details_url).toBe(`${service.url}/logs/${image}`);
     const page = await fetch(check.details_url as string);
     expect(page.status).toBe(200);
@@ -172,6 +182,7 @@ describe('the GitHub App against a GitHub Enterprise host', () => {
     );
     const check = checkFor(shas.secret!)!;
     expect(check.conclusion).toBe('success');
+    expect(github.rejected).toEqual([]);
     expect(check.details_url).toBeUndefined();
     const image = check.external_id as string;
     expect(await engine.imageExists(image)).toBe(true);
