@@ -98,3 +98,49 @@ describe('a session from a built image', () => {
     });
   });
 });
+
+describe("the launcher on an operator's base image without JupyterLab", () => {
+  const nolab = `bindery-test/nolab:${randomBytes(4).toString('hex')}`;
+  let image: string | undefined;
+  let plain: StartedSession | undefined;
+
+  beforeAll(async () => {
+    // The base image less JupyterLab's command: Notebook 7 alone, as some operators' images are.
+    await new Promise<void>((resolve, reject) => {
+      const build = execFile('docker', ['build', '-q', '-t', nolab, '-'], (error) =>
+        error ? reject(error) : resolve(),
+      );
+      build.stdin!.end(`FROM ${config.baseImage}\nRUN rm /srv/venv/bin/jupyter-lab\n`);
+    });
+    const spec = parseSource(join(import.meta.dirname, '../fixtures/repos/default'));
+    ({ imageName: image } = await new Builder({
+      engine,
+      config: loadConfig({
+        BINDERY_IMAGE_PREFIX: `${config.imagePrefix}nolab-`,
+        BINDERY_BASE_IMAGE: nolab,
+      }),
+    }).build(spec));
+    plain = await startSession({
+      engine,
+      config,
+      imageName: image,
+      repoLabel: spec.repoLabel,
+      publishOn: '127.0.0.1',
+    });
+    await waitForJupyter(plain.url, plain.token);
+  }, 300_000);
+
+  afterAll(async () => {
+    if (plain) await engine.removeContainer(plain.container.id);
+    if (image) await engine.removeImage(image);
+    await engine.removeImage(nolab);
+  });
+
+  test('starts Notebook 7 at the session base URL instead', async () => {
+    const { stdout } = await exec('docker', ['top', plain!.container.id, '-o', 'pid,args']);
+    expect(stdout).toMatch(/jupyter-notebook .*--ServerApp\.base_url=\/user\/bindery-/);
+    const tree = await fetch(`${plain!.url}tree?token=${plain!.token}`);
+    expect(tree.status).toBe(200);
+    expect(await tree.text()).toContain('"appName": "Jupyter Notebook"');
+  });
+});

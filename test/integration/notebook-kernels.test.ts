@@ -113,6 +113,12 @@ const CASES: { fixture: string; code: string; output: string }[] = [
     }),
   },
   {
+    // `start` wraps the session's server: what it exports reaches the kernel.
+    fixture: 'start-postbuild',
+    code: `${versions('bindery-hello')}\nimport os\nprint(os.environ.get("TEST_START_VAR"))`,
+    output: `${expected('/srv/venv', { 'bindery-hello': '1.0' })}var is set\n`,
+  },
+  {
     // A repository's own Dockerfile, FROM the base image: started with Jupyter's command line.
     fixture: 'dockerfile',
     code: 'import sys, os\nprint(sys.prefix)\nprint(os.environ["FROM_OWN_DOCKERFILE"])',
