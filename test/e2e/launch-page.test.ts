@@ -1,15 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { Redis } from 'ioredis';
 import type { Page } from 'playwright-core';
-import { loadConfig } from '../../src/config.js';
-import { DockerEngine } from '../../src/engine/docker-engine.js';
-import { startService, type RunningService } from '../../src/service.js';
-import { freePort } from '../helpers/free-port.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
+import { startTestService, type TestService } from '../helpers/test-service.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { launchChromium, type Chromium } from './launch-chromium.js';
 
@@ -19,61 +13,30 @@ import { launchChromium, type Chromium } from './launch-chromium.js';
  * with the token accepted.
  */
 
-const exec = promisify(execFile);
 const FIXTURE = join(import.meta.dirname, '../fixtures/repos/default');
 const run = randomBytes(4).toString('hex');
-const prefix = `bindery-test/e2e${run}-`;
-const namespace = `e2e${run}`;
 const SCREENSHOT = `/tmp/bindery-launch-page-${run}.png`;
-const engine = new DockerEngine();
-const redis = new Redis();
 
 let git: GitServer;
 let repo: { url: string; sha: string };
-let service: RunningService;
+let service: TestService;
 let publicUrl: string;
 let browser: Chromium;
 
 beforeAll(async () => {
   git = await startGitServer();
   repo = await git.publish('demo', FIXTURE);
-  const port = await freePort();
-  publicUrl = `http://127.0.0.1:${port}`;
-  const config = loadConfig({
-    PORT: String(port),
-    BINDERY_PUBLIC_URL: publicUrl,
-    BINDERY_IMAGE_PREFIX: prefix,
-    BINDERY_GIT_ALLOWED_HOSTS: '127.0.0.1',
+  service = await startTestService('e2e', {
     // Every launch here comes from 127.0.0.1; the default of 10 a minute would refuse some.
     BINDERY_LAUNCH_RATE_LIMIT: '1000',
   });
-  service = await startService({
-    config,
-    namespace,
-    host: '127.0.0.1',
-    roles: { web: true, worker: true },
-    log: () => {},
-  });
+  publicUrl = service.url;
   browser = await launchChromium();
 }, 300_000);
 
 afterAll(async () => {
   await browser?.close();
-  await service?.close();
-  for (const container of await engine.listSessions()) {
-    if (container.labels['bindery.store'] === namespace) await engine.removeContainer(container.id);
-  }
-  const keys = [
-    ...(await redis.keys(`${namespace}:*`)),
-    ...(await redis.keys(`bull:*${namespace}*`)),
-    ...(await redis.keys(`build:${prefix}*`)),
-  ];
-  if (keys.length > 0) await redis.del(...keys);
-  const { stdout } = await exec('docker', ['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}']);
-  for (const image of stdout.split('\n').filter((name) => name.startsWith(prefix))) {
-    await engine.removeImage(image);
-  }
-  redis.disconnect();
+  await service?.remove();
   await git?.close();
 }, 120_000);
 

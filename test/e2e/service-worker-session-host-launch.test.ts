@@ -1,14 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { Redis } from 'ioredis';
-import { loadConfig } from '../../src/config.js';
-import { DockerEngine } from '../../src/engine/docker-engine.js';
-import { startService, type RunningService } from '../../src/service.js';
-import { freePort } from '../helpers/free-port.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
+import { startTestService, type TestService } from '../helpers/test-service.js';
 import { launchChromium, type Chromium } from './launch-chromium.js';
 
 /**
@@ -18,17 +11,11 @@ import { launchChromium, type Chromium } from './launch-chromium.js';
  * with the browser's cookie (so its Origin check passes on the session host).
  */
 
-const exec = promisify(execFile);
 const FIXTURE = join(import.meta.dirname, '../fixtures/repos/default');
-const run = randomBytes(4).toString('hex');
-const prefix = `bindery-test/swh${run}-`;
-const namespace = `swh${run}`;
-const engine = new DockerEngine();
-const redis = new Redis();
 
 let git: GitServer;
 let repo: { url: string; sha: string };
-let service: RunningService;
+let service: TestService;
 let publicUrl: string;
 let port: number;
 let browser: Chromium;
@@ -36,42 +23,15 @@ let browser: Chromium;
 beforeAll(async () => {
   git = await startGitServer();
   repo = await git.publish('demo', FIXTURE);
-  port = await freePort();
-  publicUrl = `http://127.0.0.1:${port}`;
-  const config = loadConfig({
-    PORT: String(port),
-    BINDERY_PUBLIC_URL: publicUrl,
-    BINDERY_SESSION_HOST: '{session}.sessions.test',
-    BINDERY_IMAGE_PREFIX: prefix,
-    BINDERY_GIT_ALLOWED_HOSTS: '127.0.0.1',
-  });
-  service = await startService({
-    config,
-    namespace,
-    host: '127.0.0.1',
-    roles: { web: true, worker: true },
-    log: () => {},
-  });
+  service = await startTestService('swh', { BINDERY_SESSION_HOST: '{session}.sessions.test' });
+  publicUrl = service.url;
+  port = Number(new URL(publicUrl).port);
   browser = await launchChromium(['--host-resolver-rules=MAP *.sessions.test 127.0.0.1']);
 }, 300_000);
 
 afterAll(async () => {
   await browser?.close();
-  await service?.close();
-  for (const container of await engine.listSessions()) {
-    if (container.labels['bindery.store'] === namespace) await engine.removeContainer(container.id);
-  }
-  const keys = [
-    ...(await redis.keys(`${namespace}:*`)),
-    ...(await redis.keys(`bull:*${namespace}*`)),
-    ...(await redis.keys(`build:${prefix}*`)),
-  ];
-  if (keys.length > 0) await redis.del(...keys);
-  const { stdout } = await exec('docker', ['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}']);
-  for (const image of stdout.split('\n').filter((name) => name.startsWith(prefix))) {
-    await engine.removeImage(image);
-  }
-  redis.disconnect();
+  await service?.remove();
   await git?.close();
 }, 120_000);
 

@@ -4,29 +4,15 @@
  * process must not hoard the output, and the service must keep answering.
  */
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { Redis } from 'ioredis';
-import { loadConfig } from '../../src/config.js';
-import { DockerEngine } from '../../src/engine/docker-engine.js';
-import { startService, type RunningService } from '../../src/service.js';
 import { readEventStream } from '../helpers/event-stream.js';
-import { freePort } from '../helpers/free-port.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
+import { startTestService, type TestService } from '../helpers/test-service.js';
 
-const exec = promisify(execFile);
-const run = randomBytes(4).toString('hex');
-const prefix = `bindery-test/f${run}-`;
-const namespace = `f${run}`;
-const engine = new DockerEngine();
-const redis = new Redis();
 let git: GitServer;
-let service: RunningService;
-let url: string;
+let service: TestService;
 let repoDir: string;
 
 beforeAll(async () => {
@@ -34,40 +20,17 @@ beforeAll(async () => {
   // Endless output with no newline at all: one "line" that never ends.
   await writeFile(join(repoDir, 'postBuild'), "#!/bin/sh\nyes | tr -d '\\n'\n", { mode: 0o755 });
   git = await startGitServer();
-  const port = await freePort();
-  url = `http://127.0.0.1:${port}`;
-  service = await startService({
-    config: loadConfig({
-      PORT: String(port),
-      BINDERY_PUBLIC_URL: url,
-      BINDERY_IMAGE_PREFIX: prefix,
-      BINDERY_GIT_ALLOWED_HOSTS: '127.0.0.1',
-      BINDERY_BUILD_LOG_MAX: '2m',
-      // Only so that an unbounded build ends this test at all.
-      BINDERY_BUILD_TIMEOUT: '90',
-    }),
-    namespace,
-    host: '127.0.0.1',
-    roles: { web: true, worker: true },
-    log: () => {},
+  service = await startTestService('f', {
+    BINDERY_BUILD_LOG_MAX: '2m',
+    // Only so that an unbounded build ends this test at all.
+    BINDERY_BUILD_TIMEOUT: '90',
   });
 }, 60_000);
 
 afterAll(async () => {
-  await service?.close();
-  const keys = [
-    ...(await redis.keys(`${namespace}:*`)),
-    ...(await redis.keys(`bull:*${namespace}*`)),
-    ...(await redis.keys(`build:${prefix}*`)),
-  ];
-  if (keys.length > 0) await redis.del(...keys);
-  redis.disconnect();
+  await service?.remove();
   await git?.close();
   await rm(repoDir, { recursive: true, force: true });
-  const { stdout } = await exec('docker', ['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}']);
-  for (const image of stdout.split('\n').filter((name) => name.startsWith(prefix))) {
-    await engine.removeImage(image);
-  }
 }, 60_000);
 
 test('a postBuild printing without newlines fails at the log limit while /health answers', async () => {
@@ -79,7 +42,7 @@ test('a postBuild printing without newlines fails at the log limit while /health
   const watch = (async () => {
     while (building) {
       const started = performance.now();
-      const health = await fetch(`${url}/health`, { signal: AbortSignal.timeout(5_000) });
+      const health = await fetch(`${service.url}/health`, { signal: AbortSignal.timeout(5_000) });
       await health.arrayBuffer();
       slowestHealth = Math.max(slowestHealth, performance.now() - started);
       peakRss = Math.max(peakRss, process.memoryUsage().rss);
@@ -88,7 +51,7 @@ test('a postBuild printing without newlines fails at the log limit while /health
   })();
   const started = Date.now();
   const { events } = await readEventStream(
-    `${url}/build/git/${encodeURIComponent(repo.url)}/HEAD`,
+    `${service.url}/build/git/${encodeURIComponent(repo.url)}/HEAD`,
   ).finally(() => (building = false));
   await watch;
 

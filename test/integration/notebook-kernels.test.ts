@@ -10,28 +10,20 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Redis } from 'ioredis';
-import { loadConfig } from '../../src/config.js';
-import { DockerEngine } from '../../src/engine/docker-engine.js';
-import { startService, type RunningService } from '../../src/service.js';
 import { createTestNetwork, type TestNetwork } from '../helpers/docker-network.js';
 import { readEventStream, type StreamEvent } from '../helpers/event-stream.js';
 import { INDEX_PACKAGES } from '../helpers/fixture-packages.js';
-import { freePort } from '../helpers/free-port.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
 import { runInKernel } from '../helpers/jupyter-kernel.js';
 import { serveMicromambaStandIn, type StandInServer } from '../helpers/micromamba-stand-in.js';
 import { startPackageIndex, type PackageIndex } from '../helpers/package-index.js';
+import { startTestService, type TestService } from '../helpers/test-service.js';
 import { ensureWheelhouse } from '../helpers/wheelhouse.js';
 
 const exec = promisify(execFile);
 const FIXTURES = join(import.meta.dirname, '../fixtures/repos');
-const run = randomBytes(4).toString('hex');
-const prefix = `bindery-test/k${run}-`;
-const namespace = `k${run}`;
 const API_TOKEN = 'kernel-test-token';
 const TIMEOUT_MS = 600_000;
 
@@ -126,21 +118,18 @@ const CASES: { fixture: string; code: string; output: string }[] = [
   },
 ];
 
-const engine = new DockerEngine();
-const redis = new Redis();
 let network: TestNetwork;
 let index: PackageIndex;
 let micromamba: StandInServer;
 let git: GitServer;
-let service: RunningService;
-let serviceUrl: string;
+let service: TestService;
 /** Each fixture's launch, started in beforeAll so builds run side by side. */
 const launches = new Map<string, Promise<StreamEvent[]>>();
 
 async function launch(fixture: string): Promise<StreamEvent[]> {
   const repo = await git.publish(fixture, join(FIXTURES, fixture));
   const { events } = await readEventStream(
-    `${serviceUrl}/build/git/${encodeURIComponent(repo.url)}/HEAD`,
+    `${service.url}/build/git/${encodeURIComponent(repo.url)}/HEAD`,
     { headers: { Authorization: `Bearer ${API_TOKEN}` } },
   );
   return events;
@@ -166,25 +155,13 @@ beforeAll(async () => {
   });
   micromamba = await serveMicromambaStandIn(network.gateway);
   git = await startGitServer();
-  const port = await freePort();
-  serviceUrl = `http://127.0.0.1:${port}`;
-  service = await startService({
-    config: loadConfig({
-      PORT: String(port),
-      BINDERY_PUBLIC_URL: serviceUrl,
-      BINDERY_IMAGE_PREFIX: prefix,
-      BINDERY_GIT_ALLOWED_HOSTS: '127.0.0.1',
-      BINDERY_API_TOKENS: API_TOKEN,
-      BINDERY_BUILD_CONCURRENCY: '2',
-      BINDERY_BUILD_NETWORK: network.name,
-      PIP_INDEX_URL: index.url,
-      PIP_TRUSTED_HOST: network.gateway,
-      BINDERY_MICROMAMBA_URL: micromamba.url,
-    }),
-    namespace,
-    host: '127.0.0.1',
-    roles: { web: true, worker: true },
-    log: () => {},
+  service = await startTestService('k', {
+    BINDERY_API_TOKENS: API_TOKEN,
+    BINDERY_BUILD_CONCURRENCY: '2',
+    BINDERY_BUILD_NETWORK: network.name,
+    PIP_INDEX_URL: index.url,
+    PIP_TRUSTED_HOST: network.gateway,
+    BINDERY_MICROMAMBA_URL: micromamba.url,
   });
   // The heaviest build first, so it is not the one the others wait behind.
   for (const fixture of [
@@ -197,21 +174,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.allSettled(launches.values());
-  await service?.close();
-  for (const container of await engine.listSessions()) {
-    if (container.labels['bindery.store'] === namespace) await engine.removeContainer(container.id);
-  }
-  const keys = [
-    ...(await redis.keys(`${namespace}:*`)),
-    ...(await redis.keys(`bull:*${namespace}*`)),
-    ...(await redis.keys(`build:${prefix}*`)),
-  ];
-  if (keys.length > 0) await redis.del(...keys);
-  const { stdout } = await exec('docker', ['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}']);
-  for (const image of stdout.split('\n').filter((name) => name.startsWith(prefix))) {
-    await engine.removeImage(image);
-  }
-  redis.disconnect();
+  await service?.remove();
   await git?.close();
   await micromamba?.close();
   await index?.close();
