@@ -94,8 +94,12 @@ export function renderBuildLogPage(options: {
   const times: [string, string][] = [];
   if (startedAt !== undefined) times.push(['Started', timeOf(startedAt)]);
   if (final && finishedAt !== undefined) times.push(['Finished', timeOf(finishedAt)]);
-  if (startedAt !== undefined && final && finishedAt !== undefined)
-    times.push(['Duration', formatDuration(finishedAt - startedAt)]);
+  // The final event carries the duration: the queue records the job's end only after the
+  // worker has written that event, so a page loaded in between would have none.
+  const durationMs =
+    events.findLast(isFinalEvent)?.durationMs ??
+    (startedAt !== undefined && finishedAt !== undefined ? finishedAt - startedAt : undefined);
+  if (final && durationMs !== undefined) times.push(['Duration', formatDuration(durationMs)]);
   else if (startedAt !== undefined && !final)
     times.push(['Running for', formatDuration(now - startedAt)]);
 

@@ -55,6 +55,17 @@ describe('the build log page', () => {
     expect(html).not.toContain('refreshes');
   });
 
+  test("the duration comes with the final event, before the queue has recorded the job's end", () => {
+    const html = renderBuildLogPage({
+      imageName: IMAGE,
+      events: [waiting, fetching, step, { ...built, durationMs: 83_000 }],
+      details: { private: false, startedAt: STARTED },
+      now: STARTED + 600_000,
+    });
+    expect(html).toContain('<dt>Duration</dt><dd>1 min 23 s</dd>');
+    expect(html).not.toContain('<dt>Finished</dt>');
+  });
+
   test('a failed build says so, keeps the log, and stops refreshing', () => {
     const html = renderBuildLogPage({
       imageName: IMAGE,
