@@ -77,8 +77,10 @@ gateway="$(docker network inspect bridge --format '{{ (index .IPAM.Config 0).Gat
 port_file="$(mktemp)"
 python3 -c '
 import functools, http.server, sys
-handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[2])
-handler.log_message = lambda *args: None
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+handler = functools.partial(Quiet, directory=sys.argv[2])
 server = http.server.ThreadingHTTPServer((sys.argv[1], 0), handler)
 print(server.server_address[1], flush=True)
 server.serve_forever()

@@ -7,6 +7,8 @@ export const REPO_DIR = '/home/jovyan';
 export const NB_PYTHON_PREFIX = '/srv/venv';
 const USER = '1000:1000';
 const DEPS_DIR = '/tmp/bindery';
+/** Sourced by login shells after Debian's /etc/profile has set its own PATH. */
+const PROFILE_PATH_SCRIPT = '/etc/profile.d/00-bindery-path.sh';
 const CONDA_DIR = '/srv/conda';
 /** The kernel's environment when the repository asks for a Python the base image lacks. */
 const KERNEL_VENV = '/srv/kernel';
@@ -137,6 +139,10 @@ export function renderDockerfile(plan: BuildPlan, options: RenderOptions): strin
       `ENV UV_PYTHON_INSTALL_DIR=/srv/python KERNEL_PYTHON_PREFIX=${KERNEL_VENV} ${pathWith(KERNEL_VENV)}`,
     );
   }
+
+  // JupyterLab's terminals are login shells, and Debian's /etc/profile sets a PATH of its own:
+  // the image's PATH, environments included, is put back for them, as repo2docker does.
+  lines.push(`RUN echo "export PATH=\\"$PATH\\"" > ${PROFILE_PATH_SCRIPT}`);
 
   // Dependencies, as jovyan, each from its own file copied before the repository.
   lines.push(

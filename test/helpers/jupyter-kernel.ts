@@ -131,3 +131,47 @@ function execute(
     });
   });
 }
+
+/**
+ * Types `command` into a new terminal of the Jupyter server at `serverUrl`, as a person does in
+ * JupyterLab (`POST api/terminals`, then terminado's WebSocket), and resolves with what the
+ * terminal printed once `until` matches it.
+ */
+export async function runInTerminal(
+  serverUrl: string,
+  token: string,
+  command: string,
+  until: RegExp,
+  timeoutMs = 60_000,
+): Promise<string> {
+  const headers = { Authorization: `token ${token}` };
+  const created = await fetch(`${serverUrl}api/terminals`, { method: 'POST', headers });
+  if (!created.ok) throw new Error(`POST api/terminals answered ${created.status}`);
+  const { name } = (await created.json()) as { name: string };
+  const url = new URL(`terminals/websocket/${name}`, serverUrl);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  const socket = new WebSocket(url, { headers });
+  let screen = '';
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`the terminal never printed ${until}; it showed:\n${screen}`)),
+        timeoutMs,
+      );
+      socket.on('error', reject);
+      socket.on('open', () => socket.send(JSON.stringify(['stdin', `${command}\r`])));
+      socket.on('message', (data) => {
+        const [kind, text] = JSON.parse(String(data)) as [string, string];
+        if (kind !== 'stdout') return;
+        screen += stripVTControlCharacters(text);
+        if (until.test(screen)) {
+          clearTimeout(timer);
+          resolve(screen);
+        }
+      });
+    });
+  } finally {
+    socket.close();
+    await fetch(`${serverUrl}api/terminals/${name}`, { method: 'DELETE', headers });
+  }
+}

@@ -16,7 +16,7 @@ import { createTestNetwork, type TestNetwork } from '../helpers/docker-network.j
 import { readEventStream, type StreamEvent } from '../helpers/event-stream.js';
 import { INDEX_PACKAGES } from '../helpers/fixture-packages.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
-import { runInKernel } from '../helpers/jupyter-kernel.js';
+import { runInKernel, runInTerminal } from '../helpers/jupyter-kernel.js';
 import { serveMicromambaStandIn, type StandInServer } from '../helpers/micromamba-stand-in.js';
 import { startPackageIndex, type PackageIndex } from '../helpers/package-index.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
@@ -220,6 +220,22 @@ describe('the user interfaces, through the proxy', () => {
       const treePage = await tree.text();
       expect(treePage).toMatch(/"appName": "Jupyter Notebook"/);
       expect(treePage).toMatch(/"appVersion": "7\./);
+    },
+    TIMEOUT_MS,
+  );
+
+  test(
+    "a terminal in JupyterLab runs the notebook environment's python and pip",
+    async () => {
+      const { url, token } = await readySession('requirements');
+      // JupyterLab's terminals are login shells, and Debian's /etc/profile sets its own PATH.
+      const screen = await runInTerminal(
+        url,
+        token,
+        'echo "== $(command -v python) $(command -v pip) $(python -c "import bindery_hello; print(bindery_hello.__version__)") =="',
+        /== \/\S+ \S+ \S+ ==|not found/,
+      );
+      expect(screen).toContain('== /srv/venv/bin/python /srv/venv/bin/pip 1.0 ==');
     },
     TIMEOUT_MS,
   );
