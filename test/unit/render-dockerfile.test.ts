@@ -240,6 +240,15 @@ describe('renderDockerfile for a Python the base image lacks', () => {
     expect(indexOfLine(dockerfile, 'ARG UV_PYTHON_INSTALL_MIRROR')).toBeLessThan(venv);
   });
 
+  it("puts the image's PATH back for login shells after the last PATH change, as root", () => {
+    const profile = indexOfLine(
+      dockerfile,
+      'RUN echo "export PATH=\\"$PATH\\"" > /etc/profile.d/00-bindery-path.sh',
+    );
+    expect(profile).toBeGreaterThan(firstLine(dockerfile, /^ENV .*PATH=/));
+    expect(userAt(dockerfile, profile)).toBe('root');
+  });
+
   it("registers the venv's Python as the python3 kernel of the notebook server", () => {
     expect(dockerfile).toContain(
       'RUN pip install --no-cache-dir ipykernel && /srv/kernel/bin/python -m ipykernel install --prefix /srv/venv --name python3',
