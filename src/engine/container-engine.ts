@@ -91,8 +91,6 @@ export interface ContainerEngine {
   /** Resolves when the engine answers; rejects with UnavailableError otherwise. */
   ping(): Promise<void>;
   imageExists(name: string): Promise<boolean>;
-  /** The image's labels; undefined when there is no such image. */
-  imageLabels(name: string): Promise<Record<string, string> | undefined>;
   /** The image's id, labels and whether it came from a registry; undefined when missing. */
   inspectImage(name: string): Promise<ImageFacts | undefined>;
   /** Builds and tags an image; rejects with BuildError naming the failing step. */

@@ -62,11 +62,7 @@ export class DockerEngine implements ContainerEngine {
   }
 
   async imageExists(name: string): Promise<boolean> {
-    return (await this.imageLabels(name)) !== undefined;
-  }
-
-  async imageLabels(name: string): Promise<Record<string, string> | undefined> {
-    return (await this.inspectImage(name))?.labels;
+    return (await this.inspectImage(name)) !== undefined;
   }
 
   async inspectImage(name: string): Promise<ImageFacts | undefined> {

@@ -56,12 +56,12 @@ export async function startSession(options: StartSessionOptions): Promise<Starte
   const name = options.name ?? newSessionName();
   const token = randomBytes(24).toString('hex');
   const baseUrl = `/user/${name}/`;
-  const imageLabels = await engine.imageLabels(options.imageName);
+  const image = await engine.inspectImage(options.imageName);
   const container = await engine.runSession({
     name,
     image: options.imageName,
     cmd:
-      imageLabels?.['bindery.buildpack'] === 'dockerfile'
+      image?.labels['bindery.buildpack'] === 'dockerfile'
         ? dockerfileSessionCommand(baseUrl)
         : undefined,
     env: { ...options.env, JUPYTER_TOKEN: token, BINDERY_BASE_URL: baseUrl },
