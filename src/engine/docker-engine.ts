@@ -191,7 +191,7 @@ export class DockerEngine implements ContainerEngine {
       await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 1_000))]);
       return { exitCode: StatusCode, output: output.replace(/\r\n/g, '\n') };
     } finally {
-      await container.remove({ force: true }).catch(() => {});
+      await container.remove({ force: true, v: true }).catch(() => {});
     }
   }
 
@@ -230,7 +230,7 @@ export class DockerEngine implements ContainerEngine {
         hostPort: binding ? Number(binding.HostPort) : undefined,
       };
     } catch (error) {
-      await container.remove({ force: true }).catch(() => {});
+      await container.remove({ force: true, v: true }).catch(() => {});
       throw error;
     }
   }
@@ -300,7 +300,8 @@ export class DockerEngine implements ContainerEngine {
 
   async removeContainer(idOrName: string): Promise<void> {
     try {
-      await this.docker.getContainer(idOrName).remove({ force: true });
+      // With its anonymous volumes (an image's VOLUME): they would outlive it otherwise.
+      await this.docker.getContainer(idOrName).remove({ force: true, v: true });
     } catch (error) {
       if (!isMissing(error)) throw error;
     }
