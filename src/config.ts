@@ -2,11 +2,17 @@ import { getPrivateKey } from '@probot/get-private-key';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
 
-const UNITS: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30 };
+const UNITS: Record<string, number> = {
+  '': 1,
+  k: 2 ** 10,
+  m: 2 ** 20,
+  g: 2 ** 30,
+  t: 2 ** 40,
+};
 
-/** Parses Docker-style sizes: `1g`, `512m`, `100k`, or plain bytes. */
+/** Parses Docker-style sizes: `1g`, `512m`, `100k`, `50GiB`, `2t`, or plain bytes (binary units). */
 export function parseByteSize(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*([kmg]?)i?b?$/i.exec(text.trim());
+  const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(text.trim());
   if (!match) throw new Error(`"${text}" is not a size; write it like 1g, 512m or 1048576`);
   return Math.round(Number(match[1]) * UNITS[match[2]!.toLowerCase()]!);
 }
@@ -25,6 +31,15 @@ const byteSize = z.string().transform((text, ctx) => {
   }
   return z.NEVER;
 });
+/** A size where 0 turns the limit off. */
+const byteSizeOrOff = z.string().transform((text, ctx) => {
+  try {
+    return parseByteSize(text);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+});
 const seconds = z.coerce.number().positive();
 const list = z.string().transform((text) =>
   text
@@ -33,6 +48,36 @@ const list = z.string().transform((text) =>
     .filter(Boolean),
 );
 const optionalUrl = z.url().optional();
+
+/**
+ * A package index for builds. Credentials in it never reach a build: the builder serves the
+ * index to builds through a forwarder that adds them (src/build/index-forwarder.ts), which
+ * speaks HTTP and HTTPS only.
+ */
+const packageIndexUrl = z
+  .url()
+  .superRefine((text, ctx) => {
+    const url = new URL(text);
+    if (!url.username && !url.password) return;
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      ctx.addIssue({
+        code: 'custom',
+        message: `has credentials in a ${url.protocol} URL; Bindery passes credentials to builds through its index forwarder, which speaks http and https only. Use an https:// index URL, or one without credentials.`,
+      });
+      return;
+    }
+    try {
+      decodeURIComponent(url.username);
+      decodeURIComponent(url.password);
+    } catch {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'has credentials that are not valid percent-escapes; escape a literal % in the user name or password as %25.',
+      });
+    }
+  })
+  .optional();
 
 const schema = z.object({
   /** HTTP port of `bindery serve`. @defaultValue 8585 */
@@ -63,6 +108,19 @@ const schema = z.object({
     .default('bindery/r2d-'),
   /** Image every rendered Dockerfile starts FROM. @defaultValue bindery/base:bookworm */
   BINDERY_BASE_IMAGE: z.string().min(1).default('bindery/base:bookworm'),
+  /**
+   * Most disk that built images (under BINDERY_IMAGE_PREFIX) may hold, counting each image's
+   * own layers; past it the least recently launched unused images are removed. 0 is no cap.
+   * @defaultValue 50g
+   */
+  BINDERY_IMAGE_BUDGET: byteSizeOrOff.default(50 * 2 ** 30),
+  /** Most built images kept; past it the least recently launched unused ones go. 0 is no cap. @defaultValue 500 */
+  BINDERY_IMAGE_MAX_COUNT: z.coerce.number().int().nonnegative().default(500),
+  /**
+   * Free space on Docker's data root below which a build first removes unused images, and is
+   * refused if that is not enough; 0 turns the check off. @defaultValue 10g
+   */
+  BINDERY_DISK_HEADROOM: byteSizeOrOff.default(10 * 2 ** 30),
   /** Registry that built images are pushed to; unset keeps them on the local engine. */
   BINDERY_REGISTRY: z.string().optional(),
   /** CPUs per session. @defaultValue 1 */
@@ -105,10 +163,20 @@ const schema = z.object({
   BINDERY_BUILD_CONCURRENCY: z.coerce.number().int().positive().default(1),
   /** Docker network that build steps run on; unset means Docker's default bridge. */
   BINDERY_BUILD_NETWORK: z.string().optional(),
-  /** Python package index passed to builds as a build argument (mirrors, tests). */
-  PIP_INDEX_URL: optionalUrl,
-  /** Extra Python package index passed to builds as a build argument. */
-  PIP_EXTRA_INDEX_URL: optionalUrl,
+  /**
+   * Python package index for builds (mirrors, tests), passed as a build argument. One with
+   * credentials (`https://user:token@host/simple/`) is served to builds by a forwarder on the
+   * build network's gateway that adds them, so builds, their history and their log never hold them.
+   */
+  PIP_INDEX_URL: packageIndexUrl,
+  /** Extra Python package index for builds, passed like PIP_INDEX_URL. */
+  PIP_EXTRA_INDEX_URL: packageIndexUrl,
+  /**
+   * Port of the forwarder that serves indexes with credentials to builds, on each build
+   * network's gateway only, while a build runs; 0 takes any free port (tests: the address then
+   * changes each build, and so do the dependency layers' cache keys). @defaultValue 8586
+   */
+  BINDERY_BUILD_INDEX_PORT: z.coerce.number().int().min(0).max(65535).default(8586),
   /** Hosts pip may use over plain http (an internal mirror), passed to builds like the indexes. */
   PIP_TRUSTED_HOST: z.string().optional(),
   /** Most sessions running at once; BinderHub's "Too many users" past it. @defaultValue 50 */
@@ -173,6 +241,8 @@ export interface Config {
   imagePrefix: string;
   baseImage: string;
   registry: string | undefined;
+  /** Garbage collection of built images (src/sessions/prune-images.ts); 0 is no cap. */
+  images: { budgetBytes: number; maxCount: number; diskHeadroomBytes: number };
   session: { cpus: number; memoryBytes: number; pidsLimit: number; runtime: 'runc' | 'runsc' };
   idleTimeoutSeconds: number;
   maxAgeSeconds: number;
@@ -204,6 +274,8 @@ export interface Config {
     pipIndexUrl: string | undefined;
     pipExtraIndexUrl: string | undefined;
     pipTrustedHost: string | undefined;
+    /** Port of the forwarder of indexes with credentials (BINDERY_BUILD_INDEX_PORT). */
+    indexPort: number;
     micromambaUrl: string;
     cranMirror: string;
     /** python-build-standalone mirror for kernels on another Python; uv's default when unset. */
@@ -318,6 +390,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     imagePrefix: e.BINDERY_IMAGE_PREFIX,
     baseImage: e.BINDERY_BASE_IMAGE,
     registry: e.BINDERY_REGISTRY,
+    images: Object.freeze({
+      budgetBytes: e.BINDERY_IMAGE_BUDGET,
+      maxCount: e.BINDERY_IMAGE_MAX_COUNT,
+      diskHeadroomBytes: e.BINDERY_DISK_HEADROOM,
+    }),
     session: Object.freeze({
       cpus: e.BINDERY_SESSION_CPUS,
       memoryBytes: e.BINDERY_SESSION_MEMORY,
@@ -359,6 +436,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       pipIndexUrl: e.PIP_INDEX_URL,
       pipExtraIndexUrl: e.PIP_EXTRA_INDEX_URL,
       pipTrustedHost: e.PIP_TRUSTED_HOST,
+      indexPort: e.BINDERY_BUILD_INDEX_PORT,
       micromambaUrl: e.BINDERY_MICROMAMBA_URL,
       cranMirror: e.BINDERY_CRAN_MIRROR.replace(/\/+$/, ''),
       pythonMirror: e.BINDERY_PYTHON_MIRROR?.replace(/\/+$/, ''),

@@ -8,6 +8,27 @@ export interface ImageFacts {
   fromRegistry: boolean;
 }
 
+/** An image under Bindery's image prefix, as the image pruner weighs it. */
+export interface BuiltImage {
+  /** `repository:tag`, starting with the prefix asked for. */
+  name: string;
+  id: string;
+  /** When Docker finished building it, in ms since the epoch. */
+  createdAt: number;
+  /**
+   * Bytes of layers no other image holds: what removing it (its last name) frees. Layers it
+   * shares (the base image's, a repository's dependencies shared across commits) are not counted.
+   */
+  sizeBytes: number;
+}
+
+/** Free space where the engine keeps images and containers. */
+export interface DiskSpace {
+  /** Docker's data root, e.g. /var/lib/docker. */
+  path: string;
+  freeBytes: number;
+}
+
 /** Resource limits for a container or a build. */
 export interface Limits {
   cpus: number;
@@ -83,6 +104,17 @@ export interface NetworkSpec {
   labels: Record<string, string>;
 }
 
+/** A network as the engine lists it. */
+export interface NetworkFacts {
+  name: string;
+  /** Its IPv4 subnet; empty when it has none. */
+  subnet: string;
+  /** The Linux bridge's name, when it is a bridge network. */
+  bridge: string;
+  created: Date;
+  labels: Record<string, string>;
+}
+
 /**
  * Everything Bindery asks of a container engine, in Bindery's words. The Docker implementation
  * lives in docker-engine.ts; a Swarm one comes later.
@@ -103,7 +135,13 @@ export interface ContainerEngine {
    * inter-container traffic), else this rejects saying what differs.
    */
   ensureNetwork(spec: NetworkSpec): Promise<{ subnet: string; gateway: string }>;
+  /**
+   * Removes the network; one already gone is not an error. Rejects while a container is still
+   * attached (Docker removes a build's containers a moment after the build ends).
+   */
   removeNetwork(name: string): Promise<void>;
+  /** Every network carrying `label` (`name=value`). */
+  listNetworks(label: string): Promise<NetworkFacts[]>;
   /** Every container labelled `bindery.kind=session`, running or not. */
   listSessions(): Promise<SessionContainer[]>;
   /** Resolves with the exit code when the container stops. */
@@ -111,4 +149,15 @@ export interface ContainerEngine {
   /** Stops and removes a container; a container already gone is not an error. */
   removeContainer(idOrName: string): Promise<void>;
   removeImage(name: string): Promise<void>;
+  /** Every image with a name starting with `prefix`, one entry per name. */
+  listImages(prefix: string): Promise<BuiltImage[]>;
+  /** Ids of the images of every container, running or not. */
+  imagesInUse(): Promise<Set<string>>;
+  /**
+   * Removes the name `name` unless a container (running or not) uses the image; false when the
+   * engine refused for that reason. An image gone already is not an error.
+   */
+  removeUnusedImage(name: string): Promise<boolean>;
+  /** Free space on the engine's data root; undefined when this process cannot see it (a remote engine). */
+  diskSpace(): Promise<DiskSpace | undefined>;
 }

@@ -2,12 +2,21 @@ import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { BuildError, ConfigError, UnavailableError } from '../errors.js';
 import { createBuildCgroup } from './build-cgroup.js';
+import {
+  dataRootSpace,
+  imageIdsInUse,
+  listImagesUnder,
+  removeImageUnlessUsed,
+} from './docker-images.js';
 import { LineSplitter } from './line-splitter.js';
 import type {
   BuildImageOptions,
+  BuiltImage,
   ContainerEngine,
+  DiskSpace,
   ImageFacts,
   Limits,
+  NetworkFacts,
   RunOptions,
   NetworkSpec,
   RunningSession,
@@ -38,9 +47,12 @@ function hostLimits(limits: Limits): Docker.HostConfig {
 /** The only place dockerode is used: ContainerEngine on a Docker daemon. */
 export class DockerEngine implements ContainerEngine {
   private readonly docker: Docker;
+  /** Whether the daemon is on this machine, so its data root is a path here. */
+  private readonly local: boolean;
 
   /** `dockerHost` is DOCKER_HOST's value (unix:// or tcp://); unset means the local socket. */
   constructor(dockerHost?: string) {
+    this.local = !dockerHost || dockerHost.startsWith('unix://');
     if (!dockerHost) {
       this.docker = new Docker({ socketPath: '/var/run/docker.sock' });
     } else if (dockerHost.startsWith('unix://')) {
@@ -241,16 +253,28 @@ export class DockerEngine implements ContainerEngine {
       .inspect()
       .catch((error: unknown) => (isMissing(error) ? undefined : Promise.reject(error)));
     if (!info) {
-      await this.docker.createNetwork({
-        Name: spec.name,
-        Driver: 'bridge',
-        CheckDuplicate: true,
-        Labels: spec.labels,
-        Options: {
-          'com.docker.network.bridge.name': spec.bridge,
-          'com.docker.network.bridge.enable_icc': String(spec.interContainer),
-        },
-      });
+      await this.docker
+        .createNetwork({
+          Name: spec.name,
+          Driver: 'bridge',
+          CheckDuplicate: true,
+          Labels: spec.labels,
+          Options: {
+            'com.docker.network.bridge.name': spec.bridge,
+            'com.docker.network.bridge.enable_icc': String(spec.interContainer),
+          },
+        })
+        .catch(async (error: Error) => {
+          // Docker hands each bridge network a subnet from its default-address-pools (31 of
+          // them unless dockerd is told otherwise); past that, creating one fails.
+          if (!/address pool/i.test(error.message)) throw error;
+          const count = (await this.docker.listNetworks()).length;
+          throw new UnavailableError(
+            `Docker has no subnet left for the network ${spec.name}: its address pools are used up (${count} networks exist). ` +
+              'Remove networks no longer used (docker network prune), give dockerd more or smaller default-address-pools, ' +
+              'or lower BINDERY_BUILD_CONCURRENCY.',
+          );
+        });
       info = await this.docker.getNetwork(spec.name).inspect();
     }
     const options = (info.Options ?? {}) as Record<string, string>;
@@ -275,6 +299,21 @@ export class DockerEngine implements ContainerEngine {
     } catch (error) {
       if (!isMissing(error)) throw error;
     }
+  }
+
+  async listNetworks(label: string): Promise<NetworkFacts[]> {
+    const networks = await this.docker.listNetworks({ filters: { label: [label] } });
+    return networks.map((network) => {
+      const ipam = (network.IPAM?.Config ?? [])[0] as { Subnet?: string } | undefined;
+      const options = (network.Options ?? {}) as Record<string, string>;
+      return {
+        name: network.Name,
+        subnet: ipam?.Subnet ?? '',
+        bridge: options['com.docker.network.bridge.name'] ?? '',
+        created: new Date((network as { Created?: string }).Created ?? 0),
+        labels: network.Labels ?? {},
+      };
+    });
   }
 
   async listSessions(): Promise<SessionContainer[]> {
@@ -313,5 +352,21 @@ export class DockerEngine implements ContainerEngine {
     } catch (error) {
       if (!isMissing(error)) throw error;
     }
+  }
+
+  listImages(prefix: string): Promise<BuiltImage[]> {
+    return listImagesUnder(this.docker, prefix);
+  }
+
+  imagesInUse(): Promise<Set<string>> {
+    return imageIdsInUse(this.docker);
+  }
+
+  removeUnusedImage(name: string): Promise<boolean> {
+    return removeImageUnlessUsed(this.docker, name);
+  }
+
+  diskSpace(): Promise<DiskSpace | undefined> {
+    return dataRootSpace(this.docker, this.local);
   }
 }

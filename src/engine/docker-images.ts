@@ -1,0 +1,66 @@
+import { statfs } from 'node:fs/promises';
+import type Docker from 'dockerode';
+import type { BuiltImage, DiskSpace } from './container-engine.js';
+
+type DiskUsage = {
+  Images?: { Id: string; RepoTags?: string[]; Created: number; Size: number; SharedSize: number }[];
+};
+
+/**
+ * Images named `<prefix>…`, from Docker's disk usage report: unlike the image list, it says how
+ * much of each image other images share (API 1.41 gives `SharedSize` only there).
+ */
+export async function listImagesUnder(docker: Docker, prefix: string): Promise<BuiltImage[]> {
+  const usage = (await docker.df()) as DiskUsage;
+  return (usage.Images ?? []).flatMap((image) =>
+    (image.RepoTags ?? [])
+      .filter((name) => name.startsWith(prefix))
+      .map((name) => ({
+        name,
+        id: image.Id,
+        createdAt: image.Created * 1000,
+        sizeBytes: Math.max(0, image.Size - Math.max(0, image.SharedSize)),
+      })),
+  );
+}
+
+/** Ids of the images that containers (running or not) were created from. */
+export async function imageIdsInUse(docker: Docker): Promise<Set<string>> {
+  const containers = await docker.listContainers({ all: true });
+  return new Set(containers.map((container) => container.ImageID));
+}
+
+/**
+ * Removes one name of an image without force: Docker then refuses (409) while any container
+ * uses the image, and the last check against a launch that just started is Docker's own.
+ */
+export async function removeImageUnlessUsed(docker: Docker, name: string): Promise<boolean> {
+  try {
+    await docker.getImage(name).remove({ force: false, noprune: false });
+    return true;
+  } catch (error) {
+    const status = (error as { statusCode?: number }).statusCode;
+    if (status === 404) return true;
+    if (status === 409) return false;
+    throw error;
+  }
+}
+
+/**
+ * Free bytes on Docker's data root, when it is on this machine's file system (a local socket
+ * and a path this process can stat); undefined otherwise.
+ */
+export async function dataRootSpace(
+  docker: Docker,
+  local: boolean,
+): Promise<DiskSpace | undefined> {
+  if (!local) return undefined;
+  const info = (await docker.info()) as { DockerRootDir?: string };
+  if (!info.DockerRootDir) return undefined;
+  try {
+    const stats = await statfs(info.DockerRootDir);
+    return { path: info.DockerRootDir, freeBytes: stats.bavail * stats.bsize };
+  } catch {
+    return undefined;
+  }
+}
