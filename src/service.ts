@@ -142,6 +142,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           builds,
           reports: github.queue,
           redis,
+          namespace,
           reportTimeoutMs: config.git.cloneTimeoutMs + config.build.timeoutMs + 600_000,
           queueName: githubQueueName,
           log,

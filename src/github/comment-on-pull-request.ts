@@ -9,8 +9,12 @@ import { renderComment, upsertComment, type CommentContent } from './pull-reques
  * The pull requests that want to hear when `sha`'s build ends (the report updates their
  * comments): a hash of pull request number to the comment's branch link.
  */
-export const waitingPullRequestsKey = (owner: string, repo: string, sha: string) =>
-  `bindery:github:prs:${owner}/${repo}@${sha}`;
+export const waitingPullRequestsKey = (
+  namespace: string,
+  owner: string,
+  repo: string,
+  sha: string,
+) => `${namespace}:github:prs:${owner}/${repo}@${sha}`;
 
 export interface CommentDeps {
   octokit: InstallationOctokit;
@@ -19,6 +23,11 @@ export interface CommentDeps {
   builds: { lastEvent(imageName: string): Promise<BuildLogEvent | undefined> };
   /** Locks, and the pull requests waiting for each commit's build. */
   redis: Redis;
+  /**
+   * Prefix of those keys: the service's namespace, so that two services sharing a Redis never
+   * see each other's waiting pull requests or locks. @defaultValue bindery
+   */
+  namespace?: string;
 }
 
 export interface PullRequestBuild {
@@ -43,7 +52,7 @@ export function commentOnPullRequest(deps: CommentDeps, build: PullRequestBuild)
   const { owner, repo, number, sha } = build;
   return withRedisLock(
     deps.redis,
-    `bindery:github:comment:${owner}/${repo}#${number}`,
+    `${deps.namespace ?? 'bindery'}:github:comment:${owner}/${repo}#${number}`,
     async () => {
       const phase = (await deps.builds.lastEvent(build.imageName))?.phase;
       return upsertComment(deps.octokit, {

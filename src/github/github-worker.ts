@@ -17,6 +17,8 @@ export interface GitHubWorkerOptions {
   reports: PrebuildDeps['reports'];
   /** Redis for locks and waiting pull requests (a producer's connection). */
   redis: Redis;
+  /** Prefix of those keys, the service's namespace. @defaultValue bindery */
+  namespace?: string;
   /** Longest a report waits for its build, in milliseconds: the clone and build limits together. */
   reportTimeoutMs: number;
   /** Prebuilds at once; they call GitHub, which spaces an installation's writes. @defaultValue 5 */

@@ -95,7 +95,7 @@ export async function prebuild(job: PrebuildJob, deps: PrebuildDeps): Promise<st
   const withLatestCheck = <T>(critical: (latest: LatestCheckRun | undefined) => Promise<T>) =>
     withRedisLock(
       deps.redis,
-      `bindery:github:check:${owner}/${repo}@${sha}`,
+      `${deps.namespace ?? 'bindery'}:github:check:${owner}/${repo}@${sha}`,
       async () => {
         const { data } = await octokit.rest.checks.listForRef({
           owner,
@@ -185,7 +185,7 @@ export async function prebuild(job: PrebuildJob, deps: PrebuildDeps): Promise<st
   let commented = '';
   if (pr && settings.comment) {
     const branchLink = branch && pr.headRepo ? { name: branch, repo: pr.headRepo } : undefined;
-    const key = waitingPullRequestsKey(owner, repo, sha);
+    const key = waitingPullRequestsKey(deps.namespace ?? 'bindery', owner, repo, sha);
     await deps.redis
       .multi()
       .hset(key, String(pr.number), JSON.stringify(branchLink ?? null))

@@ -83,7 +83,7 @@ export async function reportBuild(job: ReportJob, deps: ReportDeps): Promise<str
   });
 
   const waiting = Object.entries(
-    await deps.redis.hgetall(waitingPullRequestsKey(owner, repo, sha)),
+    await deps.redis.hgetall(waitingPullRequestsKey(deps.namespace ?? 'bindery', owner, repo, sha)),
   );
   for (const [number, branch] of waiting) {
     await commentOnPullRequest(deps, {

@@ -112,6 +112,7 @@ export async function startGitHubHarness(options: HarnessOptions) {
       builds,
       reports: github,
       redis,
+      namespace,
       reportTimeoutMs: 60_000,
       queueName: `bindery-github-${namespace}`,
       log,
@@ -213,7 +214,7 @@ export async function startGitHubHarness(options: HarnessOptions) {
     },
     /** Forgets which pull requests wait for which commit, between tests. */
     async forgetWaitingPullRequests() {
-      const keys = await redis.keys('bindery:github:prs:*');
+      const keys = await redis.keys(`${namespace}:github:prs:*`);
       if (keys.length > 0) await redis.del(...keys);
     },
     async close() {
@@ -223,7 +224,10 @@ export async function startGitHubHarness(options: HarnessOptions) {
       await builds.close();
       await github.close();
       await app.close();
-      const keys = await redis.keys(`bull:*${namespace}*`);
+      const keys = [
+        ...(await redis.keys(`bull:*${namespace}*`)),
+        ...(await redis.keys(`${namespace}:*`)),
+      ];
       if (keys.length > 0) await redis.del(...keys);
       await connection.quit();
       await redis.quit();

@@ -240,6 +240,11 @@ describe('pull requests', () => {
       () => github.commentsOn(issue)[0]?.body.includes('✅') ?? false,
       'the comment to say built',
     );
+    // The pull request waits for its commit's build under this service's namespace, in no key
+    // that another service on the same Redis would read or clear.
+    expect(
+      await harness.redis.hkeys(`${harness.namespace}:github:prs:${OWNER}/${REPO}@${HEAD}`),
+    ).toEqual(['2']);
     const [comment] = github.commentsOn(issue);
     expect(github.commentsOn(issue)).toHaveLength(1);
     expect(comment!.body).toContain(
