@@ -194,6 +194,12 @@ const schema = z.object({
   /** Launches a minute from one client (an IPv4 address or an IPv6 /64) without an API token; 0 is no limit. @defaultValue 10 */
   BINDERY_LAUNCH_RATE_LIMIT: z.coerce.number().int().nonnegative().default(10),
   /**
+   * Status badges (`/status/…svg`) a minute that one client without an API token may have
+   * worked out afresh; an answer from the few-second cache is not counted. 0 is no limit.
+   * @defaultValue 60
+   */
+  BINDERY_STATUS_RATE_LIMIT: z.coerce.number().int().nonnegative().default(60),
+  /**
    * Regular expressions; a spec (`gh/owner/repo/ref`) matching one is refused. Matched ignoring
    * case, against the spec as sent and its decoded and re-escaped forms (`git/https://host/x/HEAD`
    * and `git/https%3A%2F%2Fhost%2Fx/HEAD` both work). @defaultValue none
@@ -252,6 +258,8 @@ export interface Config {
     /** Sessions one client (clientKey) may run at once; 0 is no cap. */
     maxSessionsPerClient: number;
     launchesPerMinute: number;
+    /** Status badges a minute one client may have computed (BINDERY_STATUS_RATE_LIMIT). */
+    statusChecksPerMinute: number;
     bannedSpecs: readonly RegExp[];
     allowedSpecs: readonly RegExp[];
   };
@@ -408,6 +416,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxSessionsPerRepo: e.BINDERY_MAX_SESSIONS_PER_REPO,
       maxSessionsPerClient: e.BINDERY_MAX_SESSIONS_PER_CLIENT,
       launchesPerMinute: e.BINDERY_LAUNCH_RATE_LIMIT,
+      statusChecksPerMinute: e.BINDERY_STATUS_RATE_LIMIT,
       bannedSpecs: Object.freeze(patterns('BINDERY_BANNED_SPECS', e.BINDERY_BANNED_SPECS)),
       allowedSpecs: Object.freeze(patterns('BINDERY_ALLOWED_SPECS', e.BINDERY_ALLOWED_SPECS)),
     }),

@@ -164,6 +164,7 @@ describe('loadConfig reads the environment', () => {
         maxSessionsPerRepo: 3,
         maxSessionsPerClient: 4,
         launchesPerMinute: 5,
+        statusChecksPerMinute: 60,
         bannedSpecs: [/^gh\/evil\//, /^git\//],
         allowedSpecs: [/^gh\//],
       },
