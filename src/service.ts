@@ -18,6 +18,8 @@ import { BuildLog } from './queue/build-log.js';
 import { BuildQueue } from './queue/build-queue.js';
 import { createBuildWorker } from './queue/build-worker.js';
 import { cullSessions } from './sessions/cull-sessions.js';
+import { ImageLaunches } from './sessions/image-launches.js';
+import { ImagePruner } from './sessions/image-pruner.js';
 import { prepareSandbox } from './sandbox/prepare-sandbox.js';
 import { reconcileSessions } from './sessions/reconcile-sessions.js';
 import { SessionStore } from './sessions/session-store.js';
@@ -112,6 +114,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     };
     const store = new SessionStore(redis, namespace);
     const routes = new RedisRouteTable(redis, { prefix: namespace });
+    const launches = new ImageLaunches(redis, namespace);
+    const pruner = new ImagePruner({ engine, launches, config }, log);
+    closers.push(() => pruner.close());
 
     if (roles.worker) {
       const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
@@ -124,11 +129,17 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         // The job covers the clone too; the builder's own limits fire first with their words.
         timeoutMs: config.git.cloneTimeoutMs + config.build.timeoutMs,
         ...options.worker,
-        build: async (job, onEvent, signal) =>
-          builder.buildResolved(
+        build: async (job, onEvent, signal) => {
+          // A build refused for want of disk fails alone; one that fills the disk fails in its step.
+          await pruner.ensureRoom();
+          const result = await builder.buildResolved(
             { spec: job.spec, ref: job.ref, imageName: job.imageName },
             { onEvent, signal, gitToken: await installationToken(job.installationId) },
-          ),
+          );
+          // The new image may put the others over the budget; the launch need not wait.
+          void pruner.run();
+          return result;
+        },
       });
       closers.push(
         () => connection.quit(),
@@ -206,7 +217,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       const timer = setInterval(() => {
         cullSessions({ engine, store, routes, config })
           .then((culled) => culled.length > 0 && log(`culled sessions: ${culled.join(', ')}`))
-          .catch((error: Error) => log(`culling failed: ${error.message}`));
+          .catch((error: Error) => log(`culling failed: ${error.message}`))
+          // Culled sessions leave their images unused: they may go now if over the budget.
+          .then(() => pruner.run());
       }, options.cullIntervalMs ?? 60_000);
       closers.push(async () => clearInterval(timer));
     }

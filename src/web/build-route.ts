@@ -1,7 +1,9 @@
 import type { Request, Response } from 'express';
 import { BinderyError, ForbiddenError } from '../errors.js';
 import { binderLinks } from '../repos/binder-links.js';
-import { parseSpec } from '../repos/repo-spec.js';
+import type { ResolvedRepo } from '../build/builder.js';
+import { parseSpec, type RepoSpec } from '../repos/repo-spec.js';
+import { ImageLaunches, launchHoldMs } from '../sessions/image-launches.js';
 import { launchSession } from '../sessions/launch-session.js';
 import { openEventStream, type EventStream } from './event-stream.js';
 import { checkLaunchRate, checkSpecAllowed, clientKey, hasApiToken } from './launch-limits.js';
@@ -83,6 +85,30 @@ async function runLaunch(deps: WebDeps, metrics: Metrics, request: Request, stre
   }
 
   const resolved = await deps.resolve(spec);
+  // From before it looks for its image until the session runs, a launch holds the image: the
+  // image pruner leaves it be, or has removed it already and the launch builds it again.
+  const release = buildOnly
+    ? undefined
+    : await new ImageLaunches(deps.redis, deps.namespace).hold(
+        resolved.imageName,
+        launchHoldMs(config),
+      );
+  try {
+    await buildThenLaunch(deps, metrics, stream, { spec, resolved, buildOnly, client });
+  } finally {
+    await release?.().catch(() => {});
+  }
+}
+
+/** A launch once its spec is resolved: the build unless the image exists, then the session. */
+async function buildThenLaunch(
+  deps: WebDeps,
+  metrics: Metrics,
+  stream: EventStream,
+  launch: { spec: RepoSpec; resolved: ResolvedRepo; buildOnly: boolean; client?: string },
+) {
+  const { config } = deps;
+  const { spec, resolved, buildOnly, client } = launch;
   const { imageName } = resolved;
   if (await deps.engine.imageExists(imageName)) {
     stream.send({ phase: 'built', imageName, message: 'Found built image, launching...\n' });
