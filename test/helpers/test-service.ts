@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../src/config.js';
 import { DockerEngine } from '../../src/engine/docker-engine.js';
+import { prepareSandbox } from '../../src/sandbox/prepare-sandbox.js';
 import { startService, type RunningService } from '../../src/service.js';
 import { freePort } from './free-port.js';
 
@@ -17,14 +18,36 @@ export interface TestService {
   namespace: string;
   /** Its images' name prefix. */
   prefix: string;
-  /** Stops the service and removes its sessions, Redis keys and images. */
+  /** Stops the service and removes its sessions, Redis keys, images and sandbox networks. */
   remove(): Promise<void>;
 }
 
 /**
+ * The sandbox's session network of a test service, `bindery-test-<namespace>`: its bridge,
+ * firewall chain and build networks are named after it, so no two test files share them.
+ */
+export const testSessionNetwork = (namespace: string) => `bindery-test-${namespace}`;
+
+/**
+ * Takes away the sandbox a service of `config` put in place, as `bindery sandbox --remove`
+ * does: its firewall rules, its build networks and its session network. Only for a session
+ * network of the test's own (never the default `bindery-sessions`, which others may use).
+ */
+export async function removeTestSandbox(config: Config): Promise<void> {
+  if (config.sandbox.network === 'bindery-sessions') {
+    throw new Error("removeTestSandbox: the default sandbox network is not a test's own");
+  }
+  const engine = new DockerEngine(config.dockerHost);
+  const sandbox = await prepareSandbox({ engine, config, log: () => {} });
+  await sandbox.remove();
+}
+
+/**
  * A whole service (web, build worker, proxy), as `bindery serve` composes it, in this process
- * on a free loopback port, with a namespace and image prefix of its own so test files never
- * share keys, sessions or images. `env` adds to the settings every test service has.
+ * on a free loopback port, with a namespace, image prefix and sandbox network of its own so
+ * test files never share keys, sessions, images, bridges or firewall chains, even when jest
+ * runs them side by side. `env` adds to the settings every test service has; a
+ * BINDERY_SESSION_NETWORK given there is the caller's to remove.
  */
 export async function startTestService(
   name: string,
@@ -39,14 +62,19 @@ export async function startTestService(
     BINDERY_PUBLIC_URL: url,
     BINDERY_IMAGE_PREFIX: prefix,
     BINDERY_GIT_ALLOWED_HOSTS: '127.0.0.1',
+    BINDERY_SESSION_NETWORK: testSessionNetwork(namespace),
     ...env,
   });
+  const ownSandbox = env.BINDERY_SESSION_NETWORK === undefined;
   let service: RunningService | undefined = await startService({
     config,
     namespace,
     host: '127.0.0.1',
     roles: { web: true, worker: true },
     log: () => {},
+  }).catch(async (error: unknown) => {
+    if (ownSandbox) await removeTestSandbox(config).catch(() => {});
+    throw error;
   });
   return {
     url,
@@ -82,6 +110,7 @@ export async function startTestService(
       for (const image of stdout.split('\n').filter((image) => image.startsWith(prefix))) {
         await engine.removeImage(image);
       }
+      if (ownSandbox) await removeTestSandbox(config);
     },
   };
 }
