@@ -11,7 +11,8 @@ import { githubApiUrl, resolveGitHubRef } from '../repos/github-refs.js';
 import { resolveRef } from '../repos/resolve-ref.js';
 import { hashDirectory, packBuildContext, RENDERED_DOCKERFILE } from './build-context.js';
 import type { BuildEvent, BuildEventListener } from './build-events.js';
-import { planBuild, type BaseImageFacts } from './detect.js';
+import { planBuild, type BaseImageFacts, type BuildPlan } from './detect.js';
+import { indexArgsForCheck, openIndexAccess } from './index-access.js';
 import { checkRepositoryDockerfile } from './dockerfile-guard.js';
 import { imageNameFor } from './image-name.js';
 import { renderDockerfile } from './render-dockerfile.js';
@@ -52,6 +53,13 @@ export interface BuilderDeps {
    * installed (the GitHub App issue), else GITHUB_TOKEN.
    */
   githubToken?: (owner: string, repo: string) => Promise<string | undefined>;
+  /**
+   * A network of the build's own for its steps, released once the build has ended however it
+   * ended (the sandbox's `build.acquire`); it rejects when the sandbox's rules are missing, and
+   * nothing of the repository runs. Unused when BINDERY_BUILD_NETWORK names one network for all
+   * builds; without either, build steps run on Docker's default bridge (`bindery build`).
+   */
+  buildNetwork?: () => Promise<{ network: string; release(): Promise<void> }>;
 }
 
 /** `90 s`, `5 min`: how long a limit is, for people. */
@@ -186,20 +194,10 @@ export class Builder {
     emit({ phase: 'building', message: `Building ${resolved.imageName} (${plan.buildpack})\n` });
     for (const note of plan.notes) emit({ phase: 'building', message: note + '\n' });
 
-    const buildArgs = Object.fromEntries(
-      Object.entries({
-        // A repository's own Dockerfile may start FROM ${BINDERY_BASE_IMAGE}.
-        BINDERY_BASE_IMAGE: rendered ? undefined : config.baseImage,
-        PIP_INDEX_URL: config.build.pipIndexUrl,
-        PIP_EXTRA_INDEX_URL: config.build.pipExtraIndexUrl,
-        PIP_TRUSTED_HOST: config.build.pipTrustedHost,
-        UV_PYTHON_INSTALL_MIRROR: plan.kernelPython ? config.build.pythonMirror : undefined,
-      }).filter((entry): entry is [string, string] => entry[1] !== undefined),
-    );
     if (plan.dockerfile !== undefined) {
       await checkRepositoryDockerfile(repoConfig.files.Dockerfile ?? '', {
         path: plan.dockerfile,
-        buildArgs,
+        buildArgs: this.buildArgs(plan, rendered, indexArgsForCheck(config.build)),
         baseImage: config.baseImage,
         imagePrefix: config.imagePrefix,
         registry: config.registry,
@@ -207,6 +205,23 @@ export class Builder {
         lookup: this.deps.lookup ?? lookupAll,
       });
     }
+    // Index credentials never enter the build: Docker records build arguments in the image's
+    // history, and a build step can print them into the public log (index-access.ts). A
+    // forwarder serves such an index to this build only, and is closed when the build ends.
+    // The build's own network, checked against the sandbox's rules as it is made: the last
+    // thing before the repository's steps run.
+    const own = config.build.network ? undefined : await this.deps.buildNetwork?.();
+    const network = config.build.network ?? own?.network;
+    let indexes: Awaited<ReturnType<typeof openIndexAccess>>;
+    try {
+      indexes = await openIndexAccess(config.build, () =>
+        engine.networkAddresses(network ?? 'bridge'),
+      );
+    } catch (error) {
+      await own?.release().catch(() => {});
+      throw error;
+    }
+    const buildArgs = this.buildArgs(plan, rendered, indexes.buildArgs);
 
     const limit = new AbortController();
     const timer = setTimeout(
@@ -229,12 +244,13 @@ export class Builder {
         // A rendered Dockerfile carries its labels in one step; Docker adds a step per label.
         labels: rendered ? {} : labels,
         buildArgs,
+        extraHosts: indexes.extraHosts,
         limits: {
           cpus: config.session.cpus,
           memoryBytes: config.session.memoryBytes,
           pidsLimit: config.session.pidsLimit,
         },
-        network: config.build.network,
+        network,
         signal: signal ? AbortSignal.any([signal, limit.signal]) : limit.signal,
         onOutput: (line) => {
           logBytes += Buffer.byteLength(line) + 1;
@@ -262,7 +278,27 @@ export class Builder {
       throw error;
     } finally {
       clearTimeout(timer);
+      await indexes.close();
+      // A network Docker still holds stays for the next start's sweep; the outcome stands.
+      await own?.release().catch(() => {});
     }
+  }
+
+  /** The build arguments: the base image for a repository's own Dockerfile, the indexes, uv's mirror. */
+  private buildArgs(
+    plan: BuildPlan,
+    rendered: string | undefined,
+    indexArgs: Record<string, string>,
+  ): Record<string, string> {
+    const { config } = this.deps;
+    return Object.fromEntries(
+      Object.entries({
+        // A repository's own Dockerfile may start FROM ${BINDERY_BASE_IMAGE}.
+        BINDERY_BASE_IMAGE: rendered ? undefined : config.baseImage,
+        ...indexArgs,
+        UV_PYTHON_INSTALL_MIRROR: plan.kernelPython ? config.build.pythonMirror : undefined,
+      }).filter((entry): entry is [string, string] => entry[1] !== undefined),
+    );
   }
 
   /** Asks the base image which Python it has, once per builder. */

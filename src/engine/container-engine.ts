@@ -47,6 +47,8 @@ export interface BuildImageOptions {
   limits: Limits;
   /** Network the RUN steps use; Docker's default bridge when unset. */
   network?: string;
+  /** `name:address` lines added to the RUN steps' /etc/hosts; not part of any cache key. */
+  extraHosts?: string[];
   signal?: AbortSignal;
   /** Each line the build prints, in order. */
   onOutput: (line: string) => void;
@@ -140,6 +142,8 @@ export interface ContainerEngine {
    * attached (Docker removes a build's containers a moment after the build ends).
    */
   removeNetwork(name: string): Promise<void>;
+  /** The IPv4 subnet and gateway of an existing network (`bridge` is Docker's default one). */
+  networkAddresses(name: string): Promise<{ subnet: string; gateway: string }>;
   /** Every network carrying `label` (`name=value`). */
   listNetworks(label: string): Promise<NetworkFacts[]>;
   /** Every container labelled `bindery.kind=session`, running or not. */

@@ -110,6 +110,7 @@ export class DockerEngine implements ContainerEngine {
       labels: options.labels,
       buildargs: options.buildArgs,
       networkmode: options.network,
+      extrahosts: options.extraHosts,
       memory: options.limits.memoryBytes,
       memswap: options.limits.memoryBytes,
       cpuperiod: 100_000,
@@ -290,6 +291,14 @@ export class DockerEngine implements ContainerEngine {
       );
     }
     const ipam = (info.IPAM?.Config ?? [])[0] as { Subnet?: string; Gateway?: string } | undefined;
+    return { subnet: ipam?.Subnet ?? '', gateway: ipam?.Gateway ?? '' };
+  }
+
+  async networkAddresses(name: string): Promise<{ subnet: string; gateway: string }> {
+    const info = await this.docker.getNetwork(name).inspect();
+    const ipam = ((info.IPAM?.Config ?? []) as { Subnet?: string; Gateway?: string }[]).find(
+      (config) => config.Subnet && !config.Subnet.includes(':'),
+    );
     return { subnet: ipam?.Subnet ?? '', gateway: ipam?.Gateway ?? '' };
   }
 

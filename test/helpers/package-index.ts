@@ -22,6 +22,10 @@ export interface PackageIndexOptions {
   packages: IndexPackage[];
   /** A folder of real wheels (see wheelhouse.ts) served beside the made-up packages. */
   wheelhouse?: string;
+  /** HTTP basic credentials every request must carry (a private index); none by default. */
+  auth?: { username: string; password: string };
+  /** Link files by absolute URL (`http://host:port/files/…`), as some indexes do, not relatively. */
+  absoluteLinks?: boolean;
 }
 
 export interface PackageIndex {
@@ -29,6 +33,8 @@ export interface PackageIndex {
   url: string;
   /** Every path requested so far, in order (proof that pip asked this index). */
   requests: string[];
+  /** Each request's `Authorization` header, in the same order (empty when there was none). */
+  authorizations: string[];
   close(): Promise<void>;
 }
 
@@ -149,6 +155,8 @@ export async function startPackageIndex({
   host,
   packages,
   wheelhouse,
+  auth,
+  absoluteLinks = false,
 }: PackageIndexOptions): Promise<PackageIndex> {
   /** Each file's bytes, read when asked for (a wheelhouse holds hundreds of MiB). */
   const files = new Map<string, () => Promise<Buffer>>();
@@ -172,9 +180,19 @@ export async function startPackageIndex({
   }
 
   const requests: string[] = [];
+  const authorizations: string[] = [];
+  const expected =
+    auth && `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`;
   const server = createServer((request, response) => {
     const path = decodeURIComponent(new URL(request.url ?? '/', 'http://index').pathname);
     requests.push(path);
+    authorizations.push(request.headers.authorization ?? '');
+    if (expected && request.headers.authorization !== expected) {
+      response.writeHead(401, { 'www-authenticate': 'Basic realm="index"' });
+      response.end('credentials required\n');
+      return;
+    }
+    const filesUrl = absoluteLinks ? `http://${request.headers.host}/files/` : '../../files/';
     const send = (status: number, type: string, body: string | Buffer) => {
       response.writeHead(status, {
         'content-type': type,
@@ -204,7 +222,7 @@ export async function startPackageIndex({
           `Links for ${project[1]}`,
           links.map(
             ({ filename, sha256 }) =>
-              `<a href="../../files/${filename}${sha256 ? `#sha256=${sha256}` : ''}">${escapeHtml(filename)}</a>`,
+              `<a href="${filesUrl}${filename}${sha256 ? `#sha256=${sha256}` : ''}">${escapeHtml(filename)}</a>`,
           ),
         ),
       );
@@ -230,6 +248,7 @@ export async function startPackageIndex({
   return {
     url: `http://${urlHost}:${port}/simple/`,
     requests,
+    authorizations,
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();

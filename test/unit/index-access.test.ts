@@ -1,0 +1,90 @@
+import { indexBuildArgs } from '../../src/build/index-access.js';
+import { loadConfig } from '../../src/config.js';
+import { ConfigError } from '../../src/errors.js';
+
+const settings = (overrides: Partial<Parameters<typeof indexBuildArgs>[0]>) => ({
+  pipIndexUrl: undefined,
+  pipExtraIndexUrl: undefined,
+  pipTrustedHost: undefined,
+  indexPort: 8586,
+  ...overrides,
+});
+
+describe('indexBuildArgs', () => {
+  test('an index without credentials reaches the build as it is', () => {
+    expect(
+      indexBuildArgs(
+        settings({
+          pipIndexUrl: 'http://mirror.internal/simple/',
+          pipTrustedHost: 'mirror.internal',
+        }),
+        8586,
+      ),
+    ).toEqual({
+      PIP_INDEX_URL: 'http://mirror.internal/simple/',
+      PIP_TRUSTED_HOST: 'mirror.internal',
+    });
+  });
+
+  test('an index with credentials reaches the build as the forwarder, without them', () => {
+    const args = indexBuildArgs(
+      settings({
+        pipIndexUrl: 'https://user:tok3n@pkgs.example.org/org/simple/?x=1',
+        pipExtraIndexUrl: 'https://pypi.org/simple/',
+      }),
+      8586,
+    );
+    expect(args).toEqual({
+      PIP_INDEX_URL: 'http://bindery-package-index:8586/0/org/simple/?x=1',
+      PIP_EXTRA_INDEX_URL: 'https://pypi.org/simple/',
+      PIP_TRUSTED_HOST: 'bindery-package-index',
+    });
+    expect(JSON.stringify(args)).not.toMatch(/user|tok3n|pkgs\.example/);
+  });
+
+  test('the extra index is forwarded on its own path, the trusted hosts kept', () => {
+    expect(
+      indexBuildArgs(
+        settings({
+          pipExtraIndexUrl: 'http://u:p@10.0.0.5:8080/simple/',
+          pipTrustedHost: '10.0.0.5',
+        }),
+        9000,
+      ),
+    ).toEqual({
+      PIP_EXTRA_INDEX_URL: 'http://bindery-package-index:9000/1/simple/',
+      PIP_TRUSTED_HOST: '10.0.0.5 bindery-package-index',
+    });
+  });
+});
+
+describe('index URLs in the configuration', () => {
+  const problem = (env: Record<string, string>) => {
+    try {
+      loadConfig(env);
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      return (error as Error).message;
+    }
+    return 'accepted';
+  };
+
+  test('credentials in a URL the forwarder cannot fetch are refused at start with a sentence', () => {
+    expect(problem({ PIP_INDEX_URL: 'ftp://user:pw@mirror.example.org/simple/' })).toMatch(
+      /PIP_INDEX_URL.*has credentials in a ftp: URL; .* speaks http and https only\. Use an https:\/\/ index URL, or one without credentials\./,
+    );
+    expect(
+      problem({ PIP_EXTRA_INDEX_URL: 'https://user:100%@mirror.example.org/simple/' }),
+    ).toMatch(
+      /PIP_EXTRA_INDEX_URL: has credentials that are not valid percent-escapes; escape a literal % in the user name or password as %25\./,
+    );
+  });
+
+  test('https with credentials, and any URL without, are accepted', () => {
+    expect(problem({ PIP_INDEX_URL: 'https://user:pw@mirror.example.org/simple/' })).toBe(
+      'accepted',
+    );
+    expect(problem({ PIP_EXTRA_INDEX_URL: 'file:///srv/wheels/' })).toBe('accepted');
+    expect(loadConfig({}).build.indexPort).toBe(8586);
+  });
+});
