@@ -51,7 +51,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'sandbox') {
     const engine = new DockerEngine(config.dockerHost);
     const sandbox = await prepareSandbox({ engine, config });
-    const networks = `${sandbox.network} (${sandbox.policy.bridge}) and ${sandbox.build.network} (${sandbox.build.policy.bridge})`;
+    const networks = `${sandbox.network} (${sandbox.policy.bridge}) and the build networks ${sandbox.build.prefix}-* (${sandbox.build.policy.bridge})`;
     if (values.remove) {
       await sandbox.remove();
       console.error(`Removed the networks ${networks} and Bindery's firewall rules for them.`);

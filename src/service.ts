@@ -69,16 +69,11 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const engine = new DockerEngine(options.config.dockerHost);
     await engine.ping();
     const sandbox = await prepareSandbox({ engine, config: options.config, log });
-    // Builds run untrusted code too (postBuild, root in a Dockerfile): on the sandbox's build
-    // network unless told otherwise, never on the sessions' bridge.
-    const config: Config = {
-      ...options.config,
-      build: {
-        ...options.config.build,
-        network: options.config.build.network ?? sandbox.build.network,
-      },
-    };
-    const builder = new Builder({ engine, config });
+    const { config } = options;
+    // Builds run untrusted code too (postBuild, root in a Dockerfile): each on a network of its
+    // own behind the sandbox's rules unless BINDERY_BUILD_NETWORK says otherwise, never on the
+    // sessions' bridge.
+    const builder = new Builder({ engine, config, buildNetwork: () => sandbox.build.acquire() });
     const buildLog = new BuildLog(redis);
     const builds = new BuildQueue({ connection: redis, log: buildLog, queueName });
     closers.push(() => builds.close());

@@ -278,9 +278,12 @@ export class Builder {
       throw error;
     } finally {
       clearTimeout(timer);
-      await indexes.close();
-      // A network Docker still holds stays for the next start's sweep; the outcome stands.
-      await own?.release().catch(() => {});
+      try {
+        await indexes.close();
+      } finally {
+        // A network Docker still holds stays for the next start's sweep; the outcome stands.
+        await own?.release().catch(() => {});
+      }
     }
   }
 

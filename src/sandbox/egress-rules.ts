@@ -2,7 +2,10 @@ import { NON_PUBLIC_IPV4 } from '../repos/address-ranges.js';
 
 /** What sessions and builds on the sandbox network may reach, and from where. */
 export interface EgressPolicy {
-  /** The Linux bridge of the sandbox network (`bindery0`). */
+  /**
+   * The Linux bridge of the sandbox network (`bindery0`), or `prefix+` for every bridge whose
+   * name starts with prefix (the build networks, one per build).
+   */
   bridge: string;
   /** TCP ports allowed to public addresses (BINDERY_EGRESS_PORTS). */
   ports: readonly number[];
@@ -16,9 +19,9 @@ export interface EgressPolicy {
   subnet?: string;
 }
 
-/** The chain of Bindery's own for traffic leaving a sandbox bridge. */
+/** The chain of Bindery's own for traffic leaving a sandbox bridge (or bridges: `BINDERY-bindb`). */
 export const egressChain = (policy: Pick<EgressPolicy, 'bridge'>) =>
-  `BINDERY-${policy.bridge}`.slice(0, 28);
+  `BINDERY-${policy.bridge.replace(/\+$/, '')}`.slice(0, 28);
 
 const reject = ['-j', 'REJECT', '--reject-with', 'icmp-port-unreachable'];
 

@@ -4,7 +4,7 @@ import { isIPv4 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { Config } from '../config.js';
 import type { ContainerEngine } from '../engine/container-engine.js';
-import { BinderyError } from '../errors.js';
+import { createBuildNetworks, type BuildNetworks } from './build-networks.js';
 import type { EgressPolicy } from './egress-rules.js';
 import {
   ebtables,
@@ -15,18 +15,9 @@ import {
   verifyFirewall,
   type Iptables,
 } from './firewall.js';
+import { SandboxError } from './sandbox-error.js';
 
-/** Sessions are refused while the sandbox is not in place. */
-export class SandboxError extends BinderyError {
-  override readonly status = 503;
-}
-
-/** One network of the sandbox and the egress policy on its bridge. */
-export interface SandboxNetwork {
-  /** The Docker network's name. */
-  network: string;
-  policy: EgressPolicy;
-}
+export { SandboxError };
 
 /** What sessions and the web app need of the sandbox. */
 export interface Sandbox {
@@ -34,21 +25,24 @@ export interface Sandbox {
   network: string;
   /** The egress policy on the sessions' bridge. */
   policy: EgressPolicy;
-  /** Checks the firewall of every sandbox network again (for /health); problems are sentences. */
+  /**
+   * Checks the firewall again (for /health): the session network's, the rules every build
+   * network shares, and each build network in flight; problems are sentences.
+   */
   check(): Promise<{ ok: boolean; problems: string[] }>;
   /** Throws SandboxError unless sessions may start. */
   assertReady(): void;
 }
 
-/** The sandbox as prepareSandbox puts it in place: the session network, and the build network. */
+/** The sandbox as prepareSandbox puts it in place: the session network, and the build networks. */
 export interface PreparedSandbox extends Sandbox {
   /**
-   * The network build steps run on: the same rules on a bridge of its own, so a build step
-   * (root, with NET_RAW) never shares a link with sessions, where it could claim their
-   * addresses with forged ARP or see the proxy's and the culler's requests to them.
+   * The networks build steps run on, one per build: the same rules on bridges of their own, so
+   * a build step (root, with NET_RAW) never shares a link with a session or another build,
+   * where it could claim their addresses with forged ARP or see the traffic sent to them.
    */
-  build: SandboxNetwork;
-  /** Removes Bindery's firewall rules and both networks (`bindery sandbox --remove`). */
+  build: BuildNetworks;
+  /** Removes Bindery's firewall rules, the session network and the build networks (`bindery sandbox --remove`). */
   remove(): Promise<void>;
 }
 
@@ -59,7 +53,11 @@ export function bridgeFor(network: string): string {
   return `bnd${createHash('sha1').update(network).digest('hex').slice(0, 8)}`;
 }
 
-/** The build network that goes with a session network: `bindery-builds` for the default one. */
+/**
+ * What the build networks of a session network are named after: `bindery-builds` for the default
+ * one, each build's network being `bindery-builds-<id>` (before one network per build, the one
+ * build network of all builds had this name).
+ */
 export function buildNetworkFor(sessionNetwork: string): string {
   return sessionNetwork === 'bindery-sessions' ? 'bindery-builds' : `${sessionNetwork}-builds`;
 }
@@ -77,10 +75,12 @@ function hostAddresses(): string[] {
 }
 
 /**
- * Puts the sandbox in place: the session network and the build network (inter-container
- * traffic off on both) and the firewall rules of DESIGN §5 on each bridge, IPv6 and ARP
- * between containers refused, installed and verified. When they cannot be installed, sessions
- * are refused with the reason, unless the operator opted out (BINDERY_SANDBOX_OPTOUT=1).
+ * Puts the sandbox in place: the session network (inter-container traffic off) and the firewall
+ * rules of DESIGN §5 on its bridge and on every build bridge to come (one network per build,
+ * made by `build.acquire()`), IPv6 and ARP between containers refused, installed and verified;
+ * build networks left by a stopped worker are removed. When the rules cannot be installed,
+ * sessions and builds are refused with the reason, unless the operator opted out
+ * (BINDERY_SANDBOX_OPTOUT=1).
  */
 export async function prepareSandbox(deps: {
   engine: ContainerEngine;
@@ -98,51 +98,77 @@ export async function prepareSandbox(deps: {
     hostAddresses: hostAddresses(),
     resolvers: await hostResolvers(),
   };
-  const networks: SandboxNetwork[] = [];
-  for (const [network, kind] of [
-    [config.sandbox.network, 'session'],
-    [buildNetworkFor(config.sandbox.network), 'build'],
-  ] as const) {
-    const bridge = bridgeFor(network);
-    const { subnet } = await engine.ensureNetwork({
-      name: network,
-      bridge,
-      interContainer: false,
-      labels: { 'bindery.kind': kind },
-    });
-    networks.push({ network, policy: { bridge, ...shared, ...(subnet ? { subnet } : {}) } });
-  }
-  const [sessions, builds] = networks as [SandboxNetwork, SandboxNetwork];
-  /** Every problem of every network, each naming the network it is on. */
+  const sessionBridge = bridgeFor(config.sandbox.network);
+  const { subnet } = await engine.ensureNetwork({
+    name: config.sandbox.network,
+    bridge: sessionBridge,
+    interContainer: false,
+    labels: { 'bindery.kind': 'session' },
+  });
+  const sessions = {
+    network: config.sandbox.network,
+    policy: { bridge: sessionBridge, ...shared, ...(subnet ? { subnet } : {}) } as EgressPolicy,
+  };
+  const build = createBuildNetworks({
+    engine,
+    prefix: buildNetworkFor(config.sandbox.network),
+    policy: shared,
+    run,
+    run6,
+    runLink,
+    optOut: config.sandbox.optOut,
+    // No build lasts longer than its clone and build limits; a network older is nobody's.
+    maxAgeMs: config.git.cloneTimeoutMs + config.build.timeoutMs + 600_000,
+    log,
+  });
+  /** Every problem, each naming the network (or networks) it is on. */
   const verify = async () => {
-    const problems: string[] = [];
-    for (const { network, policy } of networks) {
-      const found = await verifyFirewall(policy, run, run6, runLink).catch((error: Error) => [
-        error.message,
-      ]);
-      problems.push(...found.map((problem) => `${network}: ${problem}`));
-    }
-    return problems;
+    const found = await verifyFirewall(sessions.policy, run, run6, runLink).catch(
+      (error: Error) => [error.message],
+    );
+    return [...found.map((problem) => `${sessions.network}: ${problem}`), ...(await build.check())];
   };
   let problems: string[] = [];
   try {
-    for (const { policy } of networks) await installFirewall(policy, run, run6, runLink);
+    await installFirewall(sessions.policy, run, run6, runLink);
+    await installFirewall(build.policy, run, run6, runLink);
     problems = await verify();
   } catch (error) {
     problems = [`the firewall could not be installed: ${(error as Error).message.split('\n')[0]}`];
   }
+  // The one build network of all builds, from before each build had its own.
+  const [single] = (await engine.listNetworks('bindery.kind=build')).filter(
+    (found) => found.name === build.prefix,
+  );
+  if (single) {
+    // Removed first: while an older worker still builds on it, it and its rules stay.
+    await engine
+      .removeNetwork(single.name)
+      .then(() =>
+        removeFirewall(
+          { ...shared, bridge: single.bridge, subnet: single.subnet },
+          run,
+          run6,
+          runLink,
+        ),
+      )
+      .catch((error: Error) => log(`the old build network ${single.name} stays: ${error.message}`));
+  }
+  const leftovers = await build.removeLeftovers();
+  if (leftovers.length > 0)
+    log(`removed build networks left by a stopped worker: ${leftovers.join(', ')}`);
   if (problems.length > 0 && config.sandbox.optOut) {
     log(
-      `WARNING: BINDERY_SANDBOX_OPTOUT=1: sessions run WITHOUT the egress firewall (${problems.join('; ')})`,
+      `WARNING: BINDERY_SANDBOX_OPTOUT=1: sessions and builds run WITHOUT the egress firewall (${problems.join('; ')})`,
     );
   } else if (problems.length > 0) {
-    log(`sandbox not in place, sessions are refused: ${problems.join('; ')}`);
+    log(`sandbox not in place, sessions and builds are refused: ${problems.join('; ')}`);
   }
   let ready = problems.length === 0;
   return {
     network: sessions.network,
     policy: sessions.policy,
-    build: builds,
+    build,
     async check() {
       const found = await verify();
       ready = found.length === 0;
@@ -156,10 +182,10 @@ export async function prepareSandbox(deps: {
       );
     },
     async remove() {
-      for (const { network, policy } of networks) {
-        await removeFirewall(policy, run, run6, runLink);
-        await engine.removeNetwork(network);
-      }
+      await build.removeLeftovers(true);
+      await removeFirewall(build.policy, run, run6, runLink);
+      await removeFirewall(sessions.policy, run, run6, runLink);
+      await engine.removeNetwork(sessions.network);
     },
   };
 }

@@ -1,9 +1,20 @@
 import { describe, expect, it } from '@jest/globals';
 import { loadConfig } from '../../src/config.js';
-import type { ContainerEngine, NetworkSpec } from '../../src/engine/container-engine.js';
+import { hostname } from 'node:os';
+import type {
+  ContainerEngine,
+  NetworkFacts,
+  NetworkSpec,
+} from '../../src/engine/container-engine.js';
+import { buildBridgePrefix } from '../../src/sandbox/build-networks.js';
 import { ipv6Rules } from '../../src/sandbox/egress-rules.js';
 import type { Iptables } from '../../src/sandbox/firewall.js';
-import { bridgeFor, buildNetworkFor, prepareSandbox } from '../../src/sandbox/prepare-sandbox.js';
+import {
+  bridgeFor,
+  buildNetworkFor,
+  prepareSandbox,
+  SandboxError,
+} from '../../src/sandbox/prepare-sandbox.js';
 
 /** An in-memory iptables: rules per chain, answering -C, -I, -D, -S, -F, -X and restore input. */
 function fakeIptables(): Iptables & { rules: Map<string, string[]> } {
@@ -45,39 +56,65 @@ function fakeIptables(): Iptables & { rules: Map<string, string[]> } {
   return Object.assign(run, { rules });
 }
 
-function fakeEngine(): ContainerEngine & { networks: NetworkSpec[]; removed: string[] } {
+function fakeEngine(): ContainerEngine & {
+  networks: NetworkSpec[];
+  removed: string[];
+  existing: NetworkFacts[];
+} {
   const networks: NetworkSpec[] = [];
   const removed: string[] = [];
+  const existing: NetworkFacts[] = [];
   return {
     networks,
     removed,
+    existing,
     ensureNetwork: async (spec: NetworkSpec) => {
       networks.push(spec);
       const n = 29 + networks.length;
+      existing.push({
+        name: spec.name,
+        subnet: `172.${n}.0.0/16`,
+        bridge: spec.bridge,
+        created: new Date(),
+        labels: spec.labels,
+      });
       return { subnet: `172.${n}.0.0/16`, gateway: `172.${n}.0.1` };
     },
     removeNetwork: async (name: string) => {
       removed.push(name);
+      existing.splice(
+        existing.findIndex((network) => network.name === name),
+        1,
+      );
     },
-  } as unknown as ContainerEngine & { networks: NetworkSpec[]; removed: string[] };
+    listNetworks: async (label: string) => {
+      const [key = '', value] = label.split('=');
+      return existing.filter((network) => network.labels[key] === value);
+    },
+  } as unknown as ContainerEngine & {
+    networks: NetworkSpec[];
+    removed: string[];
+    existing: NetworkFacts[];
+  };
 }
 
-describe('the build network', () => {
-  it('goes with the session network, on a bridge of its own', () => {
+const firewall = () => ({ run: fakeIptables(), run6: fakeIptables(), runLink: fakeIptables() });
+
+describe('the build networks', () => {
+  it('go with the session network, on bridges of their own sharing a prefix', () => {
     expect(buildNetworkFor('bindery-sessions')).toBe('bindery-builds');
-    expect(bridgeFor('bindery-builds')).toBe('bindery1');
+    expect(buildBridgePrefix('bindery-builds')).toBe('bindb');
     expect(buildNetworkFor('bindery-test-1')).toBe('bindery-test-1-builds');
-    expect(bridgeFor('bindery-test-1-builds')).toMatch(/^bnd[0-9a-f]{8}$/);
-    expect(bridgeFor('bindery-test-1-builds')).not.toBe(bridgeFor('bindery-test-1'));
+    expect(buildBridgePrefix('bindery-test-1-builds')).toMatch(/^bb[0-9a-f]{5}$/);
+    expect(bridgeFor('bindery-test-1')).not.toMatch(/^bb/);
   });
 
-  it('is made beside the session network, inter-container traffic off, with the same rules', async () => {
+  it('get the same rules as the session network, once for every build bridge', async () => {
     const engine = fakeEngine();
-    const run = fakeIptables();
-    const run6 = fakeIptables();
-    const runLink = fakeIptables();
+    const { run, run6, runLink } = firewall();
     const config = loadConfig({ BINDERY_EGRESS_ALLOW_CIDRS: '10.250.0.0/24' });
     const sandbox = await prepareSandbox({ engine, config, run, run6, runLink, log: () => {} });
+    // Only the session network exists until a build asks for one.
     expect(engine.networks).toEqual([
       {
         name: 'bindery-sessions',
@@ -85,73 +122,186 @@ describe('the build network', () => {
         interContainer: false,
         labels: { 'bindery.kind': 'session' },
       },
-      {
-        name: 'bindery-builds',
-        bridge: 'bindery1',
-        interContainer: false,
-        labels: { 'bindery.kind': 'build' },
-      },
     ]);
-    expect(sandbox.network).toBe('bindery-sessions');
-    expect(sandbox.build.network).toBe('bindery-builds');
+    expect(sandbox.build.prefix).toBe('bindery-builds');
     expect(sandbox.build.policy).toEqual({
       ...sandbox.policy,
-      bridge: 'bindery1',
-      subnet: '172.31.0.0/16',
+      bridge: 'bindb+',
+      subnet: undefined,
     });
-    // No ARP between containers on either network claims an address of that network.
-    expect(runLink.rules.get('FORWARD')).toEqual([
-      '-p ARP --arp-ip-src 172.31.0.0/16 -j DROP',
-      '-p ARP --arp-ip-src 172.30.0.0/16 -j DROP',
-    ]);
-    expect(run.rules.get('BINDERY-bindery1')).toEqual(
-      run.rules.get('BINDERY-bindery0')!.map((rule) => rule.replace('bindery0', 'bindery1')),
-    );
+    expect(run.rules.get('BINDERY-bindb')).toEqual(run.rules.get('BINDERY-bindery0'));
     expect(run.rules.get('DOCKER-USER')).toEqual([
-      '-i bindery1 -j BINDERY-bindery1',
+      '-i bindb+ -j BINDERY-bindb',
       '-i bindery0 -j BINDERY-bindery0',
     ]);
+    expect(run6.rules.get('FORWARD')).toEqual([
+      '-o bindb+ -j DROP',
+      '-i bindb+ -j DROP',
+      '-o bindery0 -j DROP',
+      '-i bindery0 -j DROP',
+    ]);
     expect(await sandbox.check()).toEqual({ ok: true, problems: [] });
-    expect(() => sandbox.assertReady()).not.toThrow();
   });
 
-  it('is checked like the session network: a missing rule of it fails the check, naming it', async () => {
-    const run = fakeIptables();
-    const run6 = fakeIptables();
-    const runLink = fakeIptables();
+  it('are one per build, inter-container traffic off, each with its ARP rule, gone on release', async () => {
+    const engine = fakeEngine();
+    const { run, run6, runLink } = firewall();
     const sandbox = await prepareSandbox({
-      engine: fakeEngine(),
+      engine,
       config: loadConfig({}),
       run,
       run6,
       runLink,
       log: () => {},
     });
-    await runLink(['-D', 'FORWARD', '-p', 'ARP', '--arp-ip-src', '172.31.0.0/16', '-j', 'DROP']);
-    await run(['-D', 'DOCKER-USER', '-i', 'bindery1', '-j', 'BINDERY-bindery1']);
-    await run6(['-D', 'FORWARD', '-o', 'bindery1', '-j', 'DROP']);
-    expect(await sandbox.check()).toEqual({
-      ok: false,
-      problems: [
-        'bindery-builds: DOCKER-USER lacks: -i bindery1 -j BINDERY-bindery1',
-        'bindery-builds: ip6tables FORWARD lacks: -o bindery1 -j DROP',
-        'bindery-builds: ebtables FORWARD lacks: -p ARP --arp-ip-src 172.31.0.0/16 -j DROP',
-      ],
-    });
+    const first = await sandbox.build.acquire();
+    const second = await sandbox.build.acquire();
+    expect(first.network).toMatch(/^bindery-builds-[0-9a-f]{8}$/);
+    expect(first.bridge).toMatch(/^bindb[0-9a-f]{8}$/);
+    expect(second.network).not.toBe(first.network);
+    expect(engine.networks.slice(1)).toEqual([
+      {
+        name: first.network,
+        bridge: first.bridge,
+        interContainer: false,
+        labels: {
+          'bindery.kind': 'build',
+          'bindery.build-network': 'bindery-builds',
+          'bindery.owner': expect.stringMatching(/:\d+$/),
+        },
+      },
+      expect.objectContaining({ name: second.network, bridge: second.bridge }),
+    ]);
+    expect(runLink.rules.get('FORWARD')).toEqual([
+      `-p ARP --arp-ip-src ${second.subnet} -j DROP`,
+      `-p ARP --arp-ip-src ${first.subnet} -j DROP`,
+      '-p ARP --arp-ip-src 172.30.0.0/16 -j DROP',
+    ]);
+    expect(sandbox.build.inFlight()).toEqual([first.network, second.network]);
+    await runLink(['-D', 'FORWARD', '-p', 'ARP', '--arp-ip-src', first.subnet, '-j', 'DROP']);
+    expect((await sandbox.check()).problems).toEqual([
+      `${first.network}: ebtables FORWARD lacks: -p ARP --arp-ip-src ${first.subnet} -j DROP`,
+    ]);
+    await first.release();
+    await second.release();
+    expect(engine.removed).toEqual([first.network, second.network]);
+    expect(runLink.rules.get('FORWARD')).toEqual(['-p ARP --arp-ip-src 172.30.0.0/16 -j DROP']);
+    expect(sandbox.build.inFlight()).toEqual([]);
   });
 
-  it('goes with the sandbox on remove: rules of both bridges, then both networks', async () => {
+  it('are refused while a shared rule is missing, naming it and the fix, and nothing is made', async () => {
     const engine = fakeEngine();
-    const run = fakeIptables();
-    const run6 = fakeIptables();
-    const runLink = fakeIptables();
-    const sandbox = await prepareSandbox({ engine, config: loadConfig({}), run, run6, runLink });
+    const { run, run6, runLink } = firewall();
+    const sandbox = await prepareSandbox({
+      engine,
+      config: loadConfig({}),
+      run,
+      run6,
+      runLink,
+      log: () => {},
+    });
+    await run(['-D', 'DOCKER-USER', '-i', 'bindb+', '-j', 'BINDERY-bindb']);
+    await run6(['-D', 'FORWARD', '-o', 'bindb+', '-j', 'DROP']);
+    const problems = [
+      'DOCKER-USER lacks: -i bindb+ -j BINDERY-bindb',
+      'ip6tables FORWARD lacks: -o bindb+ -j DROP',
+    ];
+    await expect(sandbox.build.acquire()).rejects.toThrow(
+      new SandboxError(
+        `This build was not started: the build network's firewall is not in place (${problems.join('; ')}). ` +
+          'Restart `bindery serve` or `bindery worker`, or run `bindery sandbox` as root, to put it back.',
+      ),
+    );
+    expect(engine.networks).toHaveLength(1);
+    expect(await sandbox.check()).toEqual({
+      ok: false,
+      problems: problems.map((problem) => `bindery-builds-*: ${problem}`),
+    });
+    // `bindery sandbox` (or a restart) puts them back.
+    await prepareSandbox({ engine, config: loadConfig({}), run, run6, runLink, log: () => {} });
+    await (await sandbox.build.acquire()).release();
+  });
+
+  it('left by a stopped process of this host are removed at start, with their ARP rules', async () => {
+    const engine = fakeEngine();
+    const { run, run6, runLink } = firewall();
+    const config = loadConfig({});
+    const gone = 2 ** 22 + 1; // above Linux's pid_max: no such process
+    const hostName = hostname();
+    for (const [name, owner, created] of [
+      ['bindery-builds-0000dead', `${hostName}:${gone}`, new Date()],
+      ['bindery-builds-00000old', 'elsewhere:1', new Date(Date.now() - 10 * 3600_000)],
+      ['bindery-builds-0000live', `${hostName}:${process.ppid}`, new Date()],
+      ['bindery-builds-00000far', 'elsewhere:1', new Date()],
+    ] as const) {
+      engine.existing.push({
+        name,
+        subnet: `10.${engine.existing.length}.0.0/24`,
+        bridge: `bindb${name.slice(-8)}`,
+        created,
+        labels: { 'bindery.build-network': 'bindery-builds', 'bindery.owner': owner },
+      });
+      await runLink([
+        '-I',
+        'FORWARD',
+        '1',
+        '-p',
+        'ARP',
+        '--arp-ip-src',
+        `10.${engine.existing.length - 1}.0.0/24`,
+        '-j',
+        'DROP',
+      ]);
+    }
+    const logged: string[] = [];
+    const sandbox = await prepareSandbox({
+      engine,
+      config,
+      run,
+      run6,
+      runLink,
+      log: (line) => logged.push(line),
+    });
+    expect(engine.removed).toEqual(['bindery-builds-0000dead', 'bindery-builds-00000old']);
+    expect(logged).toEqual([
+      'removed build networks left by a stopped worker: bindery-builds-0000dead, bindery-builds-00000old',
+    ]);
+    expect(runLink.rules.get('FORWARD')).toEqual([
+      '-p ARP --arp-ip-src 172.30.0.0/16 -j DROP',
+      '-p ARP --arp-ip-src 10.3.0.0/24 -j DROP',
+      '-p ARP --arp-ip-src 10.2.0.0/24 -j DROP',
+    ]);
+    // `bindery sandbox --remove` takes every one, and the rules of all.
     await sandbox.remove();
-    expect(engine.removed).toEqual(['bindery-sessions', 'bindery-builds']);
+    expect(engine.existing).toEqual([]);
     expect([...run.rules.keys()].filter((chain) => chain.startsWith('BINDERY-'))).toEqual([]);
     expect(run.rules.get('DOCKER-USER')).toEqual([]);
     expect([...run6.rules.values()].flat()).toEqual([]);
     expect([...runLink.rules.values()].flat()).toEqual([]);
+  });
+
+  it('replace the one build network of older versions, and its rules', async () => {
+    const engine = fakeEngine();
+    const { run, run6, runLink } = firewall();
+    const config = loadConfig({});
+    // What an older version left: bindery-builds on bindery1, with its rules.
+    await prepareSandbox({ engine, config, run, run6, runLink, log: () => {} });
+    engine.existing.push({
+      name: 'bindery-builds',
+      subnet: '172.31.0.0/16',
+      bridge: 'bindery1',
+      created: new Date(),
+      labels: { 'bindery.kind': 'build' },
+    });
+    await run6(['-I', 'INPUT', '1', '-i', 'bindery1', '-j', 'DROP']);
+    await run(['-I', 'DOCKER-USER', '1', '-i', 'bindery1', '-j', 'BINDERY-bindery1']);
+    await prepareSandbox({ engine, config, run, run6, runLink, log: () => {} });
+    expect(engine.removed).toEqual(['bindery-builds']);
+    expect(run.rules.get('DOCKER-USER')).toEqual([
+      '-i bindb+ -j BINDERY-bindb',
+      '-i bindery0 -j BINDERY-bindery0',
+    ]);
+    expect(run6.rules.get('INPUT')).not.toContain('-i bindery1 -j DROP');
   });
 });
 
@@ -183,7 +333,7 @@ describe('IPv6', () => {
       runLink: fakeIptables(),
     });
     expect(run6.rules.get('INPUT')).toEqual([
-      '-i bindery1 -j DROP',
+      '-i bindb+ -j DROP',
       '-i bindery0 -j DROP',
       '-i lo -j ACCEPT',
     ]);
