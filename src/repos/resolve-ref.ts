@@ -7,6 +7,12 @@ const UNREACHABLE =
   /could not resolve host|connection refused|timed out|failed to connect|network is unreachable|couldn't connect/i;
 
 /**
+ * Git's words for an HTTP redirect it did not follow (`http.followRedirects=false`): "The
+ * requested URL returned error: 301" on the ref listing, "RPC failed; HTTP 302" on a fetch.
+ */
+const REDIRECTED = /returned error: 30[1-8]\b|\bHTTP 30[1-8]\b/;
+
+/**
  * How much of a ref listing Bindery reads: 1 MiB is thousands of refs of the one name asked
  * for, where a repository has a handful. A host lists what it likes, millions if it likes.
  */
@@ -107,6 +113,13 @@ export function describeRemoteFailure(url: string, error: unknown): Error {
       {
         cause: error,
       },
+    );
+  }
+  if (REDIRECTED.test(error.stderr)) {
+    return new RepositoryError(
+      `${url} redirects to another address, and Bindery follows no redirects from a git host ` +
+        `(one could lead the clone to a private address). Use the address the repository is served at.`,
+      { cause: error },
     );
   }
   if (UNREACHABLE.test(error.stderr)) {

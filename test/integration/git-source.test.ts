@@ -20,6 +20,7 @@ import { fetchCommit } from '../../src/repos/fetch-commit.js';
 import { parseSource } from '../../src/repos/repo-spec.js';
 import { git, startGitServer, type GitServer } from '../helpers/git-server.js';
 import { freePort } from '../helpers/free-port.js';
+import { startGitRelay } from '../helpers/git-relay.js';
 
 const exec = promisify(execFile);
 const FIXTURE = join(import.meta.dirname, '../fixtures/repos/default');
@@ -172,32 +173,149 @@ describe('refusing what cannot be built, before building anything', () => {
     await expect(attempt).rejects.toThrow(/127\.0\.0\.1.*BINDERY_GIT_ALLOWED_HOSTS=127\.0\.0\.1/s);
   });
 
-  test('a repository over the size limit', async () => {
+  test('a repository whose fetch grows past the size limit is stopped while it arrives', async () => {
     await server.publish('big', FIXTURE);
-    await server.commit('big', { 'data.bin': randomBytes(3 * 2 ** 20) });
+    // 48 files of 64 KiB that do not compress: git writes each object to disk as it arrives
+    // (one 3 MiB file would be held in memory until whole, unseen by the size watcher).
+    const files: Record<string, Buffer> = {};
+    for (let i = 0; i < 48; i++) files[`data/${i}.bin`] = randomBytes(64 * 2 ** 10);
+    await server.commit('big', files);
+    // The fetch never completes (2 MiB of the pack, then silence, and a clone timeout far
+    // away), so only the watcher of the arriving objects can end it.
+    const relay = await startGitRelay(server.url, { fetchBytes: 2 * 2 ** 20 });
+    const url = `${relay.url}/big.git`;
     const before = await ourImages();
-    const attempt = builderWith({ BINDERY_CLONE_MAX_SIZE: '1m' }).build(
-      parseSource(`${server.url}/big.git`),
+    const started = Date.now();
+    try {
+      const error = await builderWith({
+        BINDERY_CLONE_MAX_SIZE: '1m',
+        BINDERY_CLONE_TIMEOUT: '120',
+      })
+        .build(parseSource(url))
+        .catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(RepositoryError);
+      expect((error as Error).message).toBe(
+        `${url} is larger than this service's limit of 1 MiB; Bindery builds repositories up to that size.`,
+      );
+      expect(relay.seen).toContain('fetch');
+      expect(Date.now() - started).toBeLessThan(60_000);
+    } finally {
+      await relay.close();
+    }
+    expect(await ourImages()).toEqual(before);
+  }, 120_000);
+
+  test('a repository of few objects whose files are past the size limit is refused before checkout', async () => {
+    await server.publish('zeros', FIXTURE);
+    // 3 MiB of zeros packs into a few KiB: the fetch is small, the working tree is not.
+    const sha = await server.commit('zeros', { 'data.bin': Buffer.alloc(3 * 2 ** 20) });
+    const url = `${server.url}/zeros.git`;
+    const before = await ourImages();
+    const error = await builderWith({ BINDERY_CLONE_MAX_SIZE: '1m' })
+      .build(parseSource(url))
+      .catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(RepositoryError);
+    expect((error as Error).message).toBe(
+      `${url} at ${sha.slice(0, 12)} holds files past this service's limit of 1 MiB; ` +
+        `Bindery builds repositories up to that size.`,
     );
-    await expect(attempt).rejects.toThrow(RepositoryError);
-    await expect(attempt).rejects.toThrow(/limit of 1 MiB/);
     expect(await ourImages()).toEqual(before);
   }, 60_000);
 
-  test('a git host that never answers, after the clone timeout', async () => {
+  test('a git host that never answers times out in ls-remote, after the clone timeout', async () => {
     // Accepts connections and says nothing: git waits until Bindery's timeout stops it.
     const silent: Server = createServer(() => {});
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const port = (silent.address() as { port: number }).port;
+    const url = `http://127.0.0.1:${port}/x.git`;
     const started = Date.now();
+    const events: BuildEvent[] = [];
     try {
-      const attempt = builderWith({ BINDERY_CLONE_TIMEOUT: '2' }).build(
-        parseSource(`http://127.0.0.1:${port}/x.git`),
+      const error = await builderWith({ BINDERY_CLONE_TIMEOUT: '2' })
+        .build(parseSource(url), { onEvent: (event) => events.push(event) })
+        .catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(UnavailableError);
+      expect((error as Error).message).toBe(
+        `Could not reach ${url}: it did not answer in time. Try again later.`,
       );
-      await expect(attempt).rejects.toThrow(UnavailableError);
+      // The ref never resolved: nothing was fetched.
+      expect(events.filter((event) => event.phase === 'fetching')).toEqual([]);
       expect(Date.now() - started).toBeLessThan(15_000);
     } finally {
       silent.close();
     }
   }, 30_000);
+
+  test('a git host that lists its refs and then stalls the fetch is stopped at the clone timeout', async () => {
+    const relay = await startGitRelay(server.url, { fetchBytes: 0 });
+    const url = `${relay.url}/demo.git`;
+    const events: BuildEvent[] = [];
+    const started = Date.now();
+    try {
+      const error = await builderWith({ BINDERY_CLONE_TIMEOUT: '3' })
+        .build(parseSource(url, 'main'), { onEvent: (event) => events.push(event) })
+        .catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(UnavailableError);
+      expect((error as Error).message).toBe(
+        `Could not reach ${url}: it did not answer in time. Try again later.`,
+      );
+      // ls-remote got its answer and the ref resolved; the fetch was asked for and held.
+      const sha = await git(join(server.root, 'demo.git'), 'rev-parse', 'main');
+      expect(events.find((event) => event.phase === 'fetching')).toMatchObject({
+        message: expect.stringContaining(sha),
+      });
+      expect(relay.seen.slice(0, 2)).toEqual(['GET info/refs', 'ls-refs']);
+      expect(relay.seen.at(-1)).toBe('fetch');
+      expect(Date.now() - started).toBeGreaterThanOrEqual(3_000);
+      expect(Date.now() - started).toBeLessThan(30_000);
+    } finally {
+      await relay.close();
+    }
+  }, 60_000);
+});
+
+describe('redirects from a git host are refused, not followed', () => {
+  const refused = (url: string) =>
+    `${url} redirects to another address, and Bindery follows no redirects from a git host ` +
+    `(one could lead the clone to a private address). Use the address the repository is served at.`;
+
+  test.each([301, 302] as const)(
+    'a %i on the ref listing, to a real repository',
+    async (status) => {
+      const relay = await startGitRelay(server.url, { redirect: { status, to: server.url } });
+      const url = `${relay.url}/demo.git`;
+      const before = await ourImages();
+      try {
+        const error = await builderWith()
+          .build(parseSource(url))
+          .catch((caught: unknown) => caught);
+        expect(error).toBeInstanceOf(RepositoryError);
+        expect((error as Error).message).toBe(refused(url));
+        expect(relay.seen).toEqual(['redirected']);
+      } finally {
+        await relay.close();
+      }
+      expect(await ourImages()).toEqual(before);
+    },
+    60_000,
+  );
+
+  test('a 302 on the fetch, after an honest ref listing', async () => {
+    const relay = await startGitRelay(server.url, {
+      redirect: { status: 302, to: server.url, fromGet: 2 },
+    });
+    const url = `${relay.url}/demo.git`;
+    const before = await ourImages();
+    try {
+      const error = await builderWith()
+        .build(parseSource(url))
+        .catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(RepositoryError);
+      expect((error as Error).message).toBe(refused(url));
+      expect(relay.seen).toEqual(['GET info/refs', 'ls-refs', 'redirected']);
+    } finally {
+      await relay.close();
+    }
+    expect(await ourImages()).toEqual(before);
+  }, 60_000);
 });
