@@ -4,6 +4,7 @@ import type { ContainerEngine } from '../engine/container-engine.js';
 import type { RouteTable } from '../proxy/route-table.js';
 import { sessionUrl } from '../proxy/session-host.js';
 import type { Sandbox } from '../sandbox/prepare-sandbox.js';
+import { SandboxError } from '../sandbox/sandbox-error.js';
 import type { BinderLinks } from '../repos/binder-links.js';
 import { quotaError } from './quotas.js';
 import type { SessionStore } from './session-store.js';
@@ -27,8 +28,8 @@ export interface LaunchDeps {
   config: Config;
   store: SessionStore;
   routes: RouteTable;
-  /** Sessions start only inside it (src/sandbox). */
-  sandbox: Pick<Sandbox, 'network' | 'assertReady'>;
+  /** Sessions start only inside it (src/sandbox), checked again at each launch. */
+  sandbox: Pick<Sandbox, 'network' | 'check'>;
 }
 
 export interface LaunchRequest {
@@ -58,7 +59,15 @@ export async function launchSession(
   request: LaunchRequest,
 ): Promise<LaunchedSession> {
   const { engine, config, store, routes } = deps;
-  deps.sandbox.assertReady();
+  // Read from the host at each launch, not only at start and by /health: a rule changed on the
+  // host since then (an ACCEPT put first in the chain) let sessions start outside the firewall.
+  const { ok, problems } = await deps.sandbox.check();
+  if (!ok) {
+    throw new SandboxError(
+      `Sessions are refused: the sandbox's firewall is not in place (${problems.join('; ')}). ` +
+        'Restart Bindery as root to install it again, or set BINDERY_SANDBOX_OPTOUT=1 for development only.',
+    );
+  }
   const name = newSessionName();
   const full = await store.reserve({
     name,

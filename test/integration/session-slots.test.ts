@@ -137,7 +137,7 @@ describe('launchSession', () => {
       config,
       store,
       routes: new RedisRouteTable(redis, { prefix: store.prefix }),
-      sandbox: { network: 'bridge', assertReady: () => {} },
+      sandbox: { network: 'bridge', check: async () => ({ ok: true, problems: [] }) },
     };
     for (let attempt = 0; attempt < 3; attempt++) {
       await expect(launchSession(deps, request)).rejects.toThrow(/no-such-image|No such image/i);
