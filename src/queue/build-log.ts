@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { StreamFollowers, type StreamEntry } from './stream-followers.js';
 
 /** The phases of a build's log: BinderHub's `waiting`, then the build's own. */
 export type BuildLogPhase = 'waiting' | 'fetching' | 'building' | 'pushing' | 'built' | 'failed';
@@ -33,11 +34,9 @@ export interface BuildLogOptions {
   maxEntries?: number;
   /** Seconds a log lives after its last entry. @defaultValue 604800 (7 days) */
   ttlSeconds?: number;
-  /** Longest one blocking read of a follower waits before it reads again. @defaultValue 5000 */
+  /** Longest one blocking read of the followers waits before it reads again. @defaultValue 5000 */
   blockMs?: number;
 }
-
-type StreamEntry = [id: string, fields: string[]];
 
 /** Reads the event back from a stream entry's fields (`event`, its JSON). */
 function decode([, fields]: StreamEntry): BuildLogEvent {
@@ -53,16 +52,19 @@ function decode([, fields]: StreamEntry): BuildLogEvent {
 export class BuildLog {
   private readonly maxEntries: number;
   private readonly ttlSeconds: number;
-  private readonly blockMs: number;
+  private readonly followers: StreamFollowers;
 
-  /** `redis` carries the appends and reads; each follower duplicates it for its blocking reads. */
+  /**
+   * `redis` carries the appends and reads; the followers share one duplicate of it for their
+   * blocking reads, open while anyone follows.
+   */
   constructor(
     private readonly redis: Redis,
     { maxEntries = 20_000, ttlSeconds = 7 * 24 * 3600, blockMs = 5_000 }: BuildLogOptions = {},
   ) {
     this.maxEntries = maxEntries;
     this.ttlSeconds = ttlSeconds;
-    this.blockMs = blockMs;
+    this.followers = new StreamFollowers(redis, { blockMs });
   }
 
   /** Adds `event` to the end of `imageName`'s log and restarts the log's time to live. */
@@ -105,48 +107,14 @@ export class BuildLog {
   /**
    * `imageName`'s log from its first entry, then live as the build writes it. Ends after the
    * final event (`built` or `failed`), or when `signal` aborts. A log that does not exist yet is
-   * waited for. Blocking reads tie up a connection, so each follower reads on its own one.
+   * waited for. Every follower of this BuildLog reads on one shared connection
+   * (StreamFollowers), and entries are read only as fast as the follower takes them.
    */
   async *follow(imageName: string, signal?: AbortSignal): AsyncGenerator<BuildLogEvent> {
-    if (signal?.aborted) return;
-    const key = buildLogKey(imageName);
-    const reader = this.redis.duplicate();
-    // Closing the connection is what ends a blocking read early. Only once: a second
-    // disconnect() leaves a timer behind that keeps the process alive for two seconds.
-    let open = true;
-    const stop = () => {
-      if (open) reader.disconnect();
-      open = false;
-    };
-    signal?.addEventListener('abort', stop, { once: true });
-    try {
-      let lastId = '0-0';
-      while (!signal?.aborted) {
-        let reply: [key: string, entries: StreamEntry[]][] | null;
-        try {
-          reply = (await reader.xread(
-            'COUNT',
-            1000,
-            'BLOCK',
-            this.blockMs,
-            'STREAMS',
-            key,
-            lastId,
-          )) as typeof reply;
-        } catch (error) {
-          if (signal?.aborted) return;
-          throw error;
-        }
-        for (const entry of reply?.[0]?.[1] ?? []) {
-          lastId = entry[0];
-          const event = decode(entry);
-          yield event;
-          if (isFinalEvent(event)) return;
-        }
-      }
-    } finally {
-      signal?.removeEventListener('abort', stop);
-      stop();
+    for await (const entry of this.followers.follow(buildLogKey(imageName), '0-0', signal)) {
+      const event = decode(entry);
+      yield event;
+      if (isFinalEvent(event)) return;
     }
   }
 }

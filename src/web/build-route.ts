@@ -6,7 +6,7 @@ import { parseSpec, type RepoSpec } from '../repos/repo-spec.js';
 import { ImageLaunches, launchHoldMs } from '../sessions/image-launches.js';
 import { launchSession } from '../sessions/launch-session.js';
 import { openEventStream, type EventStream } from './event-stream.js';
-import { checkLaunchRate, checkSpecAllowed, clientKey, hasApiToken } from './launch-limits.js';
+import { checkLaunchRate, checkSpecAllowed, requestClient } from './launch-limits.js';
 import type { Metrics } from './metrics.js';
 import type { WebDeps } from './web-deps.js';
 
@@ -66,20 +66,13 @@ async function runLaunch(deps: WebDeps, metrics: Metrics, request: Request, stre
   const spec = parseSpec(provider, path, { githubUrl: config.githubUrl });
   checkSpecAllowed(config.quotas, spec, path);
 
-  const authorization = request.get('authorization');
-  const trusted = hasApiToken(authorization, config.apiTokens);
-  if (authorization && !trusted) {
-    // A wrong token is a mistake to report, not a reason to fall back to anonymous use.
-    throw new ForbiddenError(
-      'The API token sent in Authorization is not one this service accepts.',
-    );
-  }
+  // One client is one IPv4 address or one IPv6 /64; token holders are not counted, and a wrong
+  // token is refused.
+  const client = requestClient(request, config.apiTokens);
   const buildOnly = request.query.build_only === 'true';
-  if (buildOnly && !trusted) {
+  if (buildOnly && client !== undefined) {
     throw new ForbiddenError('build_only needs an API token: send Authorization: Bearer <token>.');
   }
-  // One client is one IPv4 address or one IPv6 /64; token holders are not counted.
-  const client = trusted ? undefined : clientKey(request.ip);
   if (client !== undefined) {
     await checkLaunchRate(deps.redis, client, config.quotas.launchesPerMinute, deps.namespace);
   }
@@ -120,7 +113,8 @@ async function buildThenLaunch(
       await deps.builds.enqueue({ imageName, ref: resolved.ref, spec });
       let final: { phase: string; message: string } | undefined;
       for await (const event of deps.builds.follow(imageName, stream.signal)) {
-        stream.send(event);
+        // The next event is read only once this client has taken the last ones.
+        if (!stream.send(event)) await stream.drained();
         final = event;
       }
       if (stream.signal.aborted) return;

@@ -1,13 +1,15 @@
-import express, { type Request, type Response } from 'express';
+import express, { type Response } from 'express';
 import type { RequestListener } from 'node:http';
 import { BinderyError } from '../errors.js';
 import type { ReverseProxy } from '../proxy/reverse-proxy.js';
 import { parseSpec } from '../repos/repo-spec.js';
-import { BADGE_LOGO, statusBadge } from './badges.js';
+import { BADGE_LOGO } from './badges.js';
 import { buildLogRoute } from './build-log-route.js';
 import { buildRoute, specFromPath } from './build-route.js';
 import { renderLaunchPage, urlpathFrom } from './launch-page.js';
+import { healthRoute } from './health-route.js';
 import { createMetrics } from './metrics.js';
+import { statusBadgeRoute } from './status-badge-route.js';
 import type { WebDeps } from './web-deps.js';
 
 const svg = (response: Response, body: string) =>
@@ -77,27 +79,7 @@ export function createApp(deps: WebDeps) {
 
   app.get(/^\/logs\/.+/, buildLogRoute(deps));
 
-  app.get('/health', async (_request, response) => {
-    const check = async (service: string, probe: () => Promise<unknown>) => {
-      const started = Date.now();
-      try {
-        await probe();
-        return { service, ok: true, ms: Date.now() - started };
-      } catch (error) {
-        return { service, ok: false, message: (error as Error).message };
-      }
-    };
-    const checks = await Promise.all([
-      check('Docker', () => deps.engine.ping()),
-      check('Redis', () => deps.redis.ping()),
-      check('Sandbox', async () => {
-        const { ok, problems } = await deps.sandbox.check();
-        if (!ok) throw new Error(problems.join('; '));
-      }),
-    ]);
-    const ok = checks.every((c) => c.ok);
-    response.status(ok ? 200 : 503).json({ ok, checks });
-  });
+  app.get('/health', healthRoute(deps));
 
   app.get('/versions', (_request, response) => {
     response.json({
@@ -112,21 +94,7 @@ export function createApp(deps: WebDeps) {
 
   app.get(['/badge_logo.svg', '/badge.svg'], (_request, response) => svg(response, BADGE_LOGO));
 
-  // A live badge: /status/<provider>/<spec>.svg says whether that ref's image is built.
-  app.get(/^\/status\/.+\.svg$/, async (request: Request, response: Response) => {
-    const { provider, path } = specFromPath(request.path.replace(/\.svg$/, ''), '/status/');
-    try {
-      const resolved = await deps.resolve(
-        parseSpec(provider, path, { githubUrl: deps.config.githubUrl }),
-      );
-      const status = (await deps.engine.imageExists(resolved.imageName))
-        ? 'built'
-        : ((await deps.builds.status?.(resolved.imageName)) ?? 'not built');
-      svg(response, statusBadge(status));
-    } catch {
-      svg(response.status(404), statusBadge('unknown'));
-    }
-  });
+  app.get(/^\/status\/.+\.svg$/, statusBadgeRoute(deps));
 
   return app;
 }

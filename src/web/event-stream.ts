@@ -1,8 +1,14 @@
 import type { Request, Response } from 'express';
 
 export interface EventStream {
-  /** Sends one `data: <json>` message. */
-  send(message: object): void;
+  /**
+   * Sends one `data: <json>` message. False when the client has not yet taken what was sent
+   * before: wait for `drained()` before sending more, so a slow client's backlog stays in Redis
+   * rather than in this process.
+   */
+  send(message: object): boolean;
+  /** Resolves once the client has taken what was sent, or has gone away. */
+  drained(): Promise<void>;
   /** Aborts when the client goes away. */
   signal: AbortSignal;
   end(): void;
@@ -31,9 +37,19 @@ export function openEventStream(request: Request, response: Response): EventStre
   };
   request.on('close', stop);
   return {
-    send: (message) => {
-      if (!response.writableEnded) response.write(`data: ${JSON.stringify(message)}\n\n`);
-    },
+    send: (message) =>
+      !response.writableEnded && response.write(`data: ${JSON.stringify(message)}\n\n`),
+    drained: () =>
+      new Promise<void>((resolve) => {
+        if (!response.writableNeedDrain || closed.signal.aborted) return resolve();
+        const done = () => {
+          response.off('drain', done);
+          closed.signal.removeEventListener('abort', done);
+          resolve();
+        };
+        response.on('drain', done);
+        closed.signal.addEventListener('abort', done, { once: true });
+      }),
     signal: closed.signal,
     end: () => {
       stop();

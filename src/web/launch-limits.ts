@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
+import type { Request } from 'express';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import { BinderyError, ForbiddenError } from '../errors.js';
@@ -8,6 +9,14 @@ import type { RepoSpec } from '../repos/repo-spec.js';
 export class RateLimitError extends BinderyError {
   override readonly status = 429;
   override readonly retryable = true;
+
+  /** `retryAfterSeconds`: when the client's window ends, for a `Retry-After` header. */
+  constructor(
+    message: string,
+    readonly retryAfterSeconds = 60,
+  ) {
+    super(message);
+  }
 }
 
 const digest = (text: string) => createHash('sha256').update(text).digest();
@@ -21,6 +30,18 @@ export function hasApiToken(authorization: string | undefined, tokens: readonly 
   if (!presented) return false;
   const candidate = digest(presented);
   return tokens.reduce((found, token) => timingSafeEqual(digest(token), candidate) || found, false);
+}
+
+/**
+ * Who a request counts against (clientKey of its address), or undefined for a holder of one of
+ * `tokens`, who is not counted. A wrong token is refused (ForbiddenError) rather than treated as
+ * none: it is a mistake to report, not a reason to fall back to anonymous use.
+ */
+export function requestClient(request: Request, tokens: readonly string[]): string | undefined {
+  const authorization = request.get('authorization');
+  if (!authorization) return clientKey(request.ip);
+  if (hasApiToken(authorization, tokens)) return undefined;
+  throw new ForbiddenError('The API token sent in Authorization is not one this service accepts.');
 }
 
 /** The eight 16-bit groups of a valid IPv6 address; a dotted IPv4 tail counts as two. */
@@ -130,26 +151,45 @@ export function checkSpecAllowed(quotas: Config['quotas'], spec: RepoSpec, path:
 }
 
 /**
- * Counts a launch from `client` (a clientKey) in the minute since its first counted one (in Redis, so every
- * web process shares the count) and refuses it past `perMinute`.
+ * Counts one request from `client` (a clientKey) in `bucket` in the minute since its first
+ * counted one (in Redis, so every web process shares the count) and refuses it past
+ * `perMinute` with `refusal`, saying when the window ends. 0 is no limit.
  */
-export async function checkLaunchRate(
+export async function checkRate(
+  redis: Redis,
+  {
+    bucket,
+    client,
+    perMinute,
+    namespace = 'bindery',
+    refusal,
+  }: { bucket: string; client: string; perMinute: number; namespace?: string; refusal: string },
+): Promise<void> {
+  if (perMinute <= 0) return;
+  // A window that opens with the client's first request, so two requests a second apart are
+  // never split across two calendar minutes.
+  const key = `${namespace}:${bucket}:${client}`;
+  const [, [, count], [, ttl]] = (await redis
+    .multi()
+    .set(key, 0, 'EX', 60, 'NX')
+    .incr(key)
+    .ttl(key)
+    .exec()) as [unknown, [unknown, number], [unknown, number]];
+  if (count > perMinute) throw new RateLimitError(refusal, Math.max(1, ttl));
+}
+
+/** Counts a launch from `client` and refuses it past `perMinute` launches a minute (checkRate). */
+export function checkLaunchRate(
   redis: Redis,
   client: string,
   perMinute: number,
   namespace = 'bindery',
 ): Promise<void> {
-  if (perMinute <= 0) return;
-  // A window that opens with the client's first launch, so two launches a second apart are
-  // never split across two calendar minutes.
-  const key = `${namespace}:launch-rate:${client}`;
-  const [, [, count]] = (await redis.multi().set(key, 0, 'EX', 60, 'NX').incr(key).exec()) as [
-    unknown,
-    [unknown, number],
-  ];
-  if (count > perMinute) {
-    throw new RateLimitError(
-      `Too many launches from ${client} (more than ${perMinute} a minute). Wait a minute, or use an API token.`,
-    );
-  }
+  return checkRate(redis, {
+    bucket: 'launch-rate',
+    client,
+    perMinute,
+    namespace,
+    refusal: `Too many launches from ${client} (more than ${perMinute} a minute). Wait a minute, or use an API token.`,
+  });
 }

@@ -1,0 +1,23 @@
+// The web role of a service (launch API, proxy, health; no build worker, so a build it queues
+// stays queued and its followers keep waiting) in a process of its own, so that a test's many
+// clients do not share the service's event loop. Prints `ready <url>` once it listens and
+// closes on SIGTERM.
+//   node --import tsx test/helpers/web-service-process.ts <namespace> '<settings as JSON>'
+import { loadConfig } from '../../src/config.js';
+import { startService } from '../../src/service.js';
+
+const [namespace, settings = '{}'] = process.argv.slice(2);
+if (!namespace) throw new Error("usage: web-service-process.ts <namespace> '<settings JSON>'");
+
+const config = loadConfig(JSON.parse(settings) as Record<string, string>);
+const service = await startService({
+  config,
+  namespace,
+  host: '127.0.0.1',
+  roles: { web: true },
+  log: () => {},
+});
+process.stdout.write(`ready ${service.url}\n`);
+process.once('SIGTERM', () => {
+  void service.close().finally(() => process.exit(0));
+});
