@@ -13,11 +13,14 @@ import { SessionStore } from '../../src/sessions/session-store.js';
 import { readEventStream, type StreamEvent } from '../helpers/event-stream.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
 import { freePort } from '../helpers/free-port.js';
+import { removeTestSandbox, testSessionNetwork } from '../helpers/test-service.js';
 
 const exec = promisify(execFile);
 const FIXTURE = join(import.meta.dirname, '../fixtures/repos/default');
 const run = randomBytes(4).toString('hex');
 const prefix = `bindery-test/s${run}-`;
+/** The sandbox network of this file's services: its bridge and firewall chain are this file's. */
+const network = testSessionNetwork(`ls${run}`);
 const engine = new DockerEngine();
 const redis = new Redis();
 
@@ -30,6 +33,7 @@ async function serve(namespace: string, env: Record<string, string> = {}) {
     BINDERY_IMAGE_PREFIX: prefix,
     BINDERY_GIT_ALLOWED_HOSTS: '127.0.0.1',
     BINDERY_API_TOKENS: 'test-token',
+    BINDERY_SESSION_NETWORK: network,
     ...env,
   });
   const service = await startService({
@@ -64,7 +68,7 @@ async function withService(
 beforeAll(async () => {
   git = await startGitServer();
   repo = await git.publish('demo', FIXTURE);
-});
+}, 60_000);
 
 afterAll(async () => {
   for (const service of services) await service.close();
@@ -85,6 +89,7 @@ afterAll(async () => {
   for (const image of stdout.split('\n').filter((name) => name.startsWith(prefix))) {
     await engine.removeImage(image);
   }
+  await removeTestSandbox(loadConfig({ BINDERY_SESSION_NETWORK: network }));
   redis.disconnect();
   await git.close();
 }, 60_000);
@@ -95,7 +100,7 @@ describe('launching through /build, as a BinderHub client does', () => {
 
   beforeAll(async () => {
     web = await withService();
-  });
+  }, 60_000);
 
   test('builds a new commit, then launches it: the phases in order and the ready payload', async () => {
     const { status, events } = await readEventStream(
@@ -163,7 +168,8 @@ describe('launching through /build, as a BinderHub client does', () => {
   }, 300_000);
 
   test('bad input gets a failed event with a status code and enqueues nothing', async () => {
-    const before = await redis.keys('build:*');
+    // This file's build logs only: other files' builds may start and end meanwhile.
+    const before = await redis.keys(`build:${prefix}*`);
     const cases: [string, number, RegExp][] = [
       ['/build/gh/only-owner', 400, /GitHub specs look like gh\/OWNER\/REPO\/REF/],
       ['/build/svn/x/y', 400, /"svn" is not a repository provider/],
@@ -181,7 +187,7 @@ describe('launching through /build, as a BinderHub client does', () => {
         { phase: 'failed', status_code: status, message: expect.stringMatching(message) },
       ]);
     }
-    expect(await redis.keys('build:*')).toEqual(before);
+    expect(await redis.keys(`build:${prefix}*`)).toEqual(before);
   }, 60_000);
 
   test('/build without Accept: text/event-stream is a 400 that says what to send', async () => {
