@@ -20,6 +20,8 @@ export interface GitHubQueueOptions {
    * redelivers up to three days back. @defaultValue 604800 (7 days)
    */
   rememberSeconds?: number;
+  /** First wait before a failed job is tried again; each later wait doubles. @defaultValue 10000 */
+  retryDelayMs?: number;
 }
 
 /**
@@ -35,11 +37,12 @@ export class GitHubQueue {
     connection,
     queueName = GITHUB_QUEUE,
     rememberSeconds = 7 * 24 * 3600,
+    retryDelayMs = 10_000,
   }: GitHubQueueOptions) {
     const defaultJobOptions = {
       // GitHub's API may be away or limiting: wait and try again, 5 times over about 5 min.
       attempts: 5,
-      backoff: { type: 'exponential', delay: 10_000 },
+      backoff: { type: 'exponential', delay: retryDelayMs },
       removeOnComplete: { age: rememberSeconds },
       // A delivery that failed did nothing; its redelivery should be tried.
       removeOnFail: true,

@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import type { Config } from '../config.js';
 import type { GitHubApp } from './github-app.js';
 import { GITHUB_QUEUE, prebuildJobSchema, reportJobSchema, reportQueueFor } from './github-jobs.js';
+import { permanentGitHubError } from './permanent-github-error.js';
 import { prebuild, type PrebuildDeps } from './prebuild.js';
 import { reportBuild, type ReportDeps } from './report-build.js';
 
@@ -32,8 +33,9 @@ export interface GitHubWorkerOptions {
 
 /**
  * The GitHub App's worker: runs prebuild requests (from webhooks) and build reports, calling
- * GitHub's API as the installation. A job that fails because GitHub is away is tried again with
- * the queue's backoff; one whose data is not valid is not.
+ * GitHub's API as the installation. A job that fails because GitHub is away (5xx, network, rate
+ * limits) is tried again with the queue's backoff; one whose data is not valid, or that GitHub
+ * refused with a 4xx it would give again, is not.
  */
 export function createGitHubWorker(options: GitHubWorkerOptions): { close(): Promise<void> } {
   const { app, log = (line) => console.error(line) } = options;
@@ -43,6 +45,14 @@ export function createGitHubWorker(options: GitHubWorkerOptions): { close(): Pro
     throw new UnrecoverableError(`Job ${job.id} is not a ${job.name} job: ${parsed.error.message}`);
   };
   const processor = async (job: Job): Promise<string> => {
+    try {
+      return await run(job);
+    } catch (error) {
+      // GitHub's refusals (422, 404 of a deleted repository, 401/403) fail the same each time.
+      throw permanentGitHubError(error) ?? error;
+    }
+  };
+  const run = async (job: Job): Promise<string> => {
     const botLogin = () => app.botLogin();
     let outcome: string;
     if (job.name === 'report') {

@@ -193,6 +193,8 @@ export class FakeGitHub {
   private nextId = 100;
   /** Requests still to be answered with a used-up rate limit. */
   private rateLimited = 0;
+  /** Calls (`METHOD /path`) to answer with an error status, and how many times still. */
+  private failures = new Map<string, { status: number; count: number }>();
   /** Where the API answers, for pagination links; a GHE server sets its own. */
   apiUrl = 'https://api.github.com';
 
@@ -217,6 +219,14 @@ export class FakeGitHub {
   /** The next `count` requests answer 403 with `x-ratelimit-remaining: 0`, reset in a second. */
   limitRate(count: number) {
     this.rateLimited = count;
+  }
+
+  /**
+   * The next `count` calls `METHOD /path` (e.g. `POST /repos/o/r/check-runs`) are answered
+   * `status` with GitHub's error body, as when it refuses a request or is having a bad moment.
+   */
+  failNext(call: string, status: number, count = 1) {
+    this.failures.set(call, { status, count });
   }
 
   /** Calls other than authentication (token and `/app`), as `METHOD /path`. */
@@ -269,6 +279,18 @@ export class FakeGitHub {
           'x-ratelimit-remaining': '0',
           'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 1),
         },
+      };
+    }
+    const failure = this.failures.get(`${method} ${path}`);
+    if (failure && failure.count > 0) {
+      failure.count -= 1;
+      return {
+        status: failure.status,
+        body: {
+          message: failure.status >= 500 ? 'Server Error' : 'Validation Failed',
+          documentation_url: 'https://docs.github.com/rest',
+        },
+        headers: { 'content-type': 'application/json; charset=utf-8' },
       };
     }
     const json = (status: number, value: unknown, headers: Record<string, string> = {}) => ({

@@ -35,6 +35,8 @@ export interface HarnessOptions {
     job: BuildJob,
     onEvent: (event: { phase: 'fetching' | 'building'; message: string }) => void,
   ) => Promise<void>;
+  /** First wait before a failed GitHub job is tried again (GitHubQueue's retryDelayMs). */
+  retryDelayMs?: number;
 }
 
 /**
@@ -66,7 +68,11 @@ export async function startGitHubHarness(options: HarnessOptions) {
     queueName: buildQueueName,
     attempts: 1,
   });
-  const github = new GitHubQueue({ connection: redis, queueName: `bindery-github-${namespace}` });
+  const github = new GitHubQueue({
+    connection: redis,
+    queueName: `bindery-github-${namespace}`,
+    retryDelayMs: options.retryDelayMs,
+  });
   const built: BuildJob[] = [];
   /** Commits whose stand-in build fails. */
   const failing = new Set<string>();
