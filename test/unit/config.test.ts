@@ -98,6 +98,9 @@ describe('loadConfig reads the environment', () => {
       BINDERY_IMAGE_PREFIX: 'registry.example.org/binder/r2d-',
       BINDERY_BASE_IMAGE: 'example/base:1',
       BINDERY_REGISTRY: 'registry.example.org',
+      BINDERY_IMAGE_BUDGET: '200GiB',
+      BINDERY_IMAGE_MAX_COUNT: '1000',
+      BINDERY_DISK_HEADROOM: '20g',
       BINDERY_SESSION_CPUS: '0.5',
       BINDERY_SESSION_MEMORY: '512m',
       BINDERY_PIDS_LIMIT: '128',
@@ -138,6 +141,7 @@ describe('loadConfig reads the environment', () => {
       imagePrefix: 'registry.example.org/binder/r2d-',
       baseImage: 'example/base:1',
       registry: 'registry.example.org',
+      images: { budgetBytes: 200 * GiB, maxCount: 1000, diskHeadroomBytes: 20 * GiB },
       session: { cpus: 0.5, memoryBytes: 512 * MiB, pidsLimit: 128, runtime: 'runsc' },
       idleTimeoutSeconds: 60,
       maxAgeSeconds: 3600,
@@ -311,6 +315,8 @@ describe('parseByteSize', () => {
     ['1048576b', MiB],
     [' 2m ', 2 * MiB],
     ['1 g', GiB],
+    ['2t', 2 * 1024 * GiB],
+    ['1TiB', 1024 * GiB],
   ])('%j is %d bytes', (text, bytes) => {
     expect(parseByteSize(text)).toBe(bytes);
   });
@@ -320,7 +326,7 @@ describe('parseByteSize', () => {
     expect(parseByteSize('1.0000001k')).toBe(1024);
   });
 
-  it.each(['', 'lots', '1t', '-1', '1e3', 'g', '1.g', '1,5g', '1gg'])('refuses %j', (text) => {
+  it.each(['', 'lots', '1p', '-1', '1e3', 'g', '1.g', '1,5g', '1gg'])('refuses %j', (text) => {
     expect(() => parseByteSize(text)).toThrow(
       `"${text}" is not a size; write it like 1g, 512m or 1048576`,
     );
