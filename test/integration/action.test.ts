@@ -10,7 +10,9 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../../src/config.js';
 import { DockerEngine } from '../../src/engine/docker-engine.js';
+import { prepareSandbox } from '../../src/sandbox/prepare-sandbox.js';
 import { startService, type RunningService } from '../../src/service.js';
+import { readActionMetadata, runnerEnv } from '../helpers/action-runner.js';
 import { freePort } from '../helpers/free-port.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
 
@@ -22,6 +24,9 @@ const run = randomBytes(4).toString('hex');
 const prefix = `bindery-test/a${run}-`;
 const namespace = `a${run}`;
 const TOKEN = `token-${run}`;
+const network = `bindery-test-a${run}`;
+/** The workflow run the step belongs to: its repository and commit fill the inputs' defaults. */
+const WORKFLOW = { repository: 'someone/elsewhere', sha: 'f'.repeat(40) };
 const engine = new DockerEngine();
 const redis = new Redis();
 const escaped = (url: string) => encodeURIComponent(url);
@@ -42,6 +47,8 @@ beforeAll(async () => {
       BINDERY_IMAGE_PREFIX: prefix,
       BINDERY_GIT_ALLOWED_HOSTS: '127.0.0.1',
       BINDERY_API_TOKENS: TOKEN,
+      // A sandbox network of this file's own: `launch: true` starts real sessions on it.
+      BINDERY_SESSION_NETWORK: network,
     }),
     namespace,
     host: '127.0.0.1',
@@ -67,9 +74,21 @@ afterAll(async () => {
     await engine.removeImage(image);
   }
   redis.disconnect();
+  await (
+    await prepareSandbox({ engine, config: loadConfig({ BINDERY_SESSION_NETWORK: network }) })
+  )
+    .remove()
+    .catch(() => {});
   await git?.close();
   await rm(work, { recursive: true, force: true });
 }, 60_000);
+
+/** Containers of this file's service's sessions. */
+async function sessionsOfService(): Promise<string[]> {
+  return (await engine.listSessions())
+    .filter((container) => container.labels['bindery.store'] === namespace)
+    .map((container) => container.id);
+}
 
 /** Reads a GITHUB_OUTPUT file: `name=value` lines and `name<<DELIMITER` heredocs. */
 function parseOutputs(text: string): Record<string, string> {
@@ -89,7 +108,10 @@ function parseOutputs(text: string): Record<string, string> {
   return outputs;
 }
 
-/** Runs the committed bundle as the runner would: INPUT_* variables and its two files. */
+/**
+ * Runs the committed bundle as the runner would: INPUT_* variables for every input action.yml
+ * declares (the step's values, else action.yml's defaults) and its two files.
+ */
 async function runBundle(inputs: Record<string, string>) {
   const dir = await mkdtemp(join(work, 'step-'));
   const outputFile = join(dir, 'output');
@@ -100,10 +122,8 @@ async function runBundle(inputs: Record<string, string>) {
     PATH: process.env.PATH ?? '',
     GITHUB_OUTPUT: outputFile,
     GITHUB_STEP_SUMMARY: summaryFile,
-    GITHUB_REPOSITORY: 'someone/elsewhere',
-    GITHUB_SHA: 'HEAD',
+    ...runnerEnv(inputs, WORKFLOW),
   };
-  for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
   const child = spawn(process.execPath, [BUNDLE], { env, cwd: dir });
   let stdout = '';
   let stderr = '';
@@ -119,7 +139,7 @@ async function runBundle(inputs: Record<string, string>) {
   };
 }
 
-const gitInputs = (url: string, ref: string, target = server) => ({
+const gitInputs = (url: string, ref: string, target = server): Record<string, string> => ({
   server: target,
   provider: 'git',
   repository: url,
@@ -188,6 +208,9 @@ describe('the GitHub Action against a real Bindery server', () => {
     expect({ code: step.code, stderr: step.stderr }).toEqual({ code: 0, stderr: '' });
 
     const launchUrl = `${server}/v2/git/${escaped(repo.url)}/${repo.sha}`;
+    expect(Object.keys(step.outputs).sort()).toEqual(
+      Object.keys(readActionMetadata().outputs).sort(),
+    );
     expect(step.outputs).toEqual({
       image: expect.stringMatching(new RegExp(`^${prefix}.*:${repo.sha}$`)),
       'launch-url': launchUrl,
@@ -234,6 +257,40 @@ describe('the GitHub Action against a real Bindery server', () => {
     } finally {
       await proxy.close();
     }
+  }, 300_000);
+
+  test('launch: true, with no token, starts a session on the server that answers with its token', async () => {
+    const repo = await git.publish('launch', join(FIXTURES, 'default'));
+    const before = await sessionsOfService();
+    const inputs = { ...gitInputs(repo.url, 'HEAD'), launch: 'true' };
+    delete inputs.token;
+    const step = await runBundle(inputs);
+    expect({ code: step.code, stderr: step.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(step.outputs).toMatchObject({
+      image: expect.stringMatching(new RegExp(`^${prefix}.*:${repo.sha}$`)),
+      status: 'ready',
+      'launch-url': `${server}/v2/git/${escaped(repo.url)}/${repo.sha}`,
+    });
+    // The step's log says where the session runs; its token is not printed.
+    const url = /server running at (\S+\/user\/(bindery-[0-9a-f]{12})\/)/.exec(step.stdout);
+    expect(url).not.toBeNull();
+    const [, sessionUrl, name] = url!;
+    const started = (await sessionsOfService()).filter((id) => !before.includes(id));
+    expect(started).toHaveLength(1);
+    const { stdout } = await exec('docker', ['inspect', '-f', '{{json .Config.Env}}', started[0]!]);
+    const tokenVariable = (JSON.parse(stdout) as string[]).find((v) =>
+      v.startsWith('JUPYTER_TOKEN='),
+    );
+    const token = tokenVariable!.slice('JUPYTER_TOKEN='.length);
+    expect(step.stdout).not.toContain(token);
+    const status = await fetch(`${sessionUrl}api/status`, {
+      headers: { authorization: `token ${token}` },
+    });
+    expect(status.status).toBe(200);
+    expect(await status.json()).toHaveProperty('last_activity');
+    expect((await fetch(`${sessionUrl}api/status`)).status).toBe(403);
+    const { stdout: names } = await exec('docker', ['inspect', '-f', '{{.Name}}', started[0]!]);
+    expect(names.trim()).toBe(`/${name}`);
   }, 300_000);
 
   test("a failing repository fails the step with the build's error", async () => {

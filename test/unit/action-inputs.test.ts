@@ -2,14 +2,16 @@ import { describe, expect, test } from '@jest/globals';
 import { commitOf, launchUrlFor } from '../../action/src/launch-links.js';
 import { readInputs } from '../../action/src/read-inputs.js';
 import { specPath } from '../../action/src/spec-path.js';
+import { readActionMetadata, runnerEnv } from '../helpers/action-runner.js';
 
 describe('the action reads its inputs and writes specs as BinderHub does', () => {
-  test('defaults come from the workflow: its repository, its commit, build only, 1800 s', () => {
-    const inputs = readInputs({
-      INPUT_SERVER: 'https://binder.example.org/',
-      GITHUB_REPOSITORY: 'owner/repo',
-      GITHUB_SHA: 'abc123',
-    });
+  test("defaults come from action.yml as the runner fills them: the workflow's repository and commit, build only, 1800 s", () => {
+    const inputs = readInputs(
+      runnerEnv(
+        { server: 'https://binder.example.org/' },
+        { repository: 'owner/repo', sha: 'abc123' },
+      ),
+    );
     expect(inputs).toEqual({
       server: 'https://binder.example.org',
       provider: 'gh',
@@ -19,6 +21,33 @@ describe('the action reads its inputs and writes specs as BinderHub does', () =>
       launch: false,
       timeoutSeconds: 1800,
     });
+  });
+
+  test('every input action.yml declares is read, and changes what the action does', () => {
+    const github = { repository: 'owner/repo', sha: 'abc123' };
+    const other: Record<string, string> = {
+      server: 'http://other.example',
+      provider: 'gl',
+      repository: 'group/project',
+      ref: 'feature',
+      token: 'secret',
+      launch: 'true',
+      timeout: '5',
+    };
+    expect(Object.keys(readActionMetadata().inputs).sort()).toEqual(Object.keys(other).sort());
+    const baseline = readInputs(runnerEnv({ server: 'https://binder.example.org' }, github));
+    for (const [name, value] of Object.entries(other)) {
+      const changed = readInputs(
+        runnerEnv({ server: 'https://binder.example.org', [name]: value }, github),
+      );
+      expect({ name, changed: changed }).not.toEqual({ name, changed: baseline });
+    }
+  });
+
+  test('a step cannot give an input action.yml does not declare', () => {
+    expect(() =>
+      runnerEnv({ server: 'http://x', build_only: 'true' }, { repository: 'o/r', sha: 'a' }),
+    ).toThrow('action.yml declares no input build_only');
   });
 
   test('a wrong input is named with what to write instead', () => {
