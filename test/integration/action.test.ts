@@ -262,7 +262,7 @@ describe('the GitHub Action against a real Bindery server', () => {
   test('launch: true, with no token, starts a session on the server that answers with its token', async () => {
     const repo = await git.publish('launch', join(FIXTURES, 'default'));
     const before = await sessionsOfService();
-    const inputs = { ...gitInputs(repo.url, 'HEAD'), launch: 'true' };
+    const inputs: Record<string, string> = { ...gitInputs(repo.url, 'HEAD'), launch: 'true' };
     delete inputs.token;
     const step = await runBundle(inputs);
     expect({ code: step.code, stderr: step.stderr }).toEqual({ code: 0, stderr: '' });
