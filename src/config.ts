@@ -10,6 +10,23 @@ const UNITS: Record<string, number> = {
   t: 2 ** 40,
 };
 
+/** Whether a URL carries credentials (`scheme://user:password@host/…`). */
+export const hasCredentials = (url: string | undefined): boolean =>
+  url !== undefined && /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(url);
+
+/**
+ * The port of the builds' index forwarder when it runs: some index URL has credentials
+ * (src/build/index-access.ts serves it to builds), and the port is fixed (not 0, any free one).
+ */
+export function indexForwarderPort(build: {
+  pipIndexUrl: string | undefined;
+  pipExtraIndexUrl: string | undefined;
+  indexPort: number;
+}): number | undefined {
+  const forwarded = hasCredentials(build.pipIndexUrl) || hasCredentials(build.pipExtraIndexUrl);
+  return forwarded && build.indexPort > 0 ? build.indexPort : undefined;
+}
+
 /** Parses Docker-style sizes: `1g`, `512m`, `100k`, `50GiB`, `2t`, or plain bytes (binary units). */
 export function parseByteSize(text: string): number {
   const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(text.trim());
@@ -57,6 +74,8 @@ const optionalUrl = z.url().optional();
 const packageIndexUrl = z
   .url()
   .superRefine((text, ctx) => {
+    // zod runs this after a failed URL check too, which has said what is wrong already.
+    if (!URL.canParse(text)) return;
     const url = new URL(text);
     if (!url.username && !url.password) return;
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {

@@ -1,3 +1,4 @@
+import { hasCredentials } from '../config.js';
 import { UnavailableError } from '../errors.js';
 import { startIndexForwarder } from './index-forwarder.js';
 
@@ -30,9 +31,6 @@ export interface IndexAccess {
   extraHosts: string[];
   close(): Promise<void>;
 }
-
-export const hasCredentials = (url: string | undefined): boolean =>
-  url !== undefined && /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(url);
 
 const defined = (entries: Record<string, string | undefined>) =>
   Object.fromEntries(

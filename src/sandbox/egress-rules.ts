@@ -17,6 +17,11 @@ export interface EgressPolicy {
   resolvers: readonly string[];
   /** The network's IPv4 subnet, for the link-layer rules; none are installed without it. */
   subnet?: string;
+  /**
+   * TCP ports of the host itself the bridge may open: the builds' index forwarder
+   * (BINDERY_BUILD_INDEX_PORT, only while an index has credentials). None by default.
+   */
+  hostPorts?: readonly number[];
 }
 
 /** The chain of Bindery's own for traffic leaving a sandbox bridge (or bridges: `BINDERY-bindb`). */
@@ -57,7 +62,8 @@ export interface HookRule {
 
 /**
  * The rules in the host's chains: forwarded traffic from the bridge goes through the egress
- * chain; traffic from the bridge to the host itself is refused unless it answers the host.
+ * chain; traffic from the bridge to the host itself is refused unless it answers the host or
+ * goes to one of the policy's host ports (the index forwarder, which answers its own subnet only).
  * INPUT rules are listed in the order they must end up in (first is first).
  */
 export function hookRules(policy: EgressPolicy): HookRule[] {
@@ -76,6 +82,25 @@ export function hookRules(policy: EgressPolicy): HookRule[] {
         'ACCEPT',
       ],
     },
+    ...(policy.hostPorts?.length
+      ? [
+          {
+            chain: 'INPUT' as const,
+            args: [
+              '-i',
+              policy.bridge,
+              '-p',
+              'tcp',
+              '-m',
+              'multiport',
+              '--dports',
+              policy.hostPorts.join(','),
+              '-j',
+              'ACCEPT',
+            ],
+          },
+        ]
+      : []),
     { chain: 'INPUT', args: ['-i', policy.bridge, ...reject] },
   ];
 }

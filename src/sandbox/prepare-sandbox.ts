@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isIPv4 } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import type { Config } from '../config.js';
+import { hasCredentials, indexForwarderPort, type Config } from '../config.js';
 import type { ContainerEngine } from '../engine/container-engine.js';
+import { isPublicAddress } from '../repos/address-ranges.js';
 import { createBuildNetworks, type BuildNetworks } from './build-networks.js';
 import type { EgressPolicy } from './egress-rules.js';
 import {
@@ -67,10 +68,16 @@ async function hostResolvers(): Promise<string[]> {
   return [...text.matchAll(/^nameserver\s+(\S+)/gm)].map((m) => m[1]!).filter((ip) => isIPv4(ip));
 }
 
+/**
+ * The host's public IPv4 addresses. Its private ones are refused by the range rules already, and
+ * they come and go with every Docker network (a build network's gateway is one): listing them
+ * would make each start (or `bindery sandbox`) write a chain that another process, started
+ * earlier, reads as altered.
+ */
 function hostAddresses(): string[] {
   return Object.values(networkInterfaces())
     .flat()
-    .filter((entry) => entry && entry.family === 'IPv4')
+    .filter((entry) => entry && entry.family === 'IPv4' && isPublicAddress(entry.address))
     .map((entry) => entry!.address);
 }
 
@@ -109,10 +116,21 @@ export async function prepareSandbox(deps: {
     network: config.sandbox.network,
     policy: { bridge: sessionBridge, ...shared, ...(subnet ? { subnet } : {}) } as EgressPolicy,
   };
+  // Builds may open the index forwarder on their gateway, and nothing else of the host.
+  const forwarderPort = indexForwarderPort(config.build);
+  if (
+    !forwarderPort &&
+    config.build.indexPort === 0 &&
+    (hasCredentials(config.build.pipIndexUrl) || hasCredentials(config.build.pipExtraIndexUrl))
+  ) {
+    log(
+      'BINDERY_BUILD_INDEX_PORT=0: the firewall cannot open a port not known in advance, so builds on the sandbox cannot reach the private package index; set a port.',
+    );
+  }
   const build = createBuildNetworks({
     engine,
     prefix: buildNetworkFor(config.sandbox.network),
-    policy: shared,
+    policy: forwarderPort ? { ...shared, hostPorts: [forwarderPort] } : shared,
     run,
     run6,
     runLink,

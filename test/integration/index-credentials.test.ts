@@ -8,7 +8,10 @@
  *
  * The indexes are this test's, on the gateway of a network of its own (10.245.1.0/24); the
  * primary one serves made-up packages by relative links, the extra one real wheels from the
- * test wheelhouse by absolute links to its own origin, as some indexes write them.
+ * test wheelhouse by absolute links to its own origin, as some indexes write them. The fixture
+ * is built twice: on that network, and as the service builds, on a build network of the
+ * sandbox's own behind its firewall, where a build reaches no private address (so not the
+ * indexes) and of the host only the forwarder's port.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -20,8 +23,10 @@ import { INDEX_FORWARDER_HOST } from '../../src/build/index-access.js';
 import { loadConfig } from '../../src/config.js';
 import { DockerEngine } from '../../src/engine/docker-engine.js';
 import { parseSource } from '../../src/repos/repo-spec.js';
+import { prepareSandbox, type PreparedSandbox } from '../../src/sandbox/prepare-sandbox.js';
 import { INDEX_PACKAGES } from '../helpers/fixture-packages.js';
 import { startPackageIndex, type PackageIndex } from '../helpers/package-index.js';
+import { freePort } from '../helpers/free-port.js';
 import { ensureWheelhouse } from '../helpers/wheelhouse.js';
 
 const exec = promisify(execFile);
@@ -208,3 +213,77 @@ test(
   },
   BUILD_TIMEOUT_MS,
 );
+
+describe("on the sandbox's build networks, behind its firewall", () => {
+  let sandbox: PreparedSandbox | undefined;
+  let sandboxed: BuildResult | undefined;
+  let sandboxFailure: unknown;
+  const sandboxEvents: BuildEvent[] = [];
+
+  beforeAll(async () => {
+    const config = loadConfig({
+      DOCKER_HOST: process.env.DOCKER_HOST,
+      BINDERY_IMAGE_PREFIX: `bindery-test/index-credentials-sandboxed-${RUN_ID}-`,
+      BINDERY_BASE_IMAGE: process.env.BINDERY_BASE_IMAGE,
+      BINDERY_BUILD_TIMEOUT: String(BUILD_TIMEOUT_MS / 1000),
+      BINDERY_SESSION_NETWORK: `bindery-test-idxcred-${RUN_ID}`,
+      PIP_INDEX_URL: withCredentials(primary!.url, PRIMARY),
+      PIP_EXTRA_INDEX_URL: withCredentials(extra!.url, EXTRA),
+      // A fixed port, as the firewall needs; one nothing else holds now.
+      BINDERY_BUILD_INDEX_PORT: String(await freePort()),
+    });
+    sandbox = await prepareSandbox({ engine, config, log: () => {} });
+    try {
+      sandboxed = await new Builder({
+        engine,
+        config,
+        buildNetwork: () => sandbox!.build.acquire(),
+      }).build(parseSource(FIXTURE), { onEvent: (event) => sandboxEvents.push(event) });
+    } catch (error) {
+      sandboxFailure = error;
+    }
+  }, BUILD_TIMEOUT_MS);
+
+  afterAll(async () => {
+    if (sandboxed) await engine.removeImage(sandboxed.imageName);
+    await sandbox?.remove();
+  }, 60_000);
+
+  test(
+    'pip installs through the forwarder, and the credentials are nowhere',
+    async () => {
+      const log = sandboxEvents.map((event) => event.message).join('');
+      if (!sandboxed) {
+        throw new Error(
+          `the fixture did not build: ${String(sandboxFailure)}\n${log.split('\n').slice(-40).join('\n')}`,
+        );
+      }
+      const verified = await engine.runToCompletion({
+        image: sandboxed.imageName,
+        cmd: ['./verify'],
+        limits: { cpus: 1, memoryBytes: 2 ** 30 },
+        networkDisabled: true,
+        timeoutMs: 60_000,
+      });
+      expect(verified).toEqual({
+        exitCode: 0,
+        output: expect.stringContaining('index-credentials ok'),
+      });
+      expect(log).toContain(`index seen by postBuild: http://${INDEX_FORWARDER_HOST}:`);
+      const { stdout: history } = await exec('docker', [
+        'history',
+        '--no-trunc',
+        '--format',
+        '{{.CreatedBy}}',
+        sandboxed.imageName,
+      ]);
+      const { stdout: inspect } = await exec('docker', ['image', 'inspect', sandboxed.imageName]);
+      expect({
+        log: leaked(log),
+        history: leaked(history),
+        inspect: leaked(inspect),
+      }).toEqual({ log: [], history: [], inspect: [] });
+    },
+    BUILD_TIMEOUT_MS,
+  );
+});

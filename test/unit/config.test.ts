@@ -60,6 +60,7 @@ describe('loadConfig defaults', () => {
       pipExtraIndexUrl: undefined,
       micromambaUrl: 'https://micro.mamba.pm/api/micromamba/linux-64/latest',
       cranMirror: 'https://cloud.r-project.org',
+      indexPort: 8586,
     });
   });
 
@@ -115,6 +116,7 @@ describe('loadConfig reads the environment', () => {
       BINDERY_BUILD_TIMEOUT: '120',
       BINDERY_BUILD_LOG_MAX: '1m',
       BINDERY_BUILD_NETWORK: 'bindery-build',
+      BINDERY_BUILD_INDEX_PORT: '3142',
       PIP_INDEX_URL: 'http://127.0.0.1:3141/simple',
       PIP_EXTRA_INDEX_URL: 'http://mirror.example.org/simple',
       BINDERY_MICROMAMBA_URL: 'http://mirror.example.org/micromamba.tar.bz2',
@@ -162,6 +164,7 @@ describe('loadConfig reads the environment', () => {
         pipTrustedHost: 'mirror.example.org',
         micromambaUrl: 'http://mirror.example.org/micromamba.tar.bz2',
         cranMirror: 'https://cran.example.org',
+        indexPort: 3142,
       },
       quotas: {
         maxSessions: 20,

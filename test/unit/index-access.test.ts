@@ -1,6 +1,7 @@
 import { indexBuildArgs } from '../../src/build/index-access.js';
-import { loadConfig } from '../../src/config.js';
+import { indexForwarderPort, loadConfig } from '../../src/config.js';
 import { ConfigError } from '../../src/errors.js';
+import { hookRules } from '../../src/sandbox/egress-rules.js';
 
 const settings = (overrides: Partial<Parameters<typeof indexBuildArgs>[0]>) => ({
   pipIndexUrl: undefined,
@@ -86,5 +87,44 @@ describe('index URLs in the configuration', () => {
     );
     expect(problem({ PIP_EXTRA_INDEX_URL: 'file:///srv/wheels/' })).toBe('accepted');
     expect(loadConfig({}).build.indexPort).toBe(8586);
+  });
+});
+
+describe('the firewall of the build networks', () => {
+  const policy = {
+    bridge: 'bindb+',
+    ports: [80, 443],
+    allowCidrs: [],
+    hostAddresses: [],
+    resolvers: [],
+  };
+
+  test('opens the forwarder port of the host to build bridges, before refusing the rest', () => {
+    const input = hookRules({ ...policy, hostPorts: [8586] })
+      .filter((rule) => rule.chain === 'INPUT')
+      .map((rule) => rule.args.join(' '));
+    expect(input).toEqual([
+      '-i bindb+ -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT',
+      '-i bindb+ -p tcp -m multiport --dports 8586 -j ACCEPT',
+      '-i bindb+ -j REJECT --reject-with icmp-port-unreachable',
+    ]);
+    expect(hookRules(policy).map((rule) => rule.args.join(' '))).not.toContainEqual(
+      expect.stringContaining('--dports'),
+    );
+  });
+
+  test('only while an index has credentials and the port is fixed', () => {
+    const build = {
+      pipIndexUrl: 'https://mirror.example.org/simple/',
+      pipExtraIndexUrl: undefined,
+      indexPort: 8586,
+    };
+    expect(indexForwarderPort(build)).toBeUndefined();
+    expect(
+      indexForwarderPort({ ...build, pipExtraIndexUrl: 'https://u:p@x.example.org/simple/' }),
+    ).toBe(8586);
+    expect(
+      indexForwarderPort({ ...build, pipIndexUrl: 'https://u:p@x.example.org/', indexPort: 0 }),
+    ).toBeUndefined();
   });
 });
