@@ -209,14 +209,19 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     }
 
     if (roles.culler) {
+      let culling: Promise<unknown> = Promise.resolve();
       const timer = setInterval(() => {
-        cullSessions({ engine, store, routes, config })
+        culling = cullSessions({ engine, store, routes, config })
           .then((culled) => culled.length > 0 && log(`culled sessions: ${culled.join(', ')}`))
           .catch((error: Error) => log(`culling failed: ${error.message}`))
           // Culled sessions leave their images unused: they may go now if over the budget.
           .then(() => pruner.run());
       }, options.cullIntervalMs ?? 60_000);
-      closers.push(async () => clearInterval(timer));
+      // A cull under way finishes before the connections it uses close.
+      closers.push(async () => {
+        clearInterval(timer);
+        await culling;
+      });
     }
     return { url, close };
   } catch (error) {

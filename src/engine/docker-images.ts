@@ -6,12 +6,35 @@ type DiskUsage = {
   Images?: { Id: string; RepoTags?: string[]; Created: number; Size: number; SharedSize: number }[];
 };
 
+/** How long to wait for another process's disk usage report before asking again. */
+const DF_RETRY_MS = 250;
+/** How long another process's report may take before this one gives up. */
+const DF_WAIT_MS = 60_000;
+
+/**
+ * Docker's disk usage report. Docker computes one at a time and answers 500 "a disk usage
+ * operation is already running" to the rest, so a pruner in another process (the culler, a
+ * worker) makes this one wait its turn.
+ */
+async function diskUsage(docker: Docker): Promise<DiskUsage> {
+  const deadline = Date.now() + DF_WAIT_MS;
+  for (;;) {
+    try {
+      return (await docker.df()) as DiskUsage;
+    } catch (error) {
+      const busy = /already running/.test((error as Error).message);
+      if (!busy || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, DF_RETRY_MS));
+    }
+  }
+}
+
 /**
  * Images named `<prefix>…`, from Docker's disk usage report: unlike the image list, it says how
  * much of each image other images share (API 1.41 gives `SharedSize` only there).
  */
 export async function listImagesUnder(docker: Docker, prefix: string): Promise<BuiltImage[]> {
-  const usage = (await docker.df()) as DiskUsage;
+  const usage = await diskUsage(docker);
   return (usage.Images ?? []).flatMap((image) =>
     (image.RepoTags ?? [])
       .filter((name) => name.startsWith(prefix))

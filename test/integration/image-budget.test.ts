@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import { DockerEngine } from '../../src/engine/docker-engine.js';
 import { UnavailableError } from '../../src/errors.js';
 import { RedisRouteTable } from '../../src/proxy/redis-route-table.js';
+import { startService } from '../../src/service.js';
 import { removeSession } from '../../src/sessions/cull-sessions.js';
 import { ImageLaunches } from '../../src/sessions/image-launches.js';
 import { ensureDiskRoom, pruneImages, type PruneDeps } from '../../src/sessions/prune-images.js';
@@ -16,6 +17,7 @@ import { SessionStore } from '../../src/sessions/session-store.js';
 import { readEventStream, type StreamEvent } from '../helpers/event-stream.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 /**
  * Built images are garbage: a public instance builds every commit anyone names, and Docker's
@@ -82,6 +84,12 @@ function deps(images: { maxCount?: number; budgetBytes?: number; headroom?: numb
 }
 
 const exists = (name: string) => engine.imageExists(name);
+
+/** Names of images under `prefix`, from the plain image list (cheap to poll). */
+async function imagesUnder(prefix: string): Promise<string[]> {
+  const { stdout } = await exec('docker', ['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}']);
+  return stdout.split('\n').filter((name) => name.startsWith(prefix));
+}
 
 beforeAll(async () => {
   await exec('docker', ['tag', BASE, baseAlias]);
@@ -271,4 +279,29 @@ describe('the service keeps its images within the budget', () => {
     const health = await fetch(`${service.url}/health`);
     expect(health.status).toBe(200);
   }, 600_000);
+
+  test("the culler's loop removes what the sessions it ends leave unused", async () => {
+    const culler = await startService({
+      config: { ...service.config, idleTimeoutSeconds: 1 },
+      namespace: service.namespace,
+      host: '127.0.0.1',
+      roles: { culler: true },
+      cullIntervalMs: 500,
+      log: () => {},
+    });
+    try {
+      const store = new SessionStore(redis, service.namespace);
+      await waitFor(async () => (await store.all()).length === 0, 'the culler', 60_000);
+      await waitFor(
+        async () => (await imagesUnder(service.prefix)).length === 1,
+        "the culler's pruner",
+        60_000,
+      );
+      // `three` went right after its build (the others ran then); of `one` and `two`, `two`
+      // was launched last.
+      expect(await imagesUnder(service.prefix)).toEqual([expect.stringContaining('two')]);
+    } finally {
+      await culler.close();
+    }
+  }, 180_000);
 });
