@@ -194,7 +194,10 @@ export class StreamFollowers {
     for (const waiter of [...this.waiting]) {
       // A follower that needs entries from before `from` waits for a read that has them.
       if (waiter.key !== key || compareStreamIds(waiter.cursor, from) < 0) continue;
-      const after = entries.filter(([id]) => compareStreamIds(id, waiter.cursor) > 0);
+      const after =
+        waiter.cursor === from
+          ? entries
+          : entries.filter(([id]) => compareStreamIds(id, waiter.cursor) > 0);
       if (after.length > 0) waiter.resolve(after);
     }
   }
