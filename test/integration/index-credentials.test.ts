@@ -15,6 +15,9 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type { BuildEvent } from '../../src/build/build-events.js';
@@ -218,6 +221,9 @@ describe("on the sandbox's build networks, behind its firewall", () => {
   let sandbox: PreparedSandbox | undefined;
   let sandboxed: BuildResult | undefined;
   let sandboxFailure: unknown;
+  let sandboxBuilder: Builder;
+  let copy: string | undefined;
+  const rebuilt: string[] = [];
   const sandboxEvents: BuildEvent[] = [];
 
   beforeAll(async () => {
@@ -233,12 +239,15 @@ describe("on the sandbox's build networks, behind its firewall", () => {
       BINDERY_BUILD_INDEX_PORT: String(await freePort()),
     });
     sandbox = await prepareSandbox({ engine, config, log: () => {} });
+    sandboxBuilder = new Builder({
+      engine,
+      config,
+      buildNetwork: () => sandbox!.build.acquire(),
+    });
     try {
-      sandboxed = await new Builder({
-        engine,
-        config,
-        buildNetwork: () => sandbox!.build.acquire(),
-      }).build(parseSource(FIXTURE), { onEvent: (event) => sandboxEvents.push(event) });
+      sandboxed = await sandboxBuilder.build(parseSource(FIXTURE), {
+        onEvent: (event) => sandboxEvents.push(event),
+      });
     } catch (error) {
       sandboxFailure = error;
     }
@@ -246,6 +255,8 @@ describe("on the sandbox's build networks, behind its firewall", () => {
 
   afterAll(async () => {
     if (sandboxed) await engine.removeImage(sandboxed.imageName);
+    for (const image of rebuilt) await engine.removeImage(image);
+    if (copy) await rm(copy, { recursive: true, force: true });
     await sandbox?.remove();
   }, 60_000);
 
@@ -283,6 +294,40 @@ describe("on the sandbox's build networks, behind its firewall", () => {
         history: leaked(history),
         inspect: leaked(inspect),
       }).toEqual({ log: [], history: [], inspect: [] });
+    },
+    BUILD_TIMEOUT_MS,
+  );
+
+  test(
+    'a notebook-only change on the next build network still finds the installs cached',
+    async () => {
+      // Each build has a network (and gateway) of its own; the build arguments name the
+      // forwarder by a host name and a fixed port, so they, and the cache keys, stay the same.
+      copy = await mkdtemp(join(tmpdir(), 'bindery-index-credentials-'));
+      await cp(FIXTURE, copy, { recursive: true });
+      await writeFile(
+        join(copy, 'index.ipynb'),
+        '{"cells": [], "nbformat": 4, "nbformat_minor": 5}',
+      );
+      const events: BuildEvent[] = [];
+      const again = await sandboxBuilder.build(parseSource(copy), {
+        onEvent: (event) => events.push(event),
+      });
+      rebuilt.push(again.imageName);
+      const lines = events.flatMap((event) => event.message.split('\n')).filter(Boolean);
+      const install = lines.findIndex((line) =>
+        /^Step \d+\/\d+ : RUN pip install .* -r /.test(line),
+      );
+      expect(lines.slice(install, install + 2)).toEqual([
+        expect.stringMatching(/^Step \d+\/\d+ : RUN pip install/),
+        ' ---> Using cache',
+      ]);
+      // The postBuild after the copy ran again, with the forwarder's address.
+      expect(lines).toContainEqual(
+        expect.stringMatching(
+          new RegExp(`^index seen by postBuild: http://${INDEX_FORWARDER_HOST}:`),
+        ),
+      );
     },
     BUILD_TIMEOUT_MS,
   );
