@@ -169,6 +169,7 @@ test(`${CLIENTS} clients following ${BUILDS} queued builds share a fixed number 
 
   const summary = (stage: string) => {
     const latencies = probes.filter((probe) => probe.stage === stage).map((probe) => probe.ms);
+    if (latencies.length === 0) return `${stage}: no probe ended`;
     return `${stage}: ${latencies.length} probes, median ${percentile(latencies, 0.5).toFixed(0)} ms, p99 ${percentile(latencies, 0.99).toFixed(0)} ms, max ${Math.max(...latencies).toFixed(0)} ms`;
   };
   console.log(
