@@ -96,7 +96,10 @@ async function interfacesOnSubnet(address: string, prefix: number, except: strin
  * reach the internet (out of their bridge, masqueraded by Docker, routed by the host), unlike
  * a container on another Docker network, which Docker's isolation rules would cut off anyway.
  * Leftovers of a namespace of the same name (a run that crashed) are removed first, so two
- * test files running at once must use different names and subnets.
+ * test files running at once must use different names and subnets. Taken so far (jest may run
+ * files side by side): netns-target.test 10.250, 10.251 and 10.254 (`bnd-t…`); sandbox-egress
+ * 10.252 and 10.253 (`bnd-e…`); sandbox-build-network 10.244.46 and 10.244.47 (`bnd-b…`);
+ * git-dns-pinning 192.88.99.0/30 (`bnd-pin`).
  */
 export async function startNetnsTarget(options: NetnsTargetOptions): Promise<NetnsTarget> {
   const { name, hostAddress, address, ports } = options;

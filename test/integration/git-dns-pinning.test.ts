@@ -51,13 +51,13 @@ beforeAll(async () => {
     prefix: 30,
     ports: [port],
   });
-});
+}, 30_000);
 
 afterAll(async () => {
   await target?.close();
   internal.closeAllConnections();
   await new Promise((resolve) => internal.close(resolve));
-});
+}, 30_000);
 
 /**
  * Whether git talked to the namespace's server, the vetted address: it answers a line that is
@@ -84,7 +84,7 @@ describe('DNS rebinding between the host guard and git', () => {
     expect(error.message).not.toContain(SECRET);
     expect(error.message).not.toContain('bindery-target');
     expect(error.message).toMatch(/^http:\/\/localhost:\d+\/repo\.git /);
-  });
+  }, 60_000);
 
   it('and when it fetches the commit, in the same process, after the guard', async () => {
     reached.length = 0;
@@ -96,7 +96,7 @@ describe('DNS rebinding between the host guard and git', () => {
     expect(reached).toEqual([]);
     expect(reachedVettedAddress(error)).toBe(true);
     expect(error.message).not.toContain(SECRET);
-  });
+  }, 60_000);
 
   it('and when a fetch or ref lookup is given the guard itself (a worker of its own)', async () => {
     reached.length = 0;
@@ -122,7 +122,7 @@ describe('DNS rebinding between the host guard and git', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-  });
+  }, 60_000);
 });
 
 describe("git's error text", () => {
@@ -138,5 +138,5 @@ describe("git's error text", () => {
     expect(error.message).toBe(
       `${url} is not a git repository Bindery can read. Check the URL; private repositories are not supported.`,
     );
-  });
+  }, 60_000);
 });

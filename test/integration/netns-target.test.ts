@@ -52,7 +52,7 @@ afterAll(async () => {
   if (imageName) await engine.removeImage(imageName);
   await first?.close();
   await second?.close();
-});
+}, 60_000);
 
 describe('a target host in a network namespace of the test', () => {
   test('answers every port with its banner from the root namespace', async () => {
@@ -71,7 +71,7 @@ describe('a target host in a network namespace of the test', () => {
       connected: false,
       error: expect.stringContaining('ECONNREFUSED'),
     });
-  });
+  }, 30_000);
 
   test('is reached from a session on the default bridge, through Docker’s masquerading', async () => {
     const container = session!.container.id;
@@ -92,24 +92,24 @@ describe('a target host in a network namespace of the test', () => {
       connected: false,
       error: expect.stringMatching(/timed out|no route to host/i),
     });
-  });
+  }, 60_000);
 
   test('close() removes the namespace and the veth pair, and may be called again', async () => {
     const target = await startNetnsTarget({
-      name: 'bnd-t252',
-      hostAddress: '10.252.0.1',
-      address: '10.252.0.2',
+      name: 'bnd-t254',
+      hostAddress: '10.254.0.1',
+      address: '10.254.0.2',
       ports: [80],
     });
-    expect((await probeFromHost('10.252.0.2', 80)).banner).toBe('bindery-target 80\n');
+    expect((await probeFromHost('10.254.0.2', 80)).banner).toBe('bindery-target 80\n');
     await target.close();
     await target.close();
     const { stdout: namespaces } = await exec('ip', ['netns', 'list']);
-    expect(namespaces).not.toMatch(/^bnd-t252\b/m);
+    expect(namespaces).not.toMatch(/^bnd-t254\b/m);
     await expect(exec('ip', ['link', 'show', target.hostInterface])).rejects.toThrow();
     // (No connection attempt now: without the veth's route it would leave through the default
     // route, off this machine.)
-    const { stdout: routes } = await exec('ip', ['route', 'show', '10.252.0.0/24']);
+    const { stdout: routes } = await exec('ip', ['route', 'show', '10.254.0.0/24']);
     expect(routes.trim()).toBe('');
-  });
+  }, 30_000);
 });
