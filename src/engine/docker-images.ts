@@ -2,9 +2,14 @@ import { statfs } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import type { BuiltImage, DiskSpace } from './container-engine.js';
 
-type DiskUsage = {
-  Images?: { Id: string; RepoTags?: string[]; Created: number; Size: number; SharedSize: number }[];
+type ImageSummary = {
+  Id: string;
+  RepoTags?: string[] | null;
+  Created: number;
+  Size: number;
+  SharedSize: number;
 };
+type DiskUsage = { Images?: ImageSummary[] };
 
 /** How long to wait for another process's disk usage report before asking again. */
 const DF_RETRY_MS = 250;
@@ -30,12 +35,20 @@ async function diskUsage(docker: Docker): Promise<DiskUsage> {
 }
 
 /**
- * Images named `<prefix>…`, from Docker's disk usage report: unlike the image list, it says how
- * much of each image other images share (API 1.41 gives `SharedSize` only there).
+ * Images named `<prefix>…` with how much of each other images share. Docker's image list says
+ * so when asked (`shared-size`, API 1.42); older daemons answer -1 there, and then the disk
+ * usage report, which also walks every container's layer, says it.
  */
 export async function listImagesUnder(docker: Docker, prefix: string): Promise<BuiltImage[]> {
-  const usage = await diskUsage(docker);
-  return (usage.Images ?? []).flatMap((image) =>
+  let images = (await docker.listImages({
+    'shared-size': true,
+  } as Docker.ListImagesOptions)) as ImageSummary[];
+  const ours = (image: ImageSummary) =>
+    (image.RepoTags ?? []).some((name) => name.startsWith(prefix));
+  if (images.some((image) => ours(image) && image.SharedSize < 0)) {
+    images = (await diskUsage(docker)).Images ?? [];
+  }
+  return images.flatMap((image) =>
     (image.RepoTags ?? [])
       .filter((name) => name.startsWith(prefix))
       .map((name) => ({
