@@ -1,8 +1,9 @@
 /**
  * Followers benchmark. The web role of a service in a process of its own (no build worker, so
  * the builds it queues stay queued), FOLLOWERS clients following BUILDS builds' event streams
- * at once, and GET /health every 50 ms: while the clients open their streams (each one a launch:
- * the ref resolved, the build queued) and for SECONDS while all of them follow. Reports the
+ * at once, and GET /health every 50 ms: for SECONDS with no client (the machine's own noise),
+ * while the clients open their streams (each one a launch: the ref resolved, the build queued)
+ * and for SECONDS while all of them follow. Reports the
  * probes' median, p99 and max against the 200 ms target, and the service's Redis connections
  * (CLIENT LIST, by the connection name the service is given) before and while they follow.
  * Prints its table; it writes no file.
@@ -76,10 +77,11 @@ async function main(): Promise<void> {
     const before = await connections();
 
     const probes = new Map<string, number[]>([
+      ['idle', []],
       ['opening', []],
       ['following', []],
     ]);
-    let stage = 'opening';
+    let stage = 'idle';
     let probing = true;
     let unanswered = 0;
     const prober = (async () => {
@@ -95,6 +97,9 @@ async function main(): Promise<void> {
       }
     })();
 
+    // The same probes with no client at all, to tell the followers' cost from the machine's noise.
+    await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000));
+    stage = 'opening';
     const opening = performance.now();
     const clients: Promise<unknown>[] = [];
     for (let wave = 0; wave < FOLLOWERS; wave += 50) {
@@ -132,6 +137,7 @@ async function main(): Promise<void> {
         '',
         '| /health while | probes | median | p99 | max |',
         '|---|---|---|---|---|',
+        row('no client (the machine alone)', probes.get('idle')!),
         row('clients open streams (launches)', probes.get('opening')!),
         row(`${FOLLOWERS} clients follow (${SECONDS} s)`, probes.get('following')!),
         '',
