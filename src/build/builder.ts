@@ -205,13 +205,14 @@ export class Builder {
         lookup: this.deps.lookup ?? lookupAll,
       });
     }
-    // Index credentials never enter the build: Docker records build arguments in the image's
-    // history, and a build step can print them into the public log (index-access.ts). A
-    // forwarder serves such an index to this build only, and is closed when the build ends.
     // The build's own network, checked against the sandbox's rules as it is made: the last
     // thing before the repository's steps run.
     const own = config.build.network ? undefined : await this.deps.buildNetwork?.();
     const network = config.build.network ?? own?.network;
+    // Index credentials never enter the build: Docker records build arguments in the image's
+    // history, and a build step can print them into the public log (index-access.ts). A
+    // forwarder on this network's gateway serves such an index to this build only, and is
+    // closed when the build ends.
     let indexes: Awaited<ReturnType<typeof openIndexAccess>>;
     try {
       indexes = await openIndexAccess(config.build, () =>
