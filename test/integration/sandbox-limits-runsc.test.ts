@@ -41,16 +41,23 @@ async function start(): Promise<StartedSession> {
   return session;
 }
 
-/** `docker exec` in the session; a non-zero exit is a result. */
+/**
+ * `docker exec` in the session; a non-zero exit is a result (-1: no exit status, as when the
+ * sandbox is gone), with what the command wrote, so a test can tell a limit's refusal from an
+ * exec that failed for another reason.
+ */
 async function inSession(session: StartedSession, args: string[], timeout = 60_000) {
   try {
-    const { stdout } = await exec('docker', ['exec', session.container.id, ...args], { timeout });
-    return { code: 0, stdout };
+    const { stdout, stderr } = await exec('docker', ['exec', session.container.id, ...args], {
+      timeout,
+    });
+    return { code: 0, stdout, stderr };
   } catch (error) {
-    const failed = error as { code?: number; stdout?: string };
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
     return {
       code: typeof failed.code === 'number' ? failed.code : -1,
       stdout: failed.stdout ?? '',
+      stderr: failed.stderr ?? '',
     };
   }
 }
@@ -108,7 +115,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const session of sessions) await engine.removeContainer(session.container.id);
   if (imageName) await engine.removeImage(imageName);
-});
+}, 60_000);
 
 describe('a session under gVisor', () => {
   test('runs under runsc as uid 1000 with no capabilities, and cannot become root', async () => {
@@ -124,8 +131,10 @@ describe('a session under gVisor', () => {
     expect((await inSession(session, ['grep', 'CapEff', '/proc/self/status'])).stdout).toMatch(
       /^CapEff:\s+0+$/m,
     );
+    // Refused by the kernel (gVisor's), not an exec that failed: Python says why.
     const setuid = await inSession(session, ['python3', '-c', 'import os; os.setuid(0)']);
-    expect(setuid.code).not.toBe(0);
+    expect(setuid.code).toBe(1);
+    expect(setuid.stderr).toContain('PermissionError: [Errno 1] Operation not permitted');
   }, 120_000);
 
   test('is held to one CPU and 1 GiB without swap by the host', async () => {
@@ -156,10 +165,32 @@ describe('a session under gVisor', () => {
   test('a fork bomb ends at the pids limit with its own session; another keeps answering', async () => {
     const victim = await start();
     const bystander = await start();
+    const pids = await hostCgroup(victim, 'pids');
+    expect(await readNumber(`${pids}/pids.max`)).toBe(config.session.pidsLimit);
     const bomb = 'import os\nwhile True:\n    os.fork()\n';
     void inSession(victim, ['timeout', '20', 'python3', '-c', bomb], 40_000);
-    const state = await stopped(victim, 60_000);
+    // The sandbox's pids cgroup on the host, read until it goes with the sandbox: how often
+    // the kernel refused a fork there (pids.events `max`), and the most processes seen.
+    let refused = 0;
+    let highest = 0;
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      try {
+        const events = await readFile(`${pids}/pids.events`, 'utf8');
+        refused = Number(/^max (\d+)$/m.exec(events)?.[1]);
+        highest = Math.max(highest, await readNumber(`${pids}/pids.current`));
+      } catch {
+        break; // The cgroup is gone: so is the sandbox.
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const state = await stopped(victim, 10_000);
+    // It ended, and because of the pids limit: forks were refused, never past the limit, and
+    // not the memory limit (another limit, or an exec that failed, would not say this).
     expect(state.Running).toBe(false);
+    expect(state.OOMKilled).toBe(false);
+    expect(refused).toBeGreaterThan(0);
+    expect(highest).toBeLessThanOrEqual(config.session.pidsLimit);
     expect(await answers(bystander)).toBe(true);
   }, 180_000);
 });
