@@ -91,9 +91,13 @@ export async function openIndexAccess(
     port: indexPort,
     clientSubnet: subnet,
   }).catch((error: NodeJS.ErrnoException) => {
+    const fix =
+      error.code === 'EADDRNOTAVAIL'
+        ? "the build network's gateway is not an address of this host (a remote Docker engine?): index URLs with credentials need builds on this host's Docker"
+        : 'set BINDERY_BUILD_INDEX_PORT to a port free on this host';
     throw new UnavailableError(
       `The forwarder of the private package index could not listen on ${gateway}:${indexPort} ` +
-        `(${error.code ?? error.message}); set BINDERY_BUILD_INDEX_PORT to a free port.`,
+        `(${error.code ?? error.message}); ${fix}.`,
       { cause: error },
     );
   });

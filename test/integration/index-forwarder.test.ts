@@ -5,7 +5,9 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { openIndexAccess } from '../../src/build/index-access.js';
 import { startIndexForwarder, type IndexForwarder } from '../../src/build/index-forwarder.js';
+import { UnavailableError } from '../../src/errors.js';
 
 const CREDENTIALS = { username: 'builder', password: 'p@ss:word%' };
 const EXPECTED = `Basic ${Buffer.from(`${CREDENTIALS.username}:${CREDENTIALS.password}`).toString('base64')}`;
@@ -126,5 +128,28 @@ test('clients outside the build network are refused', async () => {
     expect(seen.length).toBe(before);
   } finally {
     await strict.close();
+  }
+});
+
+test('a port another process holds is said in a sentence', async () => {
+  const squatter = createServer();
+  await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+  const port = (squatter.address() as AddressInfo).port;
+  try {
+    const opening = openIndexAccess(
+      {
+        pipIndexUrl: `https://u:p@index.example.org/simple/`,
+        pipExtraIndexUrl: undefined,
+        pipTrustedHost: undefined,
+        indexPort: port,
+      },
+      async () => ({ gateway: '127.0.0.1', subnet: '127.0.0.0/8' }),
+    );
+    await expect(opening).rejects.toBeInstanceOf(UnavailableError);
+    await expect(opening).rejects.toMatchObject({
+      message: `The forwarder of the private package index could not listen on 127.0.0.1:${port} (EADDRINUSE); set BINDERY_BUILD_INDEX_PORT to a port free on this host.`,
+    });
+  } finally {
+    await new Promise((resolve) => squatter.close(resolve));
   }
 });
