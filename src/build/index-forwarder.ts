@@ -67,6 +67,13 @@ interface Upstream {
   authorization?: string;
   /** Absolute links to the upstream's origin, with or without scheme, userinfo or default port. */
   originLinks: RegExp;
+  /**
+   * The part of the origin a build may ask for: the folder holding the index (`/simple/` →
+   * `/`, `/api/v4/projects/1/packages/pypi/simple` → `/api/v4/projects/1/packages/pypi/`),
+   * where indexes keep their files too. The credentials may open more of the origin (a
+   * GitLab token opens its API): nothing else of it is forwarded.
+   */
+  scope: string;
 }
 
 function upstreamOf({ upstream, prefix }: ForwardedIndex): Upstream {
@@ -84,15 +91,17 @@ function upstreamOf({ upstream, prefix }: ForwardedIndex): Upstream {
       `${url.port ? `:${port}` : `(?::${port})?`}(?=[/"'?#\\s<>]|$)`,
     'gi',
   );
-  return { prefix, url, authorization, originLinks };
+  const folder = url.pathname.replace(/\/+$/, '');
+  const scope = folder.slice(0, folder.lastIndexOf('/') + 1) || '/';
+  return { prefix, url, authorization, originLinks, scope };
 }
 
 /**
  * A small HTTP server on the build network's gateway that lets builds use private package
  * indexes without ever seeing their credentials: `/<prefix>/<path>` is fetched from the
  * upstream's origin with its `Authorization` header, absolute links and redirects back to that
- * origin are rewritten to come through here again, and only GET and HEAD from the build
- * network's own subnet are answered. What a build step can print or Docker can record is then
+ * origin are rewritten to come through here again, and only GET and HEAD of the index's own
+ * part of the origin, from the build network's own subnet, are answered. What a build step can print or Docker can record is then
  * an address without credentials, useful only while the build runs (the builder closes it).
  */
 export async function startIndexForwarder(options: IndexForwarderOptions): Promise<IndexForwarder> {
@@ -116,7 +125,13 @@ export async function startIndexForwarder(options: IndexForwarderOptions): Promi
     const path = /^\/([^/?#]+)(\/[^#]*)?$/.exec(request.url ?? '');
     const upstream = path && upstreams.get(path[1]!);
     if (!upstream) return refuse(404, 'no such index');
-    forward(upstream, path[2] ?? '/', request, response, forwardedOrigin(request), timeoutMs);
+    // Checked as the upstream will read it: dot segments resolved, and no escaped dots,
+    // slashes or backslashes that a server might resolve after decoding.
+    const target = new URL(path[2] ?? '/', upstream.url.origin);
+    if (/%(2e|2f|5c)/i.test(target.pathname) || !target.pathname.startsWith(upstream.scope)) {
+      return refuse(404, 'not part of the package index');
+    }
+    forward(upstream, target, request, response, forwardedOrigin(request), timeoutMs);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -140,13 +155,12 @@ const forwardedOrigin = (request: IncomingMessage) => `http://${request.headers.
 
 function forward(
   upstream: Upstream,
-  path: string,
+  target: URL,
   request: IncomingMessage,
   response: ServerResponse,
   origin: string,
   timeoutMs: number,
 ): void {
-  const target = new URL(path, upstream.url.origin);
   const headers: OutgoingHttpHeaders = { 'accept-encoding': 'identity' };
   for (const name of REQUEST_HEADERS) {
     if (request.headers[name] !== undefined) headers[name] = request.headers[name];
@@ -222,7 +236,7 @@ function relay(
   answer.on('error', () => response.destroy());
 }
 
-/** A redirect within the upstream's origin comes back here; one elsewhere is passed on as is. */
+/** A redirect within the index's part of its origin comes back here; one elsewhere is passed on. */
 function rewriteLocation(upstream: Upstream, location: string): string {
   let to: URL;
   try {
@@ -231,5 +245,7 @@ function rewriteLocation(upstream: Upstream, location: string): string {
     return location;
   }
   if (to.origin !== upstream.url.origin) return location;
+  // Elsewhere on the origin: not forwarded, so not rewritten (and never with the credentials).
+  if (!to.pathname.startsWith(upstream.scope)) return to.href;
   return `/${upstream.prefix}${to.pathname}${to.search}${to.hash}`;
 }

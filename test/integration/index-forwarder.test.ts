@@ -153,3 +153,38 @@ test('a port another process holds is said in a sentence', async () => {
     await new Promise((resolve) => squatter.close(resolve));
   }
 });
+
+test("only the index's own part of the origin is forwarded, however the path is written", async () => {
+  // As a GitLab project's index: the token would open the rest of GitLab's API too.
+  const scoped = await startIndexForwarder({
+    indexes: [
+      { upstream: `${upstreamOrigin}/api/v4/projects/1/packages/pypi/simple`, prefix: '0' },
+    ],
+    host: '127.0.0.1',
+    port: 0,
+    clientSubnet: '127.0.0.0/8',
+  });
+  try {
+    const at = `http://127.0.0.1:${scoped.port}/0`;
+    const before = seen.length;
+    const statuses = [];
+    for (const path of [
+      '/api/v4/user',
+      '/api/v4/projects/1/packages/pypi/simple/../../../../user',
+      '/api/v4/projects/1/packages/pypi/%2e%2e/%2e%2e/%2e%2e/user',
+      '/api/v4/projects/1/packages/pypi/simple/..%2f..%2f..%2fuser',
+      '/api/v4/projects/1/packages/pypi%5c..%5cuser',
+    ]) {
+      statuses.push((await fetch(`${at}${path}`)).status);
+    }
+    expect(statuses).toEqual([404, 404, 404, 404, 404]);
+    expect(seen.length).toBe(before);
+    // Its files, beside the simple pages, are forwarded.
+    await fetch(`${at}/api/v4/projects/1/packages/pypi/files/abc/demo-1.0.whl`);
+    expect(seen.slice(before).map(({ url }) => url)).toEqual([
+      '/api/v4/projects/1/packages/pypi/files/abc/demo-1.0.whl',
+    ]);
+  } finally {
+    await scoped.close();
+  }
+});
