@@ -13,6 +13,7 @@ import { SessionStore } from '../../src/sessions/session-store.js';
 import { readEventStream, type StreamEvent } from '../helpers/event-stream.js';
 import { freePort } from '../helpers/free-port.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
+import { removeTestSandbox, testSessionNetwork } from '../helpers/test-service.js';
 
 /**
  * Hostile visitors against the whole service (web and worker roles, real Redis, real Docker):
@@ -23,6 +24,8 @@ const exec = promisify(execFile);
 const FIXTURE = join(import.meta.dirname, '../fixtures/repos/default');
 const run = randomBytes(4).toString('hex');
 const prefix = `bindery-test/v${run}-`;
+/** The sandbox network of this file's services: its bridge and firewall chain are this file's. */
+const network = testSessionNetwork(`vl${run}`);
 const engine = new DockerEngine();
 const redis = new Redis({ maxRetriesPerRequest: 1 });
 
@@ -42,6 +45,7 @@ async function serve(env: Record<string, string> = {}) {
     BINDERY_IMAGE_PREFIX: prefix,
     BINDERY_GIT_ALLOWED_HOSTS: '127.0.0.1',
     BINDERY_API_TOKENS: 'test-token',
+    BINDERY_SESSION_NETWORK: network,
     ...env,
   });
   const service = await startService({
@@ -130,6 +134,7 @@ afterAll(async () => {
   for (const image of stdout.split('\n').filter((name) => name.startsWith(prefix))) {
     await engine.removeImage(image);
   }
+  await removeTestSandbox(loadConfig({ BINDERY_SESSION_NETWORK: network }));
   redis.disconnect();
   await git?.close();
 }, 120_000);
