@@ -35,8 +35,6 @@ const PORTS = [80, 443, 22, 25, 5432, 6379, 8080];
 const env = {
   BINDERY_IMAGE_PREFIX: `bindery-test/e${run}-`,
   BINDERY_SESSION_NETWORK: `bindery-egress-${run}`,
-  // The build network prepareSandbox makes beside the session network, as `bindery serve` uses.
-  BINDERY_BUILD_NETWORK: `bindery-egress-${run}-builds`,
   BINDERY_EGRESS_ALLOW_CIDRS: '10.252.0.0/24',
 };
 const config = loadConfig(env);
@@ -51,6 +49,13 @@ let hostPort: number;
 let gateway: string;
 /** A container on Docker's default bridge, outside the sandbox, for baselines. */
 let outside: string;
+/** The networks builds were given, as `bindery serve` gives them: one of its own per build. */
+const buildNetworks: string[] = [];
+const ownNetwork = async () => {
+  const network = await sandbox.build.acquire();
+  buildNetworks.push(network.network);
+  return network;
+};
 
 beforeAll(async () => {
   allowed = await startNetnsTarget({ ...ALLOWED, ports: PORTS });
@@ -68,7 +73,7 @@ beforeAll(async () => {
   hostPort = (hostServer.address() as { port: number }).port;
 
   const spec = parseSource(join(import.meta.dirname, '../fixtures/repos/default'));
-  ({ imageName } = await new Builder({ engine, config }).build(spec));
+  ({ imageName } = await new Builder({ engine, config, buildNetwork: ownNetwork }).build(spec));
   outside = (
     await exec('docker', [
       'run',
@@ -157,8 +162,8 @@ describe.each(['runc', 'runsc'] as const)('sessions under %s', (runtime) => {
 
 describe('builds', () => {
   test('a postBuild reaches the allowed target on port 80 and nothing forbidden', async () => {
-    // On the sandbox's build network, not the sessions'.
-    expect(config.build.network).toBe(sandbox.build.network);
+    // On a build network of its own, not the sessions'.
+    const before = buildNetworks.length;
     const dir = await mkdtemp(join(tmpdir(), 'bindery-egress-'));
     try {
       await writeFile(
@@ -177,7 +182,13 @@ describe('builds', () => {
           '',
         ].join('\n'),
       );
-      const result = await new Builder({ engine, config }).build(parseSource(dir));
+      const result = await new Builder({ engine, config, buildNetwork: ownNetwork }).build(
+        parseSource(dir),
+      );
+      expect(buildNetworks.slice(before)).toEqual([
+        expect.stringMatching(new RegExp(`^${sandbox.build.prefix}-[0-9a-f]{8}$`)),
+      ]);
+      expect(sandbox.build.inFlight()).toEqual([]);
       try {
         const { output } = await engine.runToCompletion({
           image: result.imageName,
