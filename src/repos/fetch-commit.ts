@@ -135,6 +135,11 @@ export async function fetchCommit(
       // Only the fetch talks to the host; the header goes nowhere else and is never written.
       {
         ...remote.config,
+        // Always keep the pack as it arrives (index-pack writes it to .git as it streams in), so
+        // the size watcher sees every byte: under the default of 100 objects git unpacks them,
+        // holding each object in memory until it is whole, and a single large file was never
+        // seen on disk (the fetch ran on to the clone timeout or to git's memory limit).
+        'fetch.unpackLimit': '1',
         ...(credentials && { 'http.extraHeader': `Authorization: Basic ${credentials}` }),
       },
       { maxMemoryBytes: FETCH_MEMORY_BYTES },

@@ -205,6 +205,23 @@ describe('refusing what cannot be built, before building anything', () => {
     expect(await ourImages()).toEqual(before);
   }, 120_000);
 
+  test('one large file past the size limit is stopped while it arrives, not held in memory', async () => {
+    await server.publish('one-big', FIXTURE);
+    await server.commit('one-big', { 'data.bin': randomBytes(3 * 2 ** 20) });
+    const relay = await startGitRelay(server.url, { fetchBytes: 2 * 2 ** 20 });
+    const url = `${relay.url}/one-big.git`;
+    try {
+      const error = await builderWith({ BINDERY_CLONE_MAX_SIZE: '1m', BINDERY_CLONE_TIMEOUT: '20' })
+        .build(parseSource(url))
+        .catch((caught: unknown) => caught);
+      expect((error as Error).message).toBe(
+        `${url} is larger than this service's limit of 1 MiB; Bindery builds repositories up to that size.`,
+      );
+    } finally {
+      await relay.close();
+    }
+  }, 60_000);
+
   test('a repository of few objects whose files are past the size limit is refused before checkout', async () => {
     await server.publish('zeros', FIXTURE);
     // 3 MiB of zeros packs into a few KiB: the fetch is small, the working tree is not.
