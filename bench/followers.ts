@@ -55,6 +55,7 @@ async function main(): Promise<void> {
       join(ROOT, 'test/helpers/web-service-process.ts'),
       namespace,
       JSON.stringify(settings),
+      'loop-delay',
     ],
     { cwd: ROOT, env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -100,6 +101,7 @@ async function main(): Promise<void> {
     // The same probes with no client at all, to tell the followers' cost from the machine's noise.
     await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000));
     stage = 'opening';
+    process.stderr.write(`-- ${stage}\n`);
     const opening = performance.now();
     const clients: Promise<unknown>[] = [];
     for (let wave = 0; wave < FOLLOWERS; wave += 50) {
@@ -117,6 +119,7 @@ async function main(): Promise<void> {
     }
     const openedMs = performance.now() - opening;
     stage = 'following';
+    process.stderr.write(`-- ${stage}\n`);
     await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000));
     const during = await connections();
     probing = false;
