@@ -175,8 +175,7 @@ describe('refusing what cannot be built, before building anything', () => {
 
   test('a repository whose fetch grows past the size limit is stopped while it arrives', async () => {
     await server.publish('big', FIXTURE);
-    // 48 files of 64 KiB that do not compress: git writes each object to disk as it arrives
-    // (one 3 MiB file would be held in memory until whole, unseen by the size watcher).
+    // 48 files of 64 KiB that do not compress (the next test has one large file instead).
     const files: Record<string, Buffer> = {};
     for (let i = 0; i < 48; i++) files[`data/${i}.bin`] = randomBytes(64 * 2 ** 10);
     await server.commit('big', files);
