@@ -67,6 +67,15 @@ const list = z.string().transform((text) =>
 const optionalUrl = z.url().optional();
 
 /**
+ * A download URL written into build steps (micromamba, CRAN, uv's Python mirror): Docker keeps
+ * it in the image's history and the build log shows it, so it may not carry credentials.
+ */
+const publicBuildUrl = (name: string) =>
+  z.url().refine((text) => !hasCredentials(text), {
+    message: `has credentials; ${name} is written into build steps, where the image's history and the public build log show it. Use a mirror that needs none (only PIP_INDEX_URL and PIP_EXTRA_INDEX_URL may carry credentials).`,
+  });
+
+/**
  * A package index for builds. Credentials in it never reach a build: the builder serves the
  * index to builds through a forwarder that adds them (src/build/index-forwarder.ts), which
  * speaks HTTP and HTTPS only.
@@ -245,14 +254,16 @@ const schema = z.object({
   /** Level of the GitHub App's log lines. @defaultValue info */
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
   /** Where builds download micromamba for environment.yml. */
-  BINDERY_MICROMAMBA_URL: z.url().default('https://micro.mamba.pm/api/micromamba/linux-64/latest'),
+  BINDERY_MICROMAMBA_URL: publicBuildUrl('BINDERY_MICROMAMBA_URL').default(
+    'https://micro.mamba.pm/api/micromamba/linux-64/latest',
+  ),
   /** CRAN mirror for install.R and DESCRIPTION. */
-  BINDERY_CRAN_MIRROR: z.url().default('https://cloud.r-project.org'),
+  BINDERY_CRAN_MIRROR: publicBuildUrl('BINDERY_CRAN_MIRROR').default('https://cloud.r-project.org'),
   /**
    * Where uv downloads a Python the base image lacks (runtime.txt `python-X.Y`): a mirror of
    * python-build-standalone's releases (uv's UV_PYTHON_INSTALL_MIRROR). @defaultValue uv's own
    */
-  BINDERY_PYTHON_MIRROR: optionalUrl,
+  BINDERY_PYTHON_MIRROR: publicBuildUrl('BINDERY_PYTHON_MIRROR').optional(),
 });
 
 /** Bindery's settings, read once from the environment and frozen. */

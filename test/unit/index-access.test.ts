@@ -128,3 +128,15 @@ describe('the firewall of the build networks', () => {
     ).toBeUndefined();
   });
 });
+
+describe('other download URLs written into build steps', () => {
+  test.each(['BINDERY_MICROMAMBA_URL', 'BINDERY_CRAN_MIRROR', 'BINDERY_PYTHON_MIRROR'])(
+    '%s with credentials is refused at start with a sentence',
+    (name) => {
+      expect(() => loadConfig({ [name]: 'https://user:secret@mirror.example.org/x' })).toThrow(
+        `${name}: has credentials; ${name} is written into build steps, where the image's history and the public build log show it. Use a mirror that needs none (only PIP_INDEX_URL and PIP_EXTRA_INDEX_URL may carry credentials).`,
+      );
+      expect(loadConfig({ [name]: 'https://mirror.example.org/x' })).toBeDefined();
+    },
+  );
+});
