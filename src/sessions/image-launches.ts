@@ -78,6 +78,11 @@ export class ImageLaunches {
     await step.exec();
   }
 
+  /** Forgets the launches of images that are gone (removed by hand, say). */
+  async forget(images: string[]): Promise<void> {
+    if (images.length > 0) await this.redis.hdel(this.launchedKey, ...images);
+  }
+
   /** The last launch of each image launched, in ms since the epoch. */
   async lastLaunches(): Promise<Map<string, number>> {
     const times = await this.redis.hgetall(this.launchedKey);

@@ -8,7 +8,7 @@ export interface PruneDeps {
     ContainerEngine,
     'listImages' | 'imagesInUse' | 'inspectImage' | 'removeUnusedImage' | 'diskSpace'
   >;
-  launches: Pick<ImageLaunches, 'lastLaunches' | 'held' | 'claim' | 'release'>;
+  launches: Pick<ImageLaunches, 'lastLaunches' | 'held' | 'claim' | 'release' | 'forget'>;
   config: Pick<Config, 'imagePrefix' | 'baseImage' | 'images'>;
 }
 
@@ -49,6 +49,9 @@ export async function pruneImages(
   const inUse = await engine.imagesInUse();
   const held = await launches.held();
   const launched = await launches.lastLaunches();
+  // Launches of images no longer there (removed by hand) would otherwise stay in Redis for good.
+  const names = new Set(images.map((image) => image.name));
+  await launches.forget([...launched.keys()].filter((name) => !names.has(name) && !held.has(name)));
   const recency = (image: BuiltImage) => Math.max(launched.get(image.name) ?? 0, image.createdAt);
   const candidates = images
     .filter((image) => !inUse.has(image.id) && !held.has(image.name))

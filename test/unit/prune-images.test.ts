@@ -33,6 +33,7 @@ function fake(
   images: { maxCount?: number; budgetBytes?: number; headroom?: number },
 ) {
   const removed: string[] = [];
+  const forgotten: string[] = [];
   let free = world.freeBytes;
   const deps: PruneDeps = {
     engine: {
@@ -55,6 +56,7 @@ function fake(
       held: async () => new Set(world.held ?? []),
       claim: async (name) => !world.claimedByLaunch?.includes(name),
       release: async () => {},
+      forget: async (names) => void forgotten.push(...names),
     },
     config: {
       imagePrefix: PREFIX,
@@ -66,7 +68,7 @@ function fake(
       },
     },
   };
-  return { deps, removed };
+  return { deps, removed, forgotten };
 }
 
 const name = (short: string) => `${PREFIX}${short}:1`;
@@ -139,6 +141,19 @@ describe('pruneImages: who goes when built images are over the budget', () => {
     // 900 MiB held: a goes (600), then both names of b (the first frees nothing), leaving 300.
     expect(removed).toEqual([name('a'), name('b1'), name('b2')]);
     expect(result.bytes).toBe(300 * MiB);
+  });
+
+  test('launches of images that are gone are forgotten, unless a launch holds them', async () => {
+    const { deps, forgotten } = fake(
+      {
+        images: [image('a', 1000)],
+        launched: { [name('a')]: 2000, [name('gone')]: 1500, [name('building')]: 2500 },
+        held: [name('building')],
+      },
+      {},
+    );
+    await pruneImages(deps);
+    expect(forgotten).toEqual([name('gone')]);
   });
 
   test('within the budget nothing goes; 0 is no cap', async () => {
