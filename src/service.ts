@@ -83,6 +83,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         app: config.githubApp,
         githubUrl: config.githubUrl,
         redis,
+        namespace,
         log,
       });
       const queue = new GitHubQueue({ connection: redis, queueName: githubQueueName });

@@ -27,6 +27,11 @@ export interface GitHubAppOptions {
   githubUrl: string;
   /** Shares rate limits between processes (Probot's clustering); in-process limits without. */
   redis?: Redis;
+  /**
+   * Names the shared rate limits in Redis: the service's namespace, so that processes of one
+   * service space their writes together and two services on one Redis do not. @defaultValue bindery
+   */
+  namespace?: string;
   log: (line: string) => void;
 }
 
@@ -34,7 +39,13 @@ export interface GitHubAppOptions {
  * Makes the Probot instance from Bindery's configuration: Probot's throttling (writes spaced,
  * rate limits waited out and retried) and retry plugins, clustered through Redis when given.
  */
-export function createGitHubApp({ app, githubUrl, redis, log }: GitHubAppOptions): GitHubApp {
+export function createGitHubApp({
+  app,
+  githubUrl,
+  redis,
+  namespace = 'bindery',
+  log,
+}: GitHubAppOptions): GitHubApp {
   // Bottleneck closes the client it is given (and its subscriber), so it gets a copy of ours.
   const connection = redis
     ? new Bottleneck.IORedisConnection({ client: redis.duplicate() })
@@ -44,7 +55,7 @@ export function createGitHubApp({ app, githubUrl, redis, log }: GitHubAppOptions
   const Octokit = connection
     ? ProbotOctokit.defaults((options: { throttle?: object }) => ({
         ...options,
-        throttle: { ...options.throttle, Bottleneck, connection },
+        throttle: { ...options.throttle, Bottleneck, connection, id: namespace },
       }))
     : ProbotOctokit;
   const probot = new Probot({

@@ -59,6 +59,7 @@ export async function startGitHubHarness(options: HarnessOptions) {
     },
     githubUrl: options.githubUrl,
     redis,
+    namespace,
     log,
   });
   const buildQueueName = `bindery-builds-${namespace}`;

@@ -245,6 +245,8 @@ describe('pull requests', () => {
     expect(
       await harness.redis.hkeys(`${harness.namespace}:github:prs:${OWNER}/${REPO}@${HEAD}`),
     ).toEqual(['2']);
+    // And its writes are spaced by a rate limiter of this service's own in Redis.
+    expect(await harness.redis.keys(`b_octokit-write-${harness.namespace}*`)).not.toEqual([]);
     const [comment] = github.commentsOn(issue);
     expect(github.commentsOn(issue)).toHaveLength(1);
     expect(comment!.body).toContain(

@@ -15,6 +15,7 @@ import { startGheServer } from '../helpers/ghe-server.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
 import { webhookExample } from '../helpers/webhook-examples.js';
 import { testPrivateKey, WEBHOOK_SECRET } from '../helpers/github-harness.js';
+import { removeTestSandbox, testSessionNetwork } from '../helpers/test-service.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 jest.setTimeout(180_000);
@@ -25,6 +26,8 @@ const INSTALLATION = 77;
 const run = randomBytes(4).toString('hex');
 const namespace = `ghe${run}`;
 const prefix = `bindery-test/g${run}-`;
+/** The sandbox network of this file's services: its bridge and firewall chain are this file's. */
+const network = testSessionNetwork(namespace);
 const engine = new DockerEngine();
 const redis = new Redis();
 
@@ -101,6 +104,7 @@ beforeAll(async () => {
       PRIVATE_KEY: testPrivateKey(),
       WEBHOOK_SECRET,
       BINDERY_API_TOKENS: 'test-token',
+      BINDERY_SESSION_NETWORK: network,
     }),
     namespace,
     host: '127.0.0.1',
@@ -117,11 +121,14 @@ afterAll(async () => {
   for (const check of github.checkRuns)
     await engine.removeImage(check.external_id as string).catch(() => {});
   const keys = [
+    ...(await redis.keys(`${namespace}:*`)),
+    ...(await redis.keys(`${namespace}-off:*`)),
     ...(await redis.keys(`bull:*${namespace}*`)),
     ...(await redis.keys(`build:${prefix}*`)),
   ];
   if (keys.length > 0) await redis.del(...keys);
   await redis.quit();
+  await removeTestSandbox(loadConfig({ BINDERY_SESSION_NETWORK: network }));
 });
 
 const checkFor = (sha: string) => github.checkRuns.find((check) => check.head_sha === sha);
@@ -195,7 +202,11 @@ describe('without the GitHub App', () => {
     const lines: string[] = [];
     const port = await freePort();
     const plain = await startService({
-      config: loadConfig({ PORT: String(port), BINDERY_IMAGE_PREFIX: prefix }),
+      config: loadConfig({
+        PORT: String(port),
+        BINDERY_IMAGE_PREFIX: prefix,
+        BINDERY_SESSION_NETWORK: network,
+      }),
       namespace: `${namespace}-off`,
       host: '127.0.0.1',
       roles: { web: true },
