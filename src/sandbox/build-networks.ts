@@ -166,8 +166,10 @@ export function createBuildNetworks(deps: {
         (released ??= removeNetwork(network, subnet).finally(() => inFlight.delete(network)));
       try {
         if (!subnet) throw new SandboxError(`The build network ${network} got no IPv4 subnet.`);
-        await addArpRule(subnet);
-        const missing = await missingArpRule(subnet);
+        const missing = await addArpRule(subnet).then(
+          () => missingArpRule(subnet),
+          (error: Error) => [error.message.split('\n')[0]!],
+        );
         if (missing.length > 0 && !optOut) {
           throw new SandboxError(
             `This build was not started: its network's ARP rule could not be installed (${missing.join('; ')}). ` +

@@ -222,6 +222,27 @@ describe('the build networks', () => {
     await (await sandbox.build.acquire()).release();
   });
 
+  it('start without the rules only when the operator opted out, as sessions do', async () => {
+    const denied: Iptables = async () => {
+      throw new Error('Permission denied (you must be root)');
+    };
+    const logged: string[] = [];
+    const sandbox = await prepareSandbox({
+      engine: fakeEngine(),
+      config: loadConfig({ BINDERY_SANDBOX_OPTOUT: '1' }),
+      run: denied,
+      run6: denied,
+      runLink: denied,
+      log: (line) => logged.push(line),
+    });
+    expect(logged).toEqual([
+      expect.stringMatching(/^WARNING: BINDERY_SANDBOX_OPTOUT=1: sessions and builds run WITHOUT/),
+    ]);
+    const network = await sandbox.build.acquire();
+    expect(network.network).toMatch(/^bindery-builds-/);
+    await network.release();
+  });
+
   it('left by a stopped process of this host are removed at start, with their ARP rules', async () => {
     const engine = fakeEngine();
     const { run, run6, runLink } = firewall();
