@@ -1,6 +1,10 @@
 import { hasCredentials } from '../config.js';
 import { UnavailableError } from '../errors.js';
-import { startIndexForwarder } from './index-forwarder.js';
+import {
+  startIndexForwarder,
+  type ForwardedIndex,
+  type IndexForwarder,
+} from './index-forwarder.js';
 
 /**
  * The host name builds reach the index forwarder by, mapped to the build network's gateway in
@@ -85,25 +89,70 @@ export async function openIndexAccess(
     };
   }
   const { gateway, subnet } = await network();
-  const forwarder = await startIndexForwarder({
-    indexes,
-    host: gateway,
-    port: indexPort,
-    clientSubnet: subnet,
-  }).catch((error: NodeJS.ErrnoException) => {
-    const fix =
-      error.code === 'EADDRNOTAVAIL'
-        ? "the build network's gateway is not an address of this host (a remote Docker engine?): index URLs with credentials need builds on this host's Docker"
-        : 'set BINDERY_BUILD_INDEX_PORT to a port free on this host';
-    throw new UnavailableError(
-      `The forwarder of the private package index could not listen on ${gateway}:${indexPort} ` +
-        `(${error.code ?? error.message}); ${fix}.`,
-      { cause: error },
-    );
-  });
+  const forwarder = await sharedForwarder(indexes, gateway, subnet, indexPort);
   return {
     buildArgs: indexBuildArgs(settings, forwarder.port),
     extraHosts: [`${INDEX_FORWARDER_HOST}:${gateway}`],
     close: () => forwarder.close(),
   };
+}
+
+/** Forwarders listening on a fixed `gateway:port`, shared by the builds on that network at once. */
+const listening = new Map<string, { forwarder: Promise<IndexForwarder>; builds: number }>();
+
+/**
+ * The forwarder on `gateway:port`: started for the first build on that network, closed when its
+ * last build ends. Builds of one process on one fixed network (BINDERY_BUILD_NETWORK, with
+ * BINDERY_BUILD_CONCURRENCY over 1) share it, where a second one would find the port taken.
+ * Port 0 asks for a new port each time, so nothing is shared.
+ */
+async function sharedForwarder(
+  indexes: ForwardedIndex[],
+  gateway: string,
+  subnet: string,
+  port: number,
+): Promise<IndexForwarder> {
+  const key = `${gateway}:${port} ${JSON.stringify(indexes)}`;
+  let entry = port === 0 ? undefined : listening.get(key);
+  if (!entry) {
+    entry = { forwarder: startForwarder(indexes, gateway, subnet, port), builds: 0 };
+    if (port !== 0) listening.set(key, entry);
+    entry.forwarder.catch(() => listening.delete(key));
+  }
+  const shared = entry;
+  shared.builds += 1;
+  const forwarder = await shared.forwarder;
+  let closed = false;
+  return {
+    port: forwarder.port,
+    async close() {
+      if (closed) return;
+      closed = true;
+      shared.builds -= 1;
+      if (shared.builds > 0) return;
+      if (listening.get(key) === shared) listening.delete(key);
+      await forwarder.close();
+    },
+  };
+}
+
+function startForwarder(
+  indexes: ForwardedIndex[],
+  gateway: string,
+  subnet: string,
+  port: number,
+): Promise<IndexForwarder> {
+  return startIndexForwarder({ indexes, host: gateway, port, clientSubnet: subnet }).catch(
+    (error: NodeJS.ErrnoException) => {
+      const fix =
+        error.code === 'EADDRNOTAVAIL'
+          ? "the build network's gateway is not an address of this host (a remote Docker engine?): index URLs with credentials need builds on this host's Docker"
+          : 'set BINDERY_BUILD_INDEX_PORT to a port free on this host';
+      throw new UnavailableError(
+        `The forwarder of the private package index could not listen on ${gateway}:${port} ` +
+          `(${error.code ?? error.message}); ${fix}.`,
+        { cause: error },
+      );
+    },
+  );
 }

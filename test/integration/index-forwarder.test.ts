@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { openIndexAccess } from '../../src/build/index-access.js';
 import { startIndexForwarder, type IndexForwarder } from '../../src/build/index-forwarder.js';
 import { UnavailableError } from '../../src/errors.js';
+import { freePort } from '../helpers/free-port.js';
 
 const CREDENTIALS = { username: 'builder', password: 'p@ss:word%' };
 const EXPECTED = `Basic ${Buffer.from(`${CREDENTIALS.username}:${CREDENTIALS.password}`).toString('base64')}`;
@@ -187,4 +188,28 @@ test("only the index's own part of the origin is forwarded, however the path is 
   } finally {
     await scoped.close();
   }
+});
+
+test('builds at once on one network share the forwarder, which closes with the last of them', async () => {
+  const port = await freePort();
+  const settings = {
+    pipIndexUrl: `${upstreamOrigin.replace('//', `//${CREDENTIALS.username}:x@`)}/simple/`,
+    pipExtraIndexUrl: undefined,
+    pipTrustedHost: undefined,
+    indexPort: port,
+  };
+  const loopback = async () => ({ gateway: '127.0.0.1', subnet: '127.0.0.0/8' });
+  const first = await openIndexAccess(settings, loopback);
+  const second = await openIndexAccess(settings, loopback);
+  const asks = async () =>
+    fetch(`http://127.0.0.1:${port}/0/simple/demo/`).then(
+      (response) => `HTTP ${response.status}`,
+      (error: Error) => (error.cause as NodeJS.ErrnoException)?.code ?? error.message,
+    );
+  expect(first.buildArgs).toEqual(second.buildArgs);
+  await first.close();
+  // The upstream refuses these credentials: what matters is that the forwarder answered.
+  expect(await asks()).toBe('HTTP 401');
+  await second.close();
+  expect(await asks()).toBe('ECONNREFUSED');
 });
