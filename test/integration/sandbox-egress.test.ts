@@ -45,6 +45,13 @@ let forbidden: NetnsTarget;
 let sandbox: PreparedSandbox;
 let imageName: string;
 let hostServer: Server;
+/**
+ * Redis's port on the session bridge's gateway, as a Redis listening on every address would
+ * answer there. This machine's Redis listens on 127.0.0.1 only, so without it a probe of
+ * gateway:6379 is refused whatever the sandbox does; undefined when something already listens
+ * there (a Redis on every address), which is then what the probes reach.
+ */
+let redisStandIn: Server | undefined;
 let hostPort: number;
 let gateway: string;
 /** A container on Docker's default bridge, outside the sandbox, for baselines. */
@@ -71,6 +78,15 @@ beforeAll(async () => {
   hostServer = createServer((socket) => socket.end('host service\n'));
   await new Promise<void>((resolve) => hostServer.listen(0, '0.0.0.0', resolve));
   hostPort = (hostServer.address() as { port: number }).port;
+  redisStandIn = createServer((socket) => socket.end('-NOAUTH Authentication required.\r\n'));
+  await new Promise<void>((resolve, reject) => {
+    redisStandIn!.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EADDRINUSE') return reject(error);
+      redisStandIn = undefined;
+      resolve();
+    });
+    redisStandIn!.listen(6379, gateway, resolve);
+  });
 
   const spec = parseSource(join(import.meta.dirname, '../fixtures/repos/default'));
   ({ imageName } = await new Builder({ engine, config, buildNetwork: ownNetwork }).build(spec));
@@ -92,6 +108,7 @@ afterAll(async () => {
   await exec('docker', ['rm', '-f', outside]).catch(() => {});
   await sandbox?.remove();
   await new Promise((resolve) => hostServer?.close(resolve));
+  if (redisStandIn) await new Promise((resolve) => redisStandIn!.close(resolve));
   await allowed?.close();
   await forbidden?.close();
   if (imageName) await engine.removeImage(imageName);
@@ -118,7 +135,7 @@ describe.each(['runc', 'runsc'] as const)('sessions under %s', (runtime) => {
 
   afterAll(async () => {
     for (const session of sessions) await engine.removeContainer(session.container.id);
-  });
+  }, 60_000);
 
   test('reach ports 80 and 443 of an allowed target', async () => {
     for (const port of [80, 443]) {
@@ -145,7 +162,10 @@ describe.each(['runc', 'runsc'] as const)('sessions under %s', (runtime) => {
   test("reach neither the host's services nor Redis", async () => {
     expect(await probe(inSession(), gateway, hostPort)).toMatchObject({ connected: false });
     expect(await probe(inSession(), gateway, 6379)).toMatchObject({ connected: false });
-    expect(await probe(outside, '172.17.0.1', hostPort)).toMatchObject({ connected: true });
+    // The same addresses and ports from a container outside the sandbox: both answer, so each
+    // refusal above is the sandbox's.
+    expect(await probe(outside, gateway, hostPort)).toMatchObject({ connected: true });
+    expect(await probe(outside, gateway, 6379)).toMatchObject({ connected: true });
   }, 60_000);
 
   test("reach not another session's Jupyter, which the host (the proxy) still reaches", async () => {
@@ -228,5 +248,5 @@ describe('the rules themselves', () => {
       /Sessions are refused: the sandbox's firewall is not in place/,
     );
     await engine.removeNetwork(sandbox.network);
-  });
+  }, 60_000);
 });
