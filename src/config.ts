@@ -189,7 +189,11 @@ const schema = z.object({
   BINDERY_BUILD_LOG_MAX: byteSize.default(10 * 2 ** 20),
   /** Builds one `bindery worker` runs at once. @defaultValue 1 */
   BINDERY_BUILD_CONCURRENCY: z.coerce.number().int().positive().default(1),
-  /** Docker network that build steps run on; unset means Docker's default bridge. */
+  /**
+   * One Docker network for every build's steps, an operator's own: the sandbox's rules are
+   * neither installed nor checked on it. Unset, `bindery serve` and `bindery worker` give each
+   * build a network of its own behind the sandbox's rules; `bindery build` uses Docker's bridge.
+   */
   BINDERY_BUILD_NETWORK: z.string().optional(),
   /**
    * Python package index for builds (mirrors, tests), passed as a build argument. One with
