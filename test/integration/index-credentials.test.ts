@@ -48,6 +48,9 @@ let primary: PackageIndex | undefined;
 let extra: PackageIndex | undefined;
 let result: BuildResult | undefined;
 let failure: unknown;
+let builder: Builder;
+const extraImages: string[] = [];
+const extraDirs: string[] = [];
 const events: BuildEvent[] = [];
 
 const withCredentials = (url: string, { username, password }: typeof PRIMARY) => {
@@ -103,8 +106,9 @@ beforeAll(async () => {
     // Any free port: another test's forwarder may hold the default one.
     BINDERY_BUILD_INDEX_PORT: '0',
   });
+  builder = new Builder({ engine, config });
   try {
-    result = await new Builder({ engine, config }).build(parseSource(FIXTURE), {
+    result = await builder.build(parseSource(FIXTURE), {
       onEvent: (event) => events.push(event),
     });
   } catch (error) {
@@ -114,6 +118,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (result) await engine.removeImage(result.imageName);
+  for (const image of extraImages) await engine.removeImage(image);
+  for (const dir of extraDirs) await rm(dir, { recursive: true, force: true });
   await primary?.close();
   await extra?.close();
   await exec('docker', ['network', 'rm', NETWORK]).catch(() => {});
@@ -213,6 +219,54 @@ test(
         `refused (${(error.cause as NodeJS.ErrnoException)?.code ?? error.message})`,
     );
     expect({ printed, answer }).toEqual({ printed, answer: 'refused (ECONNREFUSED)' });
+  },
+  BUILD_TIMEOUT_MS,
+);
+
+test(
+  "a repository's own Dockerfile that declares the index arguments gets the forwarder, never the credentials",
+  async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bindery-index-dockerfile-'));
+    extraDirs.push(dir);
+    await writeFile(
+      join(dir, 'Dockerfile'),
+      [
+        'ARG BINDERY_BASE_IMAGE=bindery/base:bookworm',
+        'FROM ${BINDERY_BASE_IMAGE}',
+        'ARG PIP_INDEX_URL',
+        'ARG PIP_EXTRA_INDEX_URL',
+        'ARG PIP_TRUSTED_HOST',
+        'RUN echo "Dockerfile sees: $PIP_INDEX_URL $PIP_EXTRA_INDEX_URL" \\',
+        ' && pip download --no-cache-dir --no-deps -d /tmp/wheels bindery-hello==1.0 pathspec==1.1.1 \\',
+        ' && ls /tmp/wheels',
+        '',
+      ].join('\n'),
+    );
+    const events: BuildEvent[] = [];
+    const built = await builder.build(parseSource(dir), { onEvent: (event) => events.push(event) });
+    extraImages.push(built.imageName);
+    const log = events.map((event) => event.message).join('');
+    expect(log).toMatch(
+      new RegExp(
+        `Dockerfile sees: http://${INDEX_FORWARDER_HOST}:\\d+/0/simple/ http://${INDEX_FORWARDER_HOST}:\\d+/1/simple/`,
+      ),
+    );
+    // Both downloads came through the forwarder.
+    expect(log).toContain('bindery_hello-1.0-py3-none-any.whl');
+    expect(log).toContain('pathspec-1.1.1-py3-none-any.whl');
+    const { stdout: history } = await exec('docker', [
+      'history',
+      '--no-trunc',
+      '--format',
+      '{{.CreatedBy}}',
+      built.imageName,
+    ]);
+    const { stdout: inspect } = await exec('docker', ['image', 'inspect', built.imageName]);
+    expect({ log: leaked(log), history: leaked(history), inspect: leaked(inspect) }).toEqual({
+      log: [],
+      history: [],
+      inspect: [],
+    });
   },
   BUILD_TIMEOUT_MS,
 );
