@@ -41,7 +41,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   for (const image of await ourImages()) await engine.removeImage(image);
-});
+}, 60_000);
 
 describe('build limits', () => {
   test('a build past BINDERY_BUILD_TIMEOUT is stopped, its steps killed, and no image made', async () => {

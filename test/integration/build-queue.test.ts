@@ -495,7 +495,7 @@ describe('build queue with the real builder', () => {
 
   afterAll(async () => {
     if (imageName) await engine.removeImage(imageName);
-  });
+  }, 60_000);
 
   test('builds test/fixtures/repos/default through the queue, then finds it built', async () => {
     const { queue, log } = setUp((job, onEvent, signal) =>

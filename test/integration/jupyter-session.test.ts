@@ -38,7 +38,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (session) await engine.removeContainer(session.container.id);
   if (imageName) await engine.removeImage(imageName);
-});
+}, 60_000);
 
 /** /proc/<pid>/status of the session's Jupyter process (not its init), read on the host. */
 async function jupyterProcessStatus(): Promise<string> {
@@ -54,7 +54,7 @@ describe('a session from a built image', () => {
     expect(status.status).toBe(200);
     expect(await status.json()).toMatchObject({ kernels: 0 });
     expect((await fetch(`${session.url}api/status`)).status).toBe(403);
-  });
+  }, 30_000);
 
   test('serves JupyterLab, Notebook 7 and the repository at /user/<name>/', async () => {
     expect(session.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/user\/bindery-[0-9a-f]{12}\/$/);
@@ -69,7 +69,7 @@ describe('a session from a built image', () => {
       (c) => c.name,
     );
     expect(names).toEqual(expect.arrayContaining(['index.ipynb', 'verify']));
-  });
+  }, 30_000);
 
   test('runs Jupyter as uid 1000 with no capabilities and no new privileges', async () => {
     const status = await jupyterProcessStatus();
@@ -78,7 +78,7 @@ describe('a session from a built image', () => {
     expect(status).toMatch(/^CapEff:\s+0+$/m);
     expect(status).toMatch(/^CapBnd:\s+0+$/m);
     expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
-  });
+  }, 30_000);
 
   test('has the configured limits and the labels Bindery finds sessions by', async () => {
     const { stdout } = await exec('docker', ['inspect', session.container.id]);
@@ -96,7 +96,7 @@ describe('a session from a built image', () => {
       'bindery.session': session.container.name,
       'bindery.repo': expect.stringMatching(/^local\/.*fixtures\/repos\/default$/),
     });
-  });
+  }, 30_000);
 });
 
 describe("the launcher on an operator's base image without JupyterLab", () => {
@@ -134,7 +134,7 @@ describe("the launcher on an operator's base image without JupyterLab", () => {
     if (plain) await engine.removeContainer(plain.container.id);
     if (image) await engine.removeImage(image);
     await engine.removeImage(nolab);
-  });
+  }, 60_000);
 
   test('starts Notebook 7 at the session base URL instead', async () => {
     const { stdout } = await exec('docker', ['top', plain!.container.id, '-o', 'pid,args']);
@@ -142,5 +142,5 @@ describe("the launcher on an operator's base image without JupyterLab", () => {
     const tree = await fetch(`${plain!.url}tree?token=${plain!.token}`);
     expect(tree.status).toBe(200);
     expect(await tree.text()).toContain('"appName": "Jupyter Notebook"');
-  });
+  }, 30_000);
 });

@@ -31,7 +31,7 @@ const layersOf = async (image: string): Promise<string[]> =>
 afterAll(async () => {
   for (const image of images) await engine.removeImage(image);
   if (dir) await rm(dir, { recursive: true, force: true });
-});
+}, 60_000);
 
 test('a notebook-only change keeps every layer below the repository copy', async () => {
   const network = await createTestNetwork();

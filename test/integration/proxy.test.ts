@@ -157,7 +157,7 @@ describe('the reverse proxy in front of a real Jupyter session', () => {
     expect(status.status).toBe(200);
     expect(await status.json()).toMatchObject({ kernels: 0 });
     expect((await fetch(user('api/status'))).status).toBe(403);
-  });
+  }, 30_000);
 
   test('serves JupyterLab and Notebook 7, and redirects /user/<name> to /user/<name>/', async () => {
     const lab = await fetch(user(`lab?token=${token}`));
@@ -169,7 +169,7 @@ describe('the reverse proxy in front of a real Jupyter session', () => {
     const bare = await fetch(`${origin}/user/${name}?token=${token}`, { redirect: 'manual' });
     expect(bare.status).toBe(302);
     expect(bare.headers.get('location')).toBe(`/user/${name}/?token=${token}`);
-  });
+  }, 30_000);
 
   test('POST api/kernels with the token in a header starts a kernel', async () => {
     const response = await fetch(user('api/kernels'), {
@@ -183,7 +183,7 @@ describe('the reverse proxy in front of a real Jupyter session', () => {
     kernelId = kernel.id;
     const listed = await fetch(`${direct}api/kernels?token=${token}`);
     expect(((await listed.json()) as { id: string }[]).map((k) => k.id)).toContain(kernelId);
-  });
+  }, 60_000);
 
   test('runs code in the kernel over the channels WebSocket, and reports that traffic', async () => {
     const url = `${origin.replace('http', 'ws')}/user/${name}/api/kernels/${kernelId}/channels?token=${token}`;
