@@ -5,10 +5,12 @@ import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { loadConfig } from '../../src/config.js';
 import { BuildLog } from '../../src/queue/build-log.js';
 import { readEventStream, type StreamEvent } from '../helpers/event-stream.js';
 import { freePort } from '../helpers/free-port.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
+import { removeTestSandbox, testSessionNetwork } from '../helpers/test-service.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -19,6 +21,8 @@ const prefix = `bindery-test/${namespace}-`;
 // Every connection the service opens carries this name (ioredis takes options from the URL's
 // query, and duplicates keep them), so CLIENT LIST tells its connections from other tests'.
 const connectionName = `bindery-${namespace}`;
+/** The service's sandbox network: its bridge and firewall chain are this file's. */
+const network = testSessionNetwork(namespace);
 const CLIENTS = 500;
 const BUILDS = 5;
 
@@ -53,6 +57,7 @@ beforeAll(async () => {
     BINDERY_IMAGE_PREFIX: prefix,
     BINDERY_GIT_ALLOWED_HOSTS: '127.0.0.1',
     BINDERY_LAUNCH_RATE_LIMIT: '0',
+    BINDERY_SESSION_NETWORK: network,
     REDIS_URL: `redis://127.0.0.1:6379/0?connectionName=${connectionName}`,
   };
   const started = spawn(
@@ -92,6 +97,7 @@ afterAll(async () => {
   if (keys.length > 0) await redis.del(...keys);
   redis.disconnect();
   await git?.close();
+  await removeTestSandbox(loadConfig({ BINDERY_SESSION_NETWORK: network }));
 }, 60_000);
 
 /**
