@@ -106,6 +106,22 @@ export function hookRules(policy: EgressPolicy): HookRule[] {
 }
 
 /**
+ * INPUT rules opening host ports to the bridge (`-A INPUT -i <bridge> -p tcp -m multiport
+ * --dports …`, as `iptables -S INPUT` lists them) that the policy no longer has: a port left
+ * open when the forwarder's port changed or the index lost its credentials.
+ */
+export function staleHostPortRules(listing: string, policy: EgressPolicy): string[][] {
+  const current = hookRules(policy).map((rule) => rule.args.join(' '));
+  return listing
+    .split('\n')
+    .filter((line) => line.startsWith(`-A INPUT -i ${policy.bridge} -p tcp -m multiport --dports `))
+    .map((line) => line.slice('-A INPUT '.length))
+    .filter((args) => /^-i \S+ -p tcp -m multiport --dports [\d,]+ -j ACCEPT$/.test(args))
+    .filter((args) => !current.includes(args))
+    .map((args) => args.split(' '));
+}
+
+/**
  * The ip6tables rules: no IPv6 in or out of a sandbox bridge at all. Sandbox networks have no
  * IPv6 and Docker turns it off inside their containers, but the host's end of the bridge keeps
  * its link-local address, and a build step (root, with NET_RAW) can write IPv6 frames by hand:

@@ -6,6 +6,7 @@ import {
   hookRules,
   ipv6Rules,
   linkRules,
+  staleHostPortRules,
   type EgressPolicy,
 } from './egress-rules.js';
 
@@ -55,6 +56,7 @@ export async function installFirewall(
   const rules = egressChainRules(policy).map((args) => `-A ${chain} ${args.map(quote).join(' ')}`);
   await run(['--noflush'], `*filter\n:${chain} - [0:0]\n${rules.join('\n')}\nCOMMIT\n`);
   const hooks = hookRules(policy);
+  await removeStaleHostPorts(policy, run);
   if (!(await has(run, 'DOCKER-USER', hooks[0]!.args)))
     await run(['-I', 'DOCKER-USER', '1', ...hooks[0]!.args]);
   // INPUT: insert the refusal first, then the reply rule above it.
@@ -111,6 +113,7 @@ export async function removeFirewall(
   for (const hook of hookRules(policy)) {
     while (await has(run, hook.chain, hook.args)) await run(['-D', hook.chain, ...hook.args]);
   }
+  await removeStaleHostPorts({ ...policy, hostPorts: [] }, run);
   const chain = egressChain(policy);
   await run(['-F', chain]).catch(() => {});
   await run(['-X', chain]).catch(() => {});
@@ -120,5 +123,13 @@ export async function removeFirewall(
   for (const rule of linkRules(policy)) {
     while (await has(runLink, rule.chain, rule.args))
       await runLink(['-D', rule.chain, ...rule.args]);
+  }
+}
+
+/** Closes the host ports the bridge may open that the policy no longer lists. */
+async function removeStaleHostPorts(policy: EgressPolicy, run: Iptables): Promise<void> {
+  const listing = await run(['-S', 'INPUT']).catch(() => '');
+  for (const args of staleHostPortRules(listing, policy)) {
+    await run(['-D', 'INPUT', ...args]).catch(() => {});
   }
 }

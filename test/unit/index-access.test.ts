@@ -1,7 +1,8 @@
 import { indexBuildArgs } from '../../src/build/index-access.js';
 import { indexForwarderPort, loadConfig } from '../../src/config.js';
 import { ConfigError } from '../../src/errors.js';
-import { hookRules } from '../../src/sandbox/egress-rules.js';
+import { hookRules, staleHostPortRules } from '../../src/sandbox/egress-rules.js';
+import { installFirewall } from '../../src/sandbox/firewall.js';
 
 const settings = (overrides: Partial<Parameters<typeof indexBuildArgs>[0]>) => ({
   pipIndexUrl: undefined,
@@ -111,6 +112,31 @@ describe('the firewall of the build networks', () => {
     expect(hookRules(policy).map((rule) => rule.args.join(' '))).not.toContainEqual(
       expect.stringContaining('--dports'),
     );
+  });
+
+  test('a port the policy no longer opens is closed when the firewall is installed or removed', async () => {
+    const listing = [
+      '-P INPUT ACCEPT',
+      '-A INPUT -i bindb+ -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+      '-A INPUT -i bindb+ -p tcp -m multiport --dports 8586 -j ACCEPT',
+      '-A INPUT -i bindb+ -p tcp -m multiport --dports 9000 -j ACCEPT',
+      '-A INPUT -i bindery0 -p tcp -m multiport --dports 9000 -j ACCEPT',
+      '-A INPUT -i bindb+ -j REJECT --reject-with icmp-port-unreachable',
+    ].join('\n');
+    expect(staleHostPortRules(listing, { ...policy, hostPorts: [8586] })).toEqual([
+      '-i bindb+ -p tcp -m multiport --dports 9000 -j ACCEPT'.split(' '),
+    ]);
+    expect(staleHostPortRules(listing, policy)).toHaveLength(2);
+
+    // Through installFirewall, with iptables stood in for: every check says present.
+    const deleted: string[] = [];
+    const run = async (args: string[]) => {
+      if (args[0] === '-S' && args[1] === 'INPUT') return listing;
+      if (args[0] === '-D') deleted.push(args.join(' '));
+      return '';
+    };
+    await installFirewall({ ...policy, hostPorts: [8586] }, run, run, run);
+    expect(deleted).toEqual(['-D INPUT -i bindb+ -p tcp -m multiport --dports 9000 -j ACCEPT']);
   });
 
   test('only while an index has credentials and the port is fixed', () => {
