@@ -11,11 +11,36 @@ interface Waiter {
   reject(error: unknown): void;
 }
 
-/** Orders two stream ids (`<ms>-<seq>`). */
+/** Orders two decimal numbers without leading zeros: `text[start, end)` of each. */
+function compareDecimals(
+  a: string,
+  aStart: number,
+  aEnd: number,
+  b: string,
+  bStart: number,
+  bEnd: number,
+) {
+  const byLength = aEnd - aStart - (bEnd - bStart);
+  if (byLength !== 0) return byLength;
+  for (let i = 0; i < aEnd - aStart; i++) {
+    const byDigit = a.charCodeAt(aStart + i) - b.charCodeAt(bStart + i);
+    if (byDigit !== 0) return byDigit;
+  }
+  return 0;
+}
+
+/**
+ * Orders two stream ids (`<ms>-<seq>`). Without splitting them: the loop compares every
+ * follower's cursor on every read, and 500 followers made splitting a visible share of its time.
+ */
 export function compareStreamIds(a: string, b: string): number {
-  const [aMs = 0, aSeq = 0] = a.split('-').map(Number);
-  const [bMs = 0, bSeq = 0] = b.split('-').map(Number);
-  return aMs - bMs || aSeq - bSeq;
+  if (a === b) return 0;
+  const aDash = a.includes('-') ? a.indexOf('-') : a.length;
+  const bDash = b.includes('-') ? b.indexOf('-') : b.length;
+  return (
+    compareDecimals(a, 0, aDash, b, 0, bDash) ||
+    compareDecimals(a, aDash + 1, a.length, b, bDash + 1, b.length)
+  );
 }
 
 export interface StreamFollowersOptions {
@@ -130,9 +155,13 @@ export class StreamFollowers {
       try {
         // UNBLOCK answers 0 when the read has not reached Redis yet (or has just returned):
         // try again until the loop has started a read that knows the new state.
+        let unblocked: Map<string, string> | undefined;
         while (this.stale && this.running) {
-          if (this.reading && this.readerId !== undefined) {
-            await this.redis.client('UNBLOCK', this.readerId).catch(() => 0);
+          const read = this.reading;
+          if (read && read !== unblocked && this.readerId !== undefined) {
+            const done = await this.redis.client('UNBLOCK', this.readerId).catch(() => 0);
+            // That read returns now; the next is made from every follower waiting by then.
+            if (Number(done) === 1) unblocked = read;
           }
           await new Promise((resolve) => setTimeout(resolve, 5));
         }
