@@ -71,6 +71,10 @@ function alive(pid: number): boolean {
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * The build networks of one sandbox: `policy`'s rules are for the caller to install (once, at
+ * start, as prepareSandbox does); this makes, checks and removes the networks themselves.
+ */
 export function createBuildNetworks(deps: {
   engine: ContainerEngine;
   prefix: string;
