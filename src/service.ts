@@ -128,13 +128,16 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         build: async (job, onEvent, signal) => {
           // A build refused for want of disk fails alone; one that fills the disk fails in its step.
           await pruner.ensureRoom();
-          const result = await builder.buildResolved(
-            { spec: job.spec, ref: job.ref, imageName: job.imageName },
-            { onEvent, signal, gitToken: await installationToken(job.installationId) },
-          );
-          // The new image may put the others over the budget; the launch need not wait.
-          void pruner.run();
-          return result;
+          try {
+            return await builder.buildResolved(
+              { spec: job.spec, ref: job.ref, imageName: job.imageName },
+              { onEvent, signal, gitToken: await installationToken(job.installationId) },
+            );
+          } finally {
+            // The new image, or a failed build's layers (`…:failed-<ref>`), may put the others
+            // over the budget; the launch need not wait.
+            void pruner.run();
+          }
         },
       });
       closers.push(
