@@ -89,7 +89,7 @@ describe('a firewall rule changed under a running service', () => {
   afterAll(async () => {
     await closeChain(service).catch(() => {});
     await service?.remove();
-  });
+  }, 120_000);
 
   test('turns /health to 503 naming the rule, refuses launches, and both come back when it is restored', async () => {
     expect(ready).toMatchObject({ phase: 'ready' });

@@ -44,7 +44,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (session) await engine.removeContainer(session.container.id);
   if (imageName) await engine.removeImage(imageName);
-});
+}, 60_000);
 
 /** Runs `script` in the session as its user, the way a notebook's `!` line would. */
 async function inSession(script: string): Promise<string> {
@@ -106,7 +106,7 @@ describe('a session hides its token, and has no more of the host than Docker giv
       pids.map((pid) => readFile(`/proc/${pid}/environ`, 'latin1').catch(() => '')),
     );
     expect(environments.some((env) => env.includes(`JUPYTER_TOKEN=${session.token}`))).toBe(true);
-  });
+  }, 30_000);
 
   test('mounts only what a plain docker run of the same image has: no host paths, no volumes', async () => {
     const { stdout } = await exec('docker', ['inspect', session.container.id]);
