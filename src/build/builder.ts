@@ -14,7 +14,7 @@ import type { BuildEvent, BuildEventListener } from './build-events.js';
 import { planBuild, type BaseImageFacts, type BuildPlan } from './detect.js';
 import { indexArgsForCheck, openIndexAccess } from './index-access.js';
 import { checkRepositoryDockerfile } from './dockerfile-guard.js';
-import { imageNameFor } from './image-name.js';
+import { failedImageNameFor, imageNameFor } from './image-name.js';
 import { renderDockerfile } from './render-dockerfile.js';
 import { readRepoConfig } from './repo-config.js';
 
@@ -242,6 +242,8 @@ export class Builder {
         context: await packBuildContext(repoDir, repoConfig, rendered),
         dockerfile: rendered === undefined ? plan.dockerfile! : RENDERED_DOCKERFILE,
         tag: resolved.imageName,
+        // What the successful steps committed goes under the image budget, and serves as cache.
+        failedTag: failedImageNameFor(resolved.imageName),
         // A rendered Dockerfile carries its labels in one step; Docker adds a step per label.
         labels: rendered ? {} : labels,
         buildArgs,

@@ -32,3 +32,16 @@ export function imageNameFor(prefix: string, buildSlug: string, ref: string): st
   const slug = safeBuildSlug(buildSlug, 255 - prefix.length);
   return `${prefix}${slug}:${ref}`.replace(/_/g, '-').toLowerCase();
 }
+
+/**
+ * The name the layers of a failed build of `imageName` are kept under, `…:failed-<ref>`: under
+ * the prefix, so the image budget counts and removes them, and never the name a launch, the
+ * status badge or the builder's cache check asks for (a ref is a commit SHA or a content hash).
+ */
+export function failedImageNameFor(imageName: string): string {
+  const colon = imageName.lastIndexOf(':');
+  const tagged = colon > imageName.lastIndexOf('/');
+  const repo = tagged ? imageName.slice(0, colon) : imageName;
+  const tag = tagged ? imageName.slice(colon + 1) : 'latest';
+  return `${repo}:failed-${tag}`.slice(0, repo.length + 1 + 128);
+}

@@ -50,6 +50,11 @@ export interface BuildImageOptions {
   /** `name:address` lines added to the RUN steps' /etc/hosts; not part of any cache key. */
   extraHosts?: string[];
   signal?: AbortSignal;
+  /**
+   * When the build fails, the name for the last image it committed (the layers of its steps
+   * that succeeded), so an image budget sees them; unnamed they would stay for good.
+   */
+  failedTag?: string;
   /** Each line the build prints, in order. */
   onOutput: (line: string) => void;
 }

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { BuildError, ConfigError, UnavailableError } from '../errors.js';
 import { createBuildCgroup } from './build-cgroup.js';
+import { committedImageId, nameFailedBuildLayers } from './failed-build-layers.js';
 import {
   dataRootSpace,
   imageIdsInUse,
@@ -28,6 +29,8 @@ import type {
 export const MAX_LOG_LINE = 8 * 1024;
 /** Longest JSON message accepted from Docker's build stream. */
 const MAX_BUILD_MESSAGE = 4 * 2 ** 20;
+/** Most image ids kept from a build's log (a step may print such lines itself). */
+const MAX_COMMITTED_IDS = 1_000;
 
 type BuildMessage = { stream?: string; error?: string; errorDetail?: { message?: string } };
 
@@ -96,14 +99,28 @@ export class DockerEngine implements ContainerEngine {
     const cgroup = options.limits.pidsLimit
       ? await createBuildCgroup(options.limits.pidsLimit)
       : undefined;
+    const committed: string[] = [];
+    const startedAt = Date.now();
     try {
-      await this.runBuild(options, cgroup?.parent);
+      await this.runBuild(options, cgroup?.parent, committed);
+    } catch (error) {
+      // Best effort: the build's own failure is what its caller hears about.
+      if (options.failedTag) {
+        await nameFailedBuildLayers(this.docker, committed, startedAt, options.failedTag).catch(
+          () => [],
+        );
+      }
+      throw error;
     } finally {
       await cgroup?.remove();
     }
   }
 
-  private async runBuild(options: BuildImageOptions, cgroupParent?: string): Promise<void> {
+  private async runBuild(
+    options: BuildImageOptions,
+    cgroupParent: string | undefined,
+    committed: string[],
+  ): Promise<void> {
     const response = (await this.docker.buildImage(options.context, {
       t: options.tag,
       dockerfile: options.dockerfile,
@@ -126,6 +143,8 @@ export class DockerEngine implements ContainerEngine {
     let failure: string | undefined;
     const onLine = (line: string) => {
       if (/^Step \d+\/\d+ : /.test(line)) step = line;
+      const id = committedImageId(line);
+      if (id && committed.length < MAX_COMMITTED_IDS) committed.push(id);
       options.onOutput(line);
     };
     await new Promise<void>((resolve, reject) => {
