@@ -1,6 +1,12 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
-import { escapeSlug, imageNameFor, safeBuildSlug } from '../../src/build/image-name.js';
+import {
+  escapeSlug,
+  failedImageNameFor,
+  imageNameFor,
+  safeBuildSlug,
+} from '../../src/build/image-name.js';
+import { committedImageId } from '../../src/engine/failed-build-layers.js';
 
 const sha256Hex = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 const SHA = '0123456789abcdef0123456789abcdef01234567';
@@ -118,5 +124,38 @@ describe('imageNameFor (BinderHub image names)', () => {
     for (const slug of ['repo_', '-lead', 'ÜNICODE/ñ', 'a b\tc', 'https://h/x.git', '...']) {
       expect(imageNameFor('bindery/r2d-', slug, SHA)).toMatch(reference);
     }
+  });
+});
+
+describe('failedImageNameFor (where a failed build keeps its layers)', () => {
+  const sha = 'a'.repeat(40);
+  it('keeps the repository and prefix, and puts failed- before the ref', () => {
+    expect(failedImageNameFor(`bindery/gh-o-r-abc123:${sha}`)).toBe(
+      `bindery/gh-o-r-abc123:failed-${sha}`,
+    );
+    expect(failedImageNameFor('localhost:5000/bindery/x:1')).toBe(
+      'localhost:5000/bindery/x:failed-1',
+    );
+    expect(failedImageNameFor('localhost:5000/bindery/x')).toBe(
+      'localhost:5000/bindery/x:failed-latest',
+    );
+  });
+  it('is never the name of a built image (refs are hex)', () => {
+    const built = imageNameFor('bindery/', 'gh-o-r', sha);
+    expect(failedImageNameFor(built)).not.toBe(built);
+    expect(failedImageNameFor(built).startsWith('bindery/')).toBe(true);
+  });
+  it("stays within Docker's 128 characters of tag", () => {
+    const tag = failedImageNameFor(`bindery/x:${'b'.repeat(128)}`).split(':')[1]!;
+    expect(tag).toHaveLength(128);
+  });
+});
+
+describe("committedImageId (Docker's classic builder log)", () => {
+  it('reads the id after a step, not the container a step runs in', () => {
+    expect(committedImageId(' ---> 0123456789ab')).toBe('0123456789ab');
+    expect(committedImageId(' ---> Running in 0123456789ab')).toBeUndefined();
+    expect(committedImageId(' ---> Using cache')).toBeUndefined();
+    expect(committedImageId('echo  ---> 0123456789ab')).toBeUndefined();
   });
 });
