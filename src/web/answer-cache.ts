@@ -15,7 +15,7 @@ export class AnswerCache<T> {
     maxEntries = 1_000,
     now = Date.now,
   }: {
-    /** How long an answer stays fresh. */
+    /** How long an answer stays fresh; 0 keeps none, and only work in flight is shared. */
     ttlMs: number;
     /** Most answers kept. @defaultValue 1000 */
     maxEntries?: number;
@@ -40,6 +40,8 @@ export class AnswerCache<T> {
     if (running) return running;
     const answer = compute()
       .then((value) => {
+        // With no time to live the cache only shares work in flight.
+        if (this.ttlMs <= 0) return value;
         this.answers.delete(key);
         this.answers.set(key, { value, at: this.now() });
         for (const oldest of this.answers.keys()) {

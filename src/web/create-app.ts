@@ -2,7 +2,9 @@ import express, { type Response } from 'express';
 import type { RequestListener } from 'node:http';
 import { BinderyError } from '../errors.js';
 import type { ReverseProxy } from '../proxy/reverse-proxy.js';
-import { parseSpec } from '../repos/repo-spec.js';
+import type { ResolvedRepo } from '../build/builder.js';
+import { parseSpec, type RepoSpec } from '../repos/repo-spec.js';
+import { AnswerCache } from './answer-cache.js';
 import { BADGE_LOGO } from './badges.js';
 import { buildLogRoute } from './build-log-route.js';
 import { buildRoute, specFromPath } from './build-route.js';
@@ -75,7 +77,16 @@ export function createApp(deps: WebDeps) {
     response.redirect(`/v2/gh/${owner}/${repo}/${ref}${query ? `?${query}` : ''}`);
   });
 
-  app.get(/^\/build\/.+/, buildRoute(deps, metrics));
+  // Launches of one spec at the same moment share one resolution of its ref: many visitors
+  // clicking one badge would otherwise run `git ls-remote` (or ask GitHub) once each, and each
+  // spawn holds up this process. Nothing is kept once answered: a launch sees its ref as of at
+  // most one resolution under way when it came.
+  const resolving = new AnswerCache<ResolvedRepo>({ ttlMs: 0 });
+  const resolve = (spec: RepoSpec) =>
+    resolving
+      .compute(`${spec.provider} ${spec.url} ${spec.ref}`, () => deps.resolve(spec))
+      .then((resolved) => ({ ...resolved }));
+  app.get(/^\/build\/.+/, buildRoute({ ...deps, resolve }, metrics));
 
   app.get(/^\/logs\/.+/, buildLogRoute(deps));
 

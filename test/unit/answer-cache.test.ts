@@ -46,6 +46,15 @@ describe('AnswerCache', () => {
     expect(cache.peek('c')).toBe(3);
   });
 
+  it('with no time to live, shares only the work in flight', async () => {
+    const cache = new AnswerCache<number>({ ttlMs: 0 });
+    let runs = 0;
+    const work = async () => ++runs;
+    expect(await Promise.all([cache.compute('a', work), cache.compute('a', work)])).toEqual([1, 1]);
+    expect(cache.peek('a')).toBeUndefined();
+    expect(await cache.compute('a', work)).toBe(2);
+  });
+
   it('keeps nothing of work that failed', async () => {
     const cache = new AnswerCache<number>({ ttlMs: 60_000 });
     await expect(cache.compute('a', async () => Promise.reject(new Error('no')))).rejects.toThrow(
