@@ -199,6 +199,13 @@ print(json.dumps(result))
 `;
 
 /**
+ * Seconds a probe waits to connect, and then for the banner. Refusals (REJECT, no listener)
+ * come back at once whatever this is; only a dropped connection waits it out. 3 s was too
+ * short on a loaded host: at load 12 on 2 CPUs a probe connected and got no banner within it.
+ */
+const PROBE_TIMEOUT_SECONDS = 10;
+
+/**
  * From inside `container` (with the session image's python3), opens a TCP connection to
  * host:port and reads what the server sends. Refused, unreachable and timed-out connections
  * are `connected: false`; reading stops when the server closes or after `timeoutSeconds`.
@@ -207,7 +214,7 @@ export async function probe(
   container: string,
   host: string,
   port: number,
-  timeoutSeconds = 3,
+  timeoutSeconds = PROBE_TIMEOUT_SECONDS,
 ): Promise<ProbeResult> {
   const { stdout } = await exec(
     'docker',
@@ -218,7 +225,11 @@ export async function probe(
 }
 
 /** The same connection attempt from this process, i.e. from the host's root namespace. */
-export function probeFromHost(host: string, port: number, timeoutMs = 3_000): Promise<ProbeResult> {
+export function probeFromHost(
+  host: string,
+  port: number,
+  timeoutMs = PROBE_TIMEOUT_SECONDS * 1000,
+): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const socket = connect({ host, port });
     let connected = false;
