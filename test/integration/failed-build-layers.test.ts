@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -7,12 +7,17 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { Builder } from '../../src/build/builder.js';
+import { failedImageNameFor } from '../../src/build/image-name.js';
 import { loadConfig } from '../../src/config.js';
 import { DockerEngine } from '../../src/engine/docker-engine.js';
 import { BuildError } from '../../src/errors.js';
 import { parseSource } from '../../src/repos/repo-spec.js';
 import { ImageLaunches } from '../../src/sessions/image-launches.js';
 import { pruneImages } from '../../src/sessions/prune-images.js';
+import { readEventStream } from '../helpers/event-stream.js';
+import { startGitServer, type GitServer } from '../helpers/git-server.js';
+import { startTestService, type TestService } from '../helpers/test-service.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 /**
  * A build that fails leaves the layers of its successful steps behind. A repository that fails
@@ -36,13 +41,17 @@ let work: string;
  * The repository at `dir` (one slug for all its versions), its Dockerfile writing BIG_MIB of
  * random bytes in one step, then failing (or not) in the next. `nonce` busts the cache.
  */
-async function publish(dir: string, nonce: string, fail: boolean): Promise<void> {
-  await writeFile(
-    join(dir, 'Dockerfile'),
+function dockerfileFor(nonce: string, fail: boolean): string {
+  return (
     'ARG BINDERY_BASE_IMAGE\nFROM ${BINDERY_BASE_IMAGE}\n' +
-      `RUN head -c ${BIG_MIB << 20} /dev/urandom > /tmp/big-${nonce}\n` +
-      (fail ? 'RUN echo giving up; exit 3\n' : 'RUN echo fixed > /tmp/fixed\n'),
+    `RUN head -c ${BIG_MIB << 20} /dev/urandom > /tmp/big-${nonce}\n` +
+    (fail ? 'RUN echo giving up; exit 3\n' : 'RUN echo fixed > /tmp/fixed\n')
   );
+}
+
+/** Writes `dockerfileFor(nonce, fail)` into the repository at `dir`. */
+async function publish(dir: string, nonce: string, fail: boolean): Promise<void> {
+  await writeFile(join(dir, 'Dockerfile'), dockerfileFor(nonce, fail));
 }
 
 /** Builds `dir`; its log and the ids of the layers Docker said it committed. */
@@ -180,5 +189,133 @@ describe('layers of failed builds', () => {
     const second = await build(dir);
     expect(second.error).toBeInstanceOf(BuildError);
     expect(second.log).not.toMatch(/Found built image/);
+  }, 600_000);
+
+  test('lines a step prints itself do not move the name off its big layer', async () => {
+    const dir = join(work, `forged${run}`);
+    await exec('mkdir', ['-p', dir]);
+    const base = (await inspect(config.baseImage))!;
+    const shortBase = base.Id.replace('sha256:', '').slice(0, 12);
+    await writeFile(
+      join(dir, 'Dockerfile'),
+      'ARG BINDERY_BASE_IMAGE\nFROM ${BINDERY_BASE_IMAGE}\n' +
+        `RUN head -c ${BIG_MIB << 20} /dev/urandom > /tmp/big-${run}-f\n` +
+        // Docker's own lines, forged: the base image, an id that is not there.
+        `RUN printf ' ---> %s\\n ---> 0123456789ab\\n' ${shortBase}; exit 3\n`,
+    );
+    const { error, log } = await build(dir);
+    expect(error).toBeInstanceOf(BuildError);
+    expect(log).toContain(` ---> ${shortBase}\n ---> 0123456789ab`);
+    const failed = failedImageNameFor((await builder.resolve(parseSource(dir))).imageName);
+    const { stdout } = await exec('docker', ['run', '--rm', failed, 'ls', '/tmp']);
+    expect(stdout).toMatch(new RegExp(`^big-${run}-f$`, 'm'));
+    // The base image got no name of the build's.
+    expect((await inspect(base.Id))!.RepoTags).not.toContain(failed);
+  }, 600_000);
+
+  test('a multi-stage build failing in its second stage names what each stage left', async () => {
+    const dir = join(work, `stages${run}`);
+    await exec('mkdir', ['-p', dir]);
+    await writeFile(
+      join(dir, 'Dockerfile'),
+      'ARG BINDERY_BASE_IMAGE\nFROM ${BINDERY_BASE_IMAGE} AS first\n' +
+        `RUN head -c ${BIG_MIB << 20} /dev/urandom > /tmp/one-${run}\n` +
+        'FROM ${BINDERY_BASE_IMAGE}\n' +
+        `RUN head -c ${BIG_MIB << 20} /dev/urandom > /tmp/two-${run}\n` +
+        'RUN exit 3\n',
+    );
+    const { error, committed } = await build(dir);
+    expect(error).toBeInstanceOf(BuildError);
+    const failed = failedImageNameFor((await builder.resolve(parseSource(dir))).imageName);
+    const named = await Promise.all([failed, `${failed}-2`].map(inspect));
+    expect(named.every((image) => image !== undefined)).toBe(true);
+    const pruned = await prune({ budgetBytes: 1 });
+    expect(pruned.removed).toEqual(expect.arrayContaining([failed, `${failed}-2`]));
+    const base = (await inspect(config.baseImage))!;
+    const ours = committed.filter((id) => !base.Id.startsWith(`sha256:${id}`));
+    expect((await Promise.all(ours.map(inspect))).filter(Boolean)).toEqual([]);
+  }, 600_000);
+
+  test("a build reusing a failed build's layer is not broken by the pruner removing its name", async () => {
+    const dir = join(work, `reuse${run}`);
+    await exec('mkdir', ['-p', dir]);
+    await publish(dir, `${run}-u`, true);
+    expect((await build(dir)).error).toBeInstanceOf(BuildError);
+    const failed = failedImageNameFor((await builder.resolve(parseSource(dir))).imageName);
+    // The fixed version reuses the big layer and runs a slow step on it; the pruner runs then.
+    await writeFile(
+      join(dir, 'Dockerfile'),
+      'ARG BINDERY_BASE_IMAGE\nFROM ${BINDERY_BASE_IMAGE}\n' +
+        `RUN head -c ${BIG_MIB << 20} /dev/urandom > /tmp/big-${run}-u\n` +
+        'RUN sleep 4 && echo fixed > /tmp/fixed\n',
+    );
+    let log = '';
+    const fixed = builder.build(parseSource(dir), { onEvent: (event) => (log += event.message) });
+    for (let i = 0; i < 600 && !/sleep 4[^]* ---> Running in/.test(log); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(log).toMatch(/Using cache/);
+    const pruned = await prune({ budgetBytes: 1 });
+    const result = await fixed;
+    expect(failed).toMatch(/:failed-/);
+    expect(result.cached).toBe(false);
+    expect(await engine.imageExists(result.imageName)).toBe(true);
+    // Docker refuses to remove the failed build's image while the step's container uses it, and
+    // only untags it once the new image is its child: the new image stays whole either way.
+    expect(pruned.removed).not.toContain(result.imageName);
+    expect(failed).toMatch(/:failed-/);
+  }, 600_000);
+});
+
+describe('the service prunes after a failed build', () => {
+  let git: GitServer;
+  let service: TestService;
+  let repoDir: string;
+
+  beforeAll(async () => {
+    repoDir = await mkdtemp(join(tmpdir(), 'bindery-layers-service-'));
+    git = await startGitServer();
+    service = await startTestService('layers', {
+      BINDERY_IMAGE_MAX_COUNT: '1',
+      BINDERY_IMAGE_BUDGET: '0',
+      BINDERY_API_TOKENS: `token-${run}`,
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await service?.remove();
+    await git?.close();
+    await rm(repoDir, { recursive: true, force: true });
+  }, 120_000);
+
+  test('three failing commits after a big step leave one failed image (a count budget of one)', async () => {
+    const headers = { authorization: `Bearer token-${run}` };
+    let url = '';
+    for (const attempt of [1, 2, 3]) {
+      const dockerfile = dockerfileFor(`${run}-s${attempt}`, true);
+      if (attempt === 1) {
+        await writeFile(join(repoDir, 'Dockerfile'), dockerfile);
+        url = (await git.publish('attack', repoDir)).url;
+      } else {
+        await git.commit('attack', { Dockerfile: dockerfile });
+      }
+      const build = await readEventStream(
+        `${service.url}/build/git/${encodeURIComponent(url)}/HEAD?build_only=true`,
+        { headers },
+      );
+      expect(build.events.at(-1)).toMatchObject({ phase: 'failed' });
+    }
+    const names = async () => {
+      const { stdout } = await exec('docker', [
+        'image',
+        'ls',
+        '--format',
+        '{{.Repository}}:{{.Tag}}',
+      ]);
+      return stdout.split('\n').filter((name) => name.startsWith(service.prefix));
+    };
+    // The worker's pruner runs after each build, not awaited by it.
+    await waitFor(async () => (await names()).length === 1, 'one image left', 60_000);
+    expect(await names()).toEqual([expect.stringMatching(/:failed-[0-9a-f]{40}$/)]);
   }, 600_000);
 });
