@@ -60,10 +60,10 @@ if [ -z "${DOCKER_HOST:-}" ] && ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { tail -n 20 /var/log/bindery-dockerd.log >&2; log "dockerd did not start (log above)"; exit 1; }
 fi
 
-if [ -z "${REDIS_URL:-}" ] && ! redis-cli -p 6379 ping >/dev/null 2>&1; then
-  log "starting redis-server on 127.0.0.1:6379"
-  redis-server --bind 127.0.0.1 --port 6379 --daemonize yes --save '' --appendonly no \
-    --logfile /var/log/bindery-redis.log
+# Redis holds all of Bindery's state: kept in an append-only file (deploy/redis.conf) in
+# /var/lib/bindery/redis; a Redis an older set-up started without it is restarted with it.
+if [ -z "${REDIS_URL:-}" ]; then
+  deploy/start-redis.sh 6379 /var/lib/bindery/redis /var/log/bindery-redis.log
 fi
 
 # An operator's own base image (BINDERY_BASE_IMAGE) is used as it is, pulled when missing;
