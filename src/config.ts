@@ -108,6 +108,7 @@ const packageIndexUrl = z
   .optional();
 
 const schema = z.object({
+  // ## Service
   /** HTTP port of `bindery serve`. @defaultValue 8585 */
   PORT: z.coerce.number().int().min(1).max(65535).default(8585),
   /** Where people reach this service, used in launch URLs and badges. @defaultValue http://localhost:PORT */
@@ -127,8 +128,10 @@ const schema = z.object({
     .optional(),
   /** Redis for queues, logs and session records. @defaultValue redis://127.0.0.1:6379 */
   REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
-  /** Docker daemon address; unset means the local socket. */
+  /** Docker daemon address. @defaultValue the local socket */
   DOCKER_HOST: z.string().optional(),
+
+  // ## Images
   /** Prefix of every built image name (BinderHub's `image_prefix`). @defaultValue bindery/r2d- */
   BINDERY_IMAGE_PREFIX: z
     .string()
@@ -149,11 +152,17 @@ const schema = z.object({
    * refused if that is not enough; 0 turns the check off. @defaultValue 10g
    */
   BINDERY_DISK_HEADROOM: byteSizeOrOff.default(10 * 2 ** 30),
-  /** Registry that built images are pushed to; unset keeps them on the local engine. */
+  /**
+   * The operator's own registry host (`registry.internal:5000`): repositories' Dockerfiles may
+   * start FROM it even where it resolves to a private address. Nothing is pushed to it.
+   * @defaultValue none
+   */
   BINDERY_REGISTRY: z.string().optional(),
-  /** CPUs per session. @defaultValue 1 */
+
+  // ## Sessions and their sandbox
+  /** CPUs per session and per build step. @defaultValue 1 */
   BINDERY_SESSION_CPUS: z.coerce.number().positive().default(1),
-  /** Memory per session, without extra swap. @defaultValue 1g */
+  /** Memory per session and per build step, without extra swap. @defaultValue 1g */
   BINDERY_SESSION_MEMORY: byteSize.default(2 ** 30),
   /** Processes per session or build container. @defaultValue 512 */
   BINDERY_PIDS_LIMIT: z.coerce.number().int().positive().default(512),
@@ -179,6 +188,8 @@ const schema = z.object({
   BINDERY_SANDBOX_OPTOUT: z.enum(['0', '1']).default('0'),
   /** Container runtime for sessions: runc, or runsc (gVisor). @defaultValue runc */
   BINDERY_RUNTIME: z.enum(['runc', 'runsc']).default('runc'),
+
+  // ## Builds
   /** Seconds a clone may take. @defaultValue 300 */
   BINDERY_CLONE_TIMEOUT: seconds.default(300),
   /** Largest repository (its fetched objects) Bindery clones. @defaultValue 1g */
@@ -193,15 +204,17 @@ const schema = z.object({
    * One Docker network for every build's steps, an operator's own: the sandbox's rules are
    * neither installed nor checked on it. Unset, `bindery serve` and `bindery worker` give each
    * build a network of its own behind the sandbox's rules; `bindery build` uses Docker's bridge.
+   * @defaultValue one network per build
    */
   BINDERY_BUILD_NETWORK: z.string().optional(),
   /**
    * Python package index for builds (mirrors, tests), passed as a build argument. One with
    * credentials (`https://user:token@host/simple/`) is served to builds by a forwarder on the
    * build network's gateway that adds them, so builds, their history and their log never hold them.
+   * @defaultValue PyPI
    */
   PIP_INDEX_URL: packageIndexUrl,
-  /** Extra Python package index for builds, passed like PIP_INDEX_URL. */
+  /** Extra Python package index for builds, passed like PIP_INDEX_URL. @defaultValue none */
   PIP_EXTRA_INDEX_URL: packageIndexUrl,
   /**
    * Port of the forwarder that serves indexes with credentials to builds, on each build
@@ -209,8 +222,10 @@ const schema = z.object({
    * changes each build, and so do the dependency layers' cache keys). @defaultValue 8586
    */
   BINDERY_BUILD_INDEX_PORT: z.coerce.number().int().min(0).max(65535).default(8586),
-  /** Hosts pip may use over plain http (an internal mirror), passed to builds like the indexes. */
+  /** Hosts pip may use over plain http (an internal mirror), passed to builds like the indexes. @defaultValue none */
   PIP_TRUSTED_HOST: z.string().optional(),
+
+  // ## Quotas and access
   /** Most sessions running at once; BinderHub's "Too many users" past it. @defaultValue 50 */
   BINDERY_MAX_SESSIONS: z.coerce.number().int().nonnegative().default(50),
   /** Most sessions of one repository at once; 0 is no cap (BinderHub's per_repo_quota). @defaultValue 0 */
@@ -241,27 +256,40 @@ const schema = z.object({
   BINDERY_ALLOWED_SPECS: list.default([]),
   /** API tokens that allow `build_only` and lift the rate limit. @defaultValue none */
   BINDERY_API_TOKENS: list.default([]),
+
+  // ## GitHub
   /** Token for GitHub's API where the app is not installed (rate limits). @defaultValue none */
   GITHUB_TOKEN: z.string().optional(),
   /** GitHub Enterprise host for `gh` specs (Probot's name). @defaultValue github.com */
   GHE_HOST: z.string().default('github.com'),
   /** Protocol of GHE_HOST. @defaultValue https */
   GHE_PROTOCOL: z.enum(['http', 'https']).default('https'),
-  /** The GitHub App's id (Probot's name); with PRIVATE_KEY(_PATH) and WEBHOOK_SECRET it turns the app on. */
+  /**
+   * The GitHub App's id (Probot's name); with PRIVATE_KEY(_PATH) and WEBHOOK_SECRET it turns the
+   * app on. @defaultValue none (app off)
+   */
   APP_ID: z.coerce.number().int().positive().optional(),
-  /** The app's private key, PEM text (or base64 of it, or with `\n` escapes), as Probot reads it. */
+  /**
+   * The app's private key, PEM text (or base64 of it, or with `\n` escapes), as Probot reads it.
+   * @defaultValue none
+   */
   PRIVATE_KEY: z.string().optional(),
-  /** A file holding the app's private key, when PRIVATE_KEY is unset. */
+  /** A file holding the app's private key, when PRIVATE_KEY is unset. @defaultValue none */
   PRIVATE_KEY_PATH: z.string().optional(),
-  /** The secret GitHub signs webhook deliveries with. */
+  /** The secret GitHub signs webhook deliveries with. @defaultValue none */
   WEBHOOK_SECRET: z.string().optional(),
   /** Level of the GitHub App's log lines. @defaultValue info */
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
-  /** Where builds download micromamba for environment.yml. */
+
+  // ## Downloads of builds
+  /**
+   * Where builds download micromamba for environment.yml.
+   * @defaultValue https://micro.mamba.pm/api/micromamba/linux-64/latest
+   */
   BINDERY_MICROMAMBA_URL: publicBuildUrl('BINDERY_MICROMAMBA_URL').default(
     'https://micro.mamba.pm/api/micromamba/linux-64/latest',
   ),
-  /** CRAN mirror for install.R and DESCRIPTION. */
+  /** CRAN mirror for install.R and DESCRIPTION. @defaultValue https://cloud.r-project.org */
   BINDERY_CRAN_MIRROR: publicBuildUrl('BINDERY_CRAN_MIRROR').default('https://cloud.r-project.org'),
   /**
    * Where uv downloads a Python the base image lacks (runtime.txt `python-X.Y`): a mirror of
