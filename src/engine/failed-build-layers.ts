@@ -23,7 +23,8 @@ type Facts = { id: string; parent: string; created: number; named: boolean };
  * does not tell Docker's lines from the step's). Each of them that is no other's parent (the
  * last step of each stage) gets a name, `failedName` then `failedName-2`…; removing that name
  * later removes the image and its unnamed parents, and Docker keeps any a container or
- * another image still uses. Returns the names given.
+ * another image still uses. An image the name leaves (an earlier failure of the same commit)
+ * is removed unless something still holds it. Returns the names given.
  */
 export async function nameFailedBuildLayers(
   docker: Docker,
@@ -63,8 +64,22 @@ export async function nameFailedBuildLayers(
   for (const [index, leaf] of leaves.entries()) {
     const suffix = index === 0 ? '' : `-${index + 1}`;
     const name = { repo, tag: `${tag.slice(0, 128 - suffix.length)}${suffix}` };
+    const fullName = `${name.repo}:${name.tag}`;
+    const previous = await docker
+      .getImage(fullName)
+      .inspect()
+      .catch(() => undefined);
     await docker.getImage(leaf.id).tag(name);
-    names.push(`${name.repo}:${name.tag}`);
+    names.push(fullName);
+    // The same commit failed before with other layers (its cache gone or bypassed): those lost
+    // their name here, and unnamed nothing would count them. Without force, Docker keeps them
+    // while another name, an image built on them, or a container holds them.
+    if (previous && previous.Id !== leaf.id) {
+      await docker
+        .getImage(previous.Id)
+        .remove({ force: false, noprune: false })
+        .catch(() => {});
+    }
   }
   return names;
 }

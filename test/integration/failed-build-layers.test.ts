@@ -9,7 +9,9 @@ import { Redis } from 'ioredis';
 import { Builder } from '../../src/build/builder.js';
 import { failedImageNameFor } from '../../src/build/image-name.js';
 import { loadConfig } from '../../src/config.js';
+import Docker from 'dockerode';
 import { DockerEngine } from '../../src/engine/docker-engine.js';
+import { nameFailedBuildLayers } from '../../src/engine/failed-build-layers.js';
 import { BuildError } from '../../src/errors.js';
 import { parseSource } from '../../src/repos/repo-spec.js';
 import { ImageLaunches } from '../../src/sessions/image-launches.js';
@@ -265,6 +267,33 @@ describe('layers of failed builds', () => {
     expect(pruned.removed).not.toContain(result.imageName);
     expect(failed).toMatch(/:failed-/);
   }, 600_000);
+});
+
+describe('naming the layers of a failed build', () => {
+  /** An image with no name, of `bytes` random bytes on the base image (`n` tells them apart). */
+  async function unnamedImage(bytes: number, n: number): Promise<string> {
+    const build = exec('docker', ['build', '-q', '-']);
+    build.child.stdin?.end(
+      `FROM ${config.baseImage}\nRUN head -c ${bytes} /dev/urandom > /tmp/${run}-${n}\n`,
+    );
+    return (await build).stdout.trim();
+  }
+
+  test('the same commit failing again with other layers: the earlier ones go', async () => {
+    const docker = new Docker();
+    const name = `${prefix}again:failed-${'c'.repeat(40)}`;
+    const started = Date.now();
+    const first = await unnamedImage(1 << 20, 1);
+    expect(await nameFailedBuildLayers(docker, [first.slice(7, 19)], started, name)).toEqual([
+      name,
+    ]);
+    const second = await unnamedImage(1 << 20, 2);
+    expect(await nameFailedBuildLayers(docker, [second.slice(7, 19)], started, name)).toEqual([
+      name,
+    ]);
+    expect((await inspect(name))!.Id).toBe(second);
+    expect(await inspect(first)).toBeUndefined();
+  }, 120_000);
 });
 
 describe('the service prunes after a failed build', () => {
