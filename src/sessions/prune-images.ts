@@ -13,12 +13,15 @@ export interface PruneDeps {
 }
 
 export interface PruneResult {
-  /** Names removed, least recently launched first. */
+  /** Names removed, in the order they went. */
   removed: string[];
   /** Images (and bytes of them) left under the prefix. */
   count: number;
   bytes: number;
 }
+
+/** The tag a failed build's layers are kept under (src/build/image-name.ts). */
+const FAILED_TAG = /:failed-[^:/]*$/;
 
 /** `1.5 GiB`, `300 MiB`: a size for people. */
 const size = (bytes: number) =>
@@ -33,7 +36,8 @@ function bytesOf(images: BuiltImage[]): number {
 /**
  * Removes built images (named under BINDERY_IMAGE_PREFIX) while they are more than
  * BINDERY_IMAGE_MAX_COUNT or BINDERY_IMAGE_BUDGET bytes, or until `freeBytes` more are freed:
- * the least recently launched first, an image never launched counting from when it was built.
+ * a failed build's layers first, then the least recently launched, an image never launched
+ * counting from when it was built.
  * Never removed: an image any container uses (running or not), one a launch holds (it is about
  * to start), the base image. A removed image is built again by its next launch.
  */
@@ -53,9 +57,12 @@ export async function pruneImages(
   const names = new Set(images.map((image) => image.name));
   await launches.forget([...launched.keys()].filter((name) => !names.has(name) && !held.has(name)));
   const recency = (image: BuiltImage) => Math.max(launched.get(image.name) ?? 0, image.createdAt);
+  // A failed build's layers (`…:failed-<ref>`, failedImageNameFor) serve as cache only, never a
+  // launch: they go before any built image, so a run of failing commits evicts its own.
+  const built = (image: BuiltImage) => (FAILED_TAG.test(image.name) ? 0 : 1);
   const candidates = images
     .filter((image) => !inUse.has(image.id) && !held.has(image.name))
-    .sort((a, b) => recency(a) - recency(b));
+    .sort((a, b) => built(a) - built(b) || recency(a) - recency(b));
 
   let left = images;
   let freed = 0;

@@ -74,6 +74,18 @@ function fake(
 const name = (short: string) => `${PREFIX}${short}:1`;
 
 describe('pruneImages: who goes when built images are over the budget', () => {
+  test("a failed build's layers go before any built image, however recent", async () => {
+    const failed = { ...image('f', 5000), name: `${PREFIX}f:failed-1` };
+    const { deps, removed } = fake(
+      { images: [image('a', 1000), failed, image('b', 2000)] },
+      {
+        maxCount: 2,
+      },
+    );
+    await pruneImages(deps);
+    expect(removed).toEqual([failed.name]);
+  });
+
   test('the least recently launched go first; one never launched counts from its build', async () => {
     const { deps, removed } = fake(
       {
