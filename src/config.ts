@@ -107,6 +107,11 @@ const packageIndexUrl = z
   })
   .optional();
 
+/**
+ * Every variable Bindery reads. Each one's TSDoc (with `@defaultValue`) under its `// ## group`
+ * is README.md's configuration reference: `npm run docs:config` renders it, and
+ * test/unit/config-reference.test.ts fails while a variable lacks either or the README differs.
+ */
 const schema = z.object({
   // ## Service
   /** HTTP port of `bindery serve`. @defaultValue 8585 */
