@@ -13,6 +13,13 @@ if [ ! -x node_modules/.bin/jest ] || [ package-lock.json -nt node_modules/.pack
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
+# The `bindery` command runs compiled JavaScript (dist/, `npm run build`, which `npm ci` runs
+# too); compiled again when src/ changed since.
+if [ ! -f dist/cli.js ] || [ -n "$(find src tsconfig.json tsconfig.build.json -newer dist/cli.js -print -quit)" ]; then
+  log "compiling the bindery command (npm run build)"
+  npm run build --silent
+fi
+
 missing=()
 command -v dockerd >/dev/null || missing+=(docker.io)
 command -v redis-server >/dev/null || missing+=(redis-server)

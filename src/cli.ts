@@ -1,119 +1,77 @@
-// Entry point of the `bindery` command: parses arguments, builds dependencies, calls one
-// function, handles signals. Logic lives in src/build, src/sessions and friends.
-import { parseArgs } from 'node:util';
-import { Builder } from './build/builder.js';
-import { loadConfig } from './config.js';
-import { DockerEngine } from './engine/docker-engine.js';
+// Entry point of the `bindery` command: reads the arguments, loads the one command asked for,
+// handles signals. Logic lives in src/build, src/sessions and friends; bin/bindery.js runs the
+// compiled copy of this file (dist/cli.js, `npm run build`).
+//
+// Help, --version and usage errors load nothing but src/cli/command-line.ts and read no
+// configuration, so they answer in a node start. Exit status: 0 done, 1 failed (one sentence),
+// 2 usage error, 130 after Ctrl-C; SIGTERM ends a service or a launch with 0 once it has
+// cleaned up, and a build it cuts short with 143.
+import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import { BinderyError } from './errors.js';
-import { parseSource } from './repos/repo-spec.js';
-import { prepareSandbox } from './sandbox/prepare-sandbox.js';
-import { startService } from './service.js';
-import { startSession, waitForJupyter } from './sessions/start-session.js';
+import { parseCommandLine, UsageError, type CommandLine } from './cli/command-line.js';
 
-const USAGE = `usage:
-  bindery serve                                         web + build worker + culler (one machine)
-  bindery worker                                        only the build worker
-  bindery sandbox [--remove]                            install and check the session and build
-                                                        networks and their firewall rules, or remove them
-  bindery build <path|url> [--ref REF] [--image NAME]   build an image; prints its name last
-  bindery launch <path|url> [--ref REF] [--publish ADDR] build, start Jupyter, print its URL
-                                                        (published on 127.0.0.1 unless ADDR says otherwise)`;
+type Run = Extract<CommandLine, { action: 'run' }>;
+
+/** Loads the code of one command only: `bindery build` never loads the web service. */
+async function runCommand({ command, source, options }: Run, signal: AbortSignal) {
+  switch (command) {
+    case 'serve':
+    case 'worker':
+      return (await import('./cli/run-service.js')).runService(command, signal);
+    case 'sandbox':
+      return (await import('./cli/run-sandbox.js')).runSandbox(options.remove);
+    case 'build':
+      return (await import('./cli/run-build.js')).runBuild(source, options, signal);
+    case 'launch':
+      return (await import('./cli/run-launch.js')).runLaunch(source, options, signal);
+  }
+}
+
+/** The first Ctrl-C or SIGTERM asks the command to stop and clean up; a second one leaves now. */
+function listenForSignals(): { signal: AbortSignal; received: () => NodeJS.Signals | undefined } {
+  const stop = new AbortController();
+  let received: NodeJS.Signals | undefined;
+  const onSignal = (name: NodeJS.Signals) => {
+    if (received) process.exit(128 + constants.signals[name]);
+    received = name;
+    stop.abort(new BinderyError(`Interrupted (${name}).`));
+  };
+  process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+  return { signal: stop.signal, received: () => received };
+}
 
 async function main(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      ref: { type: 'string' },
-      image: { type: 'string' },
-      publish: { type: 'string', default: '127.0.0.1' },
-      help: { type: 'boolean' },
-      remove: { type: 'boolean' },
-    },
-  });
-  const [command, source] = positionals;
-  const config = loadConfig();
-  if (command === 'serve' || command === 'worker') {
-    const service = await startService({
-      config,
-      roles: command === 'serve' ? { web: true, worker: true, culler: true } : { worker: true },
-    });
-    console.error(
-      service.url
-        ? `Bindery listens on ${config.publicUrl} (${service.url})`
-        : 'Bindery build worker running',
-    );
-    await new Promise((resolve) => process.once('SIGINT', resolve).once('SIGTERM', resolve));
-    console.error('stopping...');
-    await service.close();
+  const line = parseCommandLine(argv);
+  if (line.action === 'help') {
+    console.log(line.text);
     return 0;
   }
-  if (command === 'sandbox') {
-    const engine = new DockerEngine(config.dockerHost);
-    const sandbox = await prepareSandbox({ engine, config });
-    const networks = `${sandbox.network} (${sandbox.policy.bridge}) and the build networks ${sandbox.build.prefix}-* (${sandbox.build.policy.bridge})`;
-    if (values.remove) {
-      await sandbox.remove();
-      console.error(`Removed the networks ${networks} and Bindery's firewall rules for them.`);
-      return 0;
-    }
-    const { ok, problems } = await sandbox.check();
-    console.error(ok ? `The sandbox is in place on ${networks}.` : problems.join('\n'));
-    return ok ? 0 : 1;
-  }
-  if (values.help || !command || !['build', 'launch'].includes(command) || !source) {
-    console.error(USAGE);
-    return values.help ? 0 : 2;
-  }
-  const engine = new DockerEngine(config.dockerHost);
-  await engine.ping();
-  const builder = new Builder({ engine, config });
-  const spec = parseSource(source, values.ref);
-  const abort = new AbortController();
-  const stop = () => abort.abort(new BinderyError('Interrupted.'));
-  process.once('SIGINT', stop).once('SIGTERM', stop);
-
-  const result = await builder.build(spec, {
-    imageName: values.image,
-    signal: abort.signal,
-    onEvent: (event) =>
-      process.stderr.write(
-        event.phase === 'building' ? event.message : `[${event.phase}] ${event.message}`,
-      ),
-  });
-  if (command === 'build') {
-    console.log(result.imageName);
+  if (line.action === 'version') {
+    const manifest = readFileSync(new URL('../package.json', import.meta.url), 'utf8');
+    console.log(`bindery ${(JSON.parse(manifest) as { version: string }).version}`);
     return 0;
   }
-
-  const session = await startSession({
-    engine,
-    config,
-    imageName: result.imageName,
-    repoLabel: spec.repoLabel,
-    publishOn: values.publish,
-  });
+  const { signal, received } = listenForSignals();
   try {
-    await waitForJupyter(session.url, session.token);
-    console.log(`${session.url}?token=${session.token}`);
-    console.error('Jupyter is running; press Ctrl-C to stop it and remove the session.');
-    const interrupted = new Promise((resolve) =>
-      abort.signal.addEventListener('abort', resolve, { once: true }),
-    );
-    const exited = engine.waitForExit(session.container.id).then((code) => {
-      if (!abort.signal.aborted) console.error(`The session's Jupyter exited with code ${code}.`);
-    });
-    await Promise.race([interrupted, exited]);
-  } finally {
-    await engine.removeContainer(session.container.id);
+    const code = await runCommand(line, signal);
+    return received() === 'SIGINT' ? 130 : code;
+  } catch (error) {
+    const name = received();
+    if (!name) throw error;
+    console.error(`bindery: stopped by ${name}.`);
+    return 128 + constants.signals[name];
   }
-  return 0;
 }
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
     // People get a sentence; only unexpected failures get a stack.
+    if (error instanceof UsageError) {
+      console.error(`bindery: ${error.message}\n\n${error.usage}`);
+      process.exit(2);
+    }
     console.error(error instanceof BinderyError ? `bindery: ${error.message}` : error);
     process.exit(1);
   },
