@@ -1,7 +1,10 @@
-import { afterAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../../src/config.js';
@@ -56,7 +59,35 @@ function startBindery(env: Record<string, string>, ...args: string[]) {
   return { child, output, exited };
 }
 
+/** A directory for this file's module log hook and repositories; gone after the tests. */
+let scratch = '';
+
+beforeAll(async () => {
+  scratch = await mkdtemp(join(tmpdir(), 'bindery-cli-test-'));
+  // The command runs the compiled dist/ (npm run build, which deploy/setup.sh runs before
+  // `npm test`); compiled here again when src/ changed since, so the tests see today's code.
+  const compiled = await stat(join(ROOT, 'dist/cli.js')).then(
+    (file) => file.mtimeMs,
+    () => 0,
+  );
+  const sources = await readdir(join(ROOT, 'src'), { recursive: true });
+  const newest = Math.max(
+    ...(await Promise.all(
+      sources.map(async (file) => (await stat(join(ROOT, 'src', file))).mtimeMs),
+    )),
+  );
+  if (newest > compiled) await exec('npm', ['run', 'build', '--silent'], { cwd: ROOT });
+}, 300_000);
+
 afterAll(async () => {
+  await rm(scratch, { recursive: true, force: true });
+  // Built images, and the layers of failed or stopped builds (`…:failed-<ref>`).
+  const { stdout: images } = await exec('docker', [
+    'images',
+    '--format',
+    '{{.Repository}}:{{.Tag}}',
+  ]);
+  built.push(...images.split('\n').filter((name) => name.startsWith(prefix)));
   for (const image of built) await engine.removeImage(image).catch(() => {});
   const config = loadConfig({ BINDERY_SESSION_NETWORK: network });
   await (await prepareSandbox({ engine, config, log: () => {} })).remove().catch(() => {});
@@ -65,6 +96,136 @@ afterAll(async () => {
   if (keys.length > 0) await redis.del(...keys);
   redis.disconnect();
 }, 120_000);
+
+/**
+ * Runs `bindery <args>` with a module resolve hook; returns what it printed and the modules it
+ * imported (node:module `register`), as paths under the repository.
+ */
+async function binderyLoading(env: Record<string, string>, ...args: string[]) {
+  const log = join(scratch, `modules-${randomBytes(4).toString('hex')}.log`);
+  const register = join(scratch, 'register.mjs');
+  await writeFile(
+    join(scratch, 'hooks.mjs'),
+    `import { appendFileSync } from 'node:fs';
+export async function resolve(specifier, context, next) {
+  const resolved = await next(specifier, context);
+  appendFileSync(process.env.BINDERY_TEST_MODULE_LOG, resolved.url + '\\n');
+  return resolved;
+}`,
+  );
+  await writeFile(
+    register,
+    `import { register } from 'node:module'; register('./hooks.mjs', import.meta.url);`,
+  );
+  const result = await binderyWith(
+    { ...env, NODE_OPTIONS: `--import=${register}`, BINDERY_TEST_MODULE_LOG: log },
+    ...args,
+  );
+  const root = pathToFileURL(ROOT).href + '/';
+  const modules = (await readFile(log, 'utf8').catch(() => ''))
+    .split('\n')
+    .filter((url) => url.startsWith(root))
+    .map((url) => url.slice(root.length));
+  return { ...result, modules: [...new Set(modules)] };
+}
+
+/** What help, --version and a usage error may load: the entry and its argument reader. */
+const LIGHT = ['bin/bindery.js', 'dist/cli.js', 'dist/cli/command-line.js', 'dist/errors.js'];
+/** An environment loadConfig refuses: what reads no configuration answers all the same. */
+const BROKEN = { PORT: 'not-a-port' };
+
+describe('the bindery command line', () => {
+  test("--help, --version and a command's --help answer without reading configuration or loading a command", async () => {
+    const version = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')).version;
+    const refused = await binderyWith(BROKEN, 'build', 'test/fixtures/repos/default');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^bindery: Bindery's environment is not valid:\n {2}PORT: /);
+
+    const help = await binderyLoading(BROKEN, '--help');
+    expect(help).toMatchObject({ code: 0, stderr: '' });
+    expect(help.stdout).toMatch(/^usage:\n {2}bindery serve /);
+    expect(help.stdout).toContain('bindery build <path|url> [--ref REF] [--image NAME]');
+    expect(help.modules.sort()).toEqual([...LIGHT].sort());
+
+    const shown = await binderyLoading(BROKEN, '--version');
+    expect(shown).toMatchObject({ code: 0, stdout: `bindery ${version}\n`, stderr: '' });
+    expect(shown.modules.sort()).toEqual([...LIGHT].sort());
+
+    const build = await binderyLoading(BROKEN, 'build', '--help');
+    expect(build).toMatchObject({ code: 0, stderr: '' });
+    expect(build.stdout).toMatch(
+      /^usage: bindery build <path\|url> \[--ref REF\] \[--image NAME\]\n/,
+    );
+    expect(build.stdout).toContain('--image NAME');
+  }, 60_000);
+
+  test('serve --help explains serve and starts nothing', async () => {
+    const port = await freePort();
+    const help = await binderyLoading({ PORT: String(port) }, 'serve', '--help');
+    expect(help).toMatchObject({ code: 0, stderr: '' });
+    expect(help.stdout).toMatch(/^usage: bindery serve\n\nRuns the service/);
+    expect(help.modules.sort()).toEqual([...LIGHT].sort());
+    expect(help.modules).not.toContain('dist/service.js');
+  }, 60_000);
+
+  test('a mistyped option or command is one sentence and the usage, exit 2, no stack trace', async () => {
+    const flag = await binderyLoading({}, 'build', '--bogus', 'test/fixtures/repos/default');
+    expect(flag.code).toBe(2);
+    expect(flag.stdout).toBe('');
+    expect(flag.stderr).toBe(
+      'bindery: build has no option --bogus.\n\n' +
+        'usage: bindery build <path|url> [--ref REF] [--image NAME]\n' +
+        '(bindery build --help says more)\n',
+    );
+    expect(flag.modules.sort()).toEqual([...LIGHT].sort());
+
+    const command = await bindery('biuld', 'test/fixtures/repos/default');
+    expect(command.code).toBe(2);
+    expect(command.stderr).toMatch(/^bindery: There is no command "biuld"\.\n\nusage:\n/);
+    expect(command.stderr).toContain('bindery launch <path|url>');
+    expect(command.stderr).not.toMatch(/\n\s+at /);
+
+    const missing = await bindery('launch', '--ref', 'main');
+    expect(missing.code).toBe(2);
+    expect(missing.stderr.split('\n')[0]).toBe(
+      'bindery: launch needs the <path|url> of a repository.',
+    );
+  }, 60_000);
+
+  test('Ctrl-C during a build stops it: exit 130, no image, no build container left', async () => {
+    const repo = join(scratch, 'slow-build');
+    await exec('mkdir', ['-p', repo]);
+    await writeFile(
+      join(repo, 'Dockerfile'),
+      `ARG BINDERY_BASE_IMAGE=bindery/base:bookworm\nFROM \${BINDERY_BASE_IMAGE}\nRUN echo started-${run} && sleep 300\n`,
+    );
+    const build = startBindery({}, 'build', repo);
+    try {
+      await waitFor(
+        () => new RegExp(`\\nstarted-${run}\\n`).test(build.output.err),
+        'the build step to run',
+        120_000,
+      );
+      const step = / ---> Running in ([0-9a-f]{12})\n/.exec(build.output.err)![1]!;
+      build.child.kill('SIGINT');
+      expect(await build.exited).toBe(130);
+      expect(build.output.err).toMatch(/\nbindery: stopped by SIGINT\.\n$/);
+      expect(build.output.out).toBe('');
+      const image = /Building (\S+) \(dockerfile\)/.exec(build.output.err)?.[1];
+      expect(image).toMatch(new RegExp(`^${prefix}`));
+      expect(await engine.imageExists(image!)).toBe(false);
+      // The step's container went with the build.
+      const stepRunning = () =>
+        exec('docker', ['inspect', '-f', '{{.State.Running}}', step]).then(
+          ({ stdout }) => stdout.trim() === 'true',
+          () => false,
+        );
+      await waitFor(async () => !(await stepRunning()), 'the build step to stop', 60_000);
+    } finally {
+      build.child.kill('SIGKILL');
+    }
+  }, 300_000);
+});
 
 describe('the bindery command', () => {
   test('build prints the image name as its last line and the log on stderr', async () => {
@@ -75,6 +236,13 @@ describe('the bindery command', () => {
     expect(image).toMatch(new RegExp(`^${prefix}local-2ddefault-[0-9a-f]{6}:[0-9a-f]{40}$`));
     expect(await engine.imageExists(image)).toBe(true);
     expect(stderr).toMatch(/\[fetching\] Reading .*default/);
+    expect(stderr).toMatch(/\nBuilt the image in \d+\.\d s\.\n$/);
+
+    // Again: the image exists, and the command says how little time finding it took.
+    const again = await bindery('build', 'test/fixtures/repos/default');
+    expect(again.code).toBe(0);
+    expect(again.stdout.trim().split('\n').at(-1)).toBe(image);
+    expect(again.stderr).toMatch(/\nFound the built image in \d+\.\d s\.\n$/);
   }, 300_000);
 
   test('build --image tags the image with the name given', async () => {
