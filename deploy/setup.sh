@@ -15,7 +15,7 @@ fi
 
 # The `bindery` command runs compiled JavaScript (dist/, `npm run build`, which `npm ci` runs
 # too); compiled again when src/ changed since.
-if [ ! -f dist/cli.js ] || [ -n "$(find src tsconfig.json tsconfig.build.json -newer dist/cli.js -print -quit)" ]; then
+if [ ! -f dist/cli.js ] || [ -n "$(find src scripts/build-cli.js package.json -newer dist/cli.js -print -quit)" ]; then
   log "compiling the bindery command (npm run build)"
   npm run build --silent
 fi

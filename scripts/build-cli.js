@@ -1,0 +1,34 @@
+// Compiles the `bindery` command into dist/ (`npm run build`, run by `npm ci` and
+// deploy/setup.sh): src/cli.ts and what its commands import, bundled by esbuild into one file
+// per command plus shared chunks, so that a start reads a few files and `--help` only cli.js.
+// Packages stay in node_modules (dockerode and friends find their files by __dirname), except
+// zod: its ES build is ~95 modules (every locale), and compiling those took a third of
+// `bindery build`'s CPU time. Types are checked by `npm run typecheck`, not here.
+// dist/meta.json (esbuild's metafile) says which sources each output holds.
+import { build } from 'esbuild';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = join(import.meta.dirname, '..');
+const manifest = JSON.parse(readFileSync(`${root}/package.json`, 'utf8'));
+const BUNDLED = new Set(['zod']);
+const external = Object.keys({ ...manifest.dependencies, ...manifest.devDependencies }).filter(
+  (name) => !BUNDLED.has(name),
+);
+
+rmSync(`${root}/dist`, { recursive: true, force: true });
+const { metafile } = await build({
+  absWorkingDir: root,
+  entryPoints: ['src/cli.ts'],
+  outdir: 'dist',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  external,
+  sourcemap: true,
+  metafile: true,
+  logLevel: 'warning',
+});
+writeFileSync(`${root}/dist/meta.json`, JSON.stringify(metafile, null, 1));
