@@ -55,9 +55,10 @@ they are missing, and checks them; exits 1 and says what is wrong when a check f
   build: {
     synopsis: 'build <path|url> [--ref REF] [--image NAME]',
     summary: 'build an image; prints its name last',
-    details: `Builds the repository at <path|url> (a directory, a git URL, or gh/OWNER/REPO/REF)
-unless its image exists; the log goes to stderr, the image's name to stdout, last.
-  --ref REF      the branch, tag or commit to build (default: the default branch)
+    details: `Builds the repository at <path|url> (a directory, or a git URL: https://, http://,
+git://) unless its image exists; the log and the time taken go to stderr, the image's name to
+stdout, last.
+  --ref REF      the branch, tag or commit of a git URL (default: HEAD, the default branch)
   --image NAME   tag the image NAME instead of the name Bindery derives`,
     options: { ...REF, ...IMAGE },
     takesSource: true,
@@ -67,7 +68,7 @@ unless its image exists; the log goes to stderr, the image's name to stdout, las
     summary: 'build, start Jupyter, print its URL',
     details: `Builds the repository as \`bindery build\` does, starts Jupyter in a session container
 and prints its URL; Ctrl-C stops the session and removes it.
-  --ref REF        the branch, tag or commit to build (default: the default branch)
+  --ref REF        the branch, tag or commit of a git URL (default: HEAD, the default branch)
   --image NAME     tag the image NAME instead of the name Bindery derives
   --publish ADDR   the host address Jupyter's port is published on (default: 127.0.0.1)`,
     options: { ...REF, ...IMAGE, publish: { type: 'string', default: '127.0.0.1' } },
