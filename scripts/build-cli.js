@@ -27,6 +27,8 @@ const { metafile } = await build({
   platform: 'node',
   target: 'node20',
   external,
+  // Errors name themselves after their class (this.constructor.name): names survive bundling.
+  keepNames: true,
   sourcemap: true,
   metafile: true,
   logLevel: 'warning',
