@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { ReplyError, type Redis } from 'ioredis';
 
 /** One Redis stream entry as XREAD and XRANGE return it. */
 export type StreamEntry = [id: string, fields: string[]];
@@ -48,6 +48,11 @@ export interface StreamFollowersOptions {
   blockMs?: number;
   /** Most entries one read returns per stream, so most a follower holds at once. @defaultValue 100 */
   count?: number;
+  /**
+   * Longest time reads may fail for want of Redis (a restart) while the followers wait for it;
+   * past it, or on an error Redis answers, the followers end with the error. @defaultValue 60000
+   */
+  outageMs?: number;
 }
 
 /**
@@ -64,6 +69,7 @@ export interface StreamFollowersOptions {
 export class StreamFollowers {
   private readonly blockMs: number;
   private readonly count: number;
+  private readonly outageMs: number;
   private readonly waiting = new Set<Waiter>();
   private followers = 0;
   private running = false;
@@ -77,10 +83,11 @@ export class StreamFollowers {
 
   constructor(
     private readonly redis: Redis,
-    { blockMs = 5_000, count = 100 }: StreamFollowersOptions = {},
+    { blockMs = 5_000, count = 100, outageMs = 60_000 }: StreamFollowersOptions = {},
   ) {
     this.blockMs = blockMs;
     this.count = count;
+    this.outageMs = outageMs;
   }
 
   /**
@@ -173,8 +180,9 @@ export class StreamFollowers {
 
   private async loop(): Promise<void> {
     const reader = this.redis.duplicate();
+    /** Since when reads fail for want of Redis. */
+    let failingSince: number | undefined;
     try {
-      this.readerId = Number(await reader.client('ID'));
       while (this.followers > 0 || this.waiting.size > 0) {
         if (this.waiting.size === 0) {
           // Followers busy with what they were given: nothing to read for until one asks.
@@ -190,15 +198,31 @@ export class StreamFollowers {
         this.reading = from;
         this.stale = false;
         const keys = [...from.keys()];
-        const reply = (await reader.xread(
-          'COUNT',
-          this.count,
-          'BLOCK',
-          this.blockMs,
-          'STREAMS',
-          ...keys,
-          ...keys.map((key) => from.get(key)!),
-        )) as [key: string, entries: StreamEntry[]][] | null;
+        let reply: [key: string, entries: StreamEntry[]][] | null;
+        try {
+          // A reconnected reader has a new id: UNBLOCK needs the current one.
+          this.readerId ??= Number(await reader.client('ID'));
+          reply = (await reader.xread(
+            'COUNT',
+            this.count,
+            'BLOCK',
+            this.blockMs,
+            'STREAMS',
+            ...keys,
+            ...keys.map((key) => from.get(key)!),
+          )) as [key: string, entries: StreamEntry[]][] | null;
+          failingSince = undefined;
+        } catch (error) {
+          // Redis away (restarting): the followers wait for it, as the build worker does, and
+          // go on from where they were; the reader reconnects by itself.
+          if (error instanceof ReplyError) throw error;
+          failingSince ??= Date.now();
+          if (Date.now() - failingSince > this.outageMs) throw error;
+          this.reading = undefined;
+          this.readerId = undefined;
+          await new Promise((resolve) => setTimeout(resolve, 250));
+          continue;
+        }
         this.reading = undefined;
         for (const [key, entries] of reply ?? []) this.deliver(key, from.get(key)!, entries);
       }

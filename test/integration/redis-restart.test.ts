@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { buildLogKey, type BuildLogEvent } from '../../src/queue/build-log.js';
 import { RedisRouteTable } from '../../src/proxy/redis-route-table.js';
 import { SessionStore } from '../../src/sessions/session-store.js';
-import { readEventStream, type StreamEvent } from '../helpers/event-stream.js';
+import { readEventStream } from '../helpers/event-stream.js';
 import { freePort } from '../helpers/free-port.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
@@ -109,25 +109,24 @@ test('Redis killed mid-build and started again: the build ends built with its ea
       '',
     ].join('\n'),
   });
-  const seen: StreamEvent[] = [];
-  const before = new Promise<void>((resolve, reject) => {
-    const events = seen;
-    const building = readEventStream(
-      `${service.url}/build/git/${escaped(repo.url)}/${sha}?build_only=true`,
-      {
-        headers: { authorization: `Bearer ${TOKEN}` },
-        onEvent: (event) => {
-          events.push(event);
-          if (String(event.message).includes(`before the restart ${run}`)) resolve();
-        },
+  // Its client follows the log through the restart, as a launch page does.
+  let sawBefore: () => void;
+  const before = new Promise<void>((resolve) => (sawBefore = resolve));
+  const building = readEventStream(
+    `${service.url}/build/git/${escaped(repo.url)}/${sha}?build_only=true`,
+    {
+      headers: { authorization: `Bearer ${TOKEN}` },
+      onEvent: (event) => {
+        if (String(event.message).includes(`before the restart ${run}`)) sawBefore();
       },
-    );
-    building.then(
-      () => reject(new Error(`the build ended early: ${JSON.stringify(events.slice(-3))}`)),
-      reject,
-    );
-  });
-  await before;
+    },
+  );
+  await Promise.race([
+    before,
+    building.then(({ events }) => {
+      throw new Error(`the build ended early: ${JSON.stringify(events.slice(-3))}`);
+    }),
+  ]);
   // Older than one second, the line is on disk (appendfsync everysec): the kill loses nothing
   // written before it.
   await new Promise((resolve) => setTimeout(resolve, 2_000));
@@ -175,7 +174,13 @@ test('Redis killed mid-build and started again: the build ends built with its ea
       expect(log.at(-1)).toMatchObject({ phase: 'built' });
       await waitFor(async () => (await job!.getState()) !== 'active', 'the job to end', 30_000);
       expect(await job!.getState()).toBe('completed');
-      console.log(`the build's client saw: ${JSON.stringify(seen.slice(-4))}`);
+      // The client saw the whole log, the outage only a pause in it, and the end.
+      const seen = (await building).events;
+      const lines = seen.map((event) => String(event.message)).join('');
+      expect(lines).toContain(`before the restart ${run}`);
+      expect(lines).toContain(`after the restart ${run}`);
+      expect(seen.filter((event) => event.phase === 'failed')).toEqual([]);
+      expect(seen.at(-1)).toMatchObject({ phase: 'ready', imageName: job!.data.imageName });
     } finally {
       await queue.close();
       connection.disconnect();
