@@ -8,6 +8,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { buildLogKey, type BuildLogEvent } from '../../src/queue/build-log.js';
 import { RedisRouteTable } from '../../src/proxy/redis-route-table.js';
+import { startService } from '../../src/service.js';
 import { SessionStore } from '../../src/sessions/session-store.js';
 import { readEventStream } from '../helpers/event-stream.js';
 import { freePort } from '../helpers/free-port.js';
@@ -142,6 +143,21 @@ test('Redis killed mid-build and started again: the build ends built with its ea
     const routes = new RedisRouteTable(redis, { prefix: service.namespace });
     expect(await routes.get(name)).toBeDefined();
     expect((await fetch(`${sessionUrl}api/status?token=${ready.token}`)).status).toBe(200);
+    // A web process started now has no route in memory: it reads it from the restarted Redis.
+    const fresh = await startService({
+      config: { ...service.config, port: 0 },
+      namespace: service.namespace,
+      host: '127.0.0.1',
+      roles: { web: true },
+      log: () => {},
+    });
+    try {
+      const path = new URL(sessionUrl).pathname;
+      const answer = await fetch(`${fresh.url}${path}api/status?token=${ready.token}`);
+      expect(answer.status).toBe(200);
+    } finally {
+      await fresh.close();
+    }
 
     // The build goes on and ends built; its log still holds the line from before the kill.
     const queues = await redis.keys(`bull:*${service.namespace}:meta`);
