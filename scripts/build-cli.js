@@ -6,7 +6,7 @@
 // `bindery build`'s CPU time. Types are checked by `npm run typecheck`, not here.
 // dist/meta.json (esbuild's metafile) says which sources each output holds.
 import { build } from 'esbuild';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
@@ -27,10 +27,24 @@ const { metafile } = await build({
   platform: 'node',
   target: 'node20',
   external,
-  // Errors name themselves after their class (this.constructor.name): names survive bundling.
-  keepNames: true,
   sourcemap: true,
   metafile: true,
   logLevel: 'warning',
 });
 writeFileSync(`${root}/dist/meta.json`, JSON.stringify(metafile, null, 1));
+
+// Errors name themselves after their class (this.constructor.name). esbuild renames a class only
+// when two bundled modules declare the same name, by appending a digit; keepNames would prevent
+// it but wraps every function of zod and costs ~60 ms of CPU per start, so this is checked instead.
+for (const file of readdirSync(`${root}/dist`).filter((name) => name.endsWith('.js'))) {
+  // `var SandboxError2 = class extends …` (the name comes from the binding), or `class X2`.
+  const renamed = /\b(?:class ([A-Za-z_$][\w$]*?\d+)\b|([A-Za-z_$][\w$]*?\d+) = class\b)/.exec(
+    readFileSync(`${root}/dist/${file}`, 'utf8'),
+  );
+  if (renamed) {
+    console.error(
+      `build-cli: esbuild renamed a class to ${renamed[1] ?? renamed[2]} in dist/${file}: two modules declare the same class name; rename one.`,
+    );
+    process.exit(1);
+  }
+}
