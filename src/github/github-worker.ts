@@ -28,6 +28,12 @@ export interface GitHubWorkerOptions {
   reportConcurrency?: number;
   /** @defaultValue GITHUB_QUEUE */
   queueName?: string;
+  /**
+   * How long closing waits for jobs under way before it gives them up: a job calling a GitHub
+   * that does not answer retries for minutes. A job given up fails, and is tried again later
+   * (by this or another process) with the queue's backoff. @defaultValue 10000
+   */
+  closeGraceMs?: number;
   log?: (line: string) => void;
 }
 
@@ -44,9 +50,9 @@ export function createGitHubWorker(options: GitHubWorkerOptions): { close(): Pro
     if (parsed.success) return parsed.data;
     throw new UnrecoverableError(`Job ${job.id} is not a ${job.name} job: ${parsed.error.message}`);
   };
-  const processor = async (job: Job): Promise<string> => {
+  const processor = async (job: Job, _token?: string, signal?: AbortSignal): Promise<string> => {
     try {
-      return await run(job);
+      return await untilAborted(run(job), signal);
     } catch (error) {
       // GitHub's refusals (422, 404 of a deleted repository, 401/403) fail the same each time.
       throw permanentGitHubError(error) ?? error;
@@ -96,7 +102,27 @@ export function createGitHubWorker(options: GitHubWorkerOptions): { close(): Pro
   }
   return {
     async close() {
-      await Promise.all(workers.map((worker) => worker.close()));
+      const giveUp = setTimeout(() => {
+        for (const worker of workers) worker.cancelAllJobs('Bindery is stopping');
+      }, options.closeGraceMs ?? 10_000);
+      await Promise.all(workers.map((worker) => worker.close())).finally(() =>
+        clearTimeout(giveUp),
+      );
     },
   };
+}
+
+/**
+ * `work`, or a rejection as soon as `signal` aborts. Octokit's retries do not see the signal, so
+ * the work itself is left to end on its own; its outcome is dropped.
+ */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  work.catch(() => {});
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(new Error(`stopped: ${String(signal.reason)}`));
+    if (signal.aborted) return abort();
+    signal.addEventListener('abort', abort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+  });
 }

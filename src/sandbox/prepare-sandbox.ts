@@ -27,12 +27,11 @@ export interface Sandbox {
   /** The egress policy on the sessions' bridge. */
   policy: EgressPolicy;
   /**
-   * Checks the firewall again (for /health): the session network's, the rules every build
-   * network shares, and each build network in flight; problems are sentences.
+   * Reads the firewall from the host again (for each launch and /health): the session network's,
+   * the rules every build network shares, and each build network in flight; problems are
+   * sentences. Calls made while a check runs share it.
    */
   check(): Promise<{ ok: boolean; problems: string[] }>;
-  /** Throws SandboxError unless sessions may start. */
-  assertReady(): void;
 }
 
 /** The sandbox as prepareSandbox puts it in place: the session network, and the build networks. */
@@ -182,22 +181,17 @@ export async function prepareSandbox(deps: {
   } else if (problems.length > 0) {
     log(`sandbox not in place, sessions and builds are refused: ${problems.join('; ')}`);
   }
-  let ready = problems.length === 0;
+  let checking: Promise<{ ok: boolean; problems: string[] }> | undefined;
   return {
     network: sessions.network,
     policy: sessions.policy,
     build,
-    async check() {
-      const found = await verify();
-      ready = found.length === 0;
-      return { ok: ready || config.sandbox.optOut, problems: found };
-    },
-    assertReady() {
-      if (ready || config.sandbox.optOut) return;
-      throw new SandboxError(
-        `Sessions are refused: the sandbox's firewall is not in place (${problems.join('; ')}). ` +
-          'Run Bindery as root (it installs iptables rules), or set BINDERY_SANDBOX_OPTOUT=1 for development only.',
-      );
+    check() {
+      // Twenty launches at once read the rules once (each read runs a few dozen iptables -C).
+      checking ??= verify()
+        .then((found) => ({ ok: found.length === 0 || config.sandbox.optOut, problems: found }))
+        .finally(() => (checking = undefined));
+      return checking;
     },
     async remove() {
       await build.removeLeftovers(true);

@@ -56,9 +56,6 @@ const unusedSandbox: Sandbox = {
   network: 'unused',
   policy: { bridge: 'unused', ports: [], allowCidrs: [], hostAddresses: [], resolvers: [] },
   check: () => Promise.reject(new Error('the log page does not check the sandbox')),
-  assertReady: () => {
-    throw new Error('the log page does not start sessions');
-  },
 };
 
 let producer: Redis;

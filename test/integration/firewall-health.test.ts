@@ -8,7 +8,6 @@ import { DockerEngine } from '../../src/engine/docker-engine.js';
 import { egressChain } from '../../src/sandbox/egress-rules.js';
 import type { Iptables } from '../../src/sandbox/firewall.js';
 import { bridgeFor, prepareSandbox } from '../../src/sandbox/prepare-sandbox.js';
-import { SandboxError } from '../../src/sandbox/sandbox-error.js';
 import { readEventStream, type StreamEvent } from '../helpers/event-stream.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
@@ -168,7 +167,10 @@ describe('BINDERY_SANDBOX_OPTOUT=1', () => {
         log: (line) => logged.push(line),
       });
       if (optOut === '1') {
-        expect(() => sandbox.assertReady()).not.toThrow();
+        expect(await sandbox.check()).toEqual({
+          ok: true,
+          problems: expect.arrayContaining([expect.stringMatching(/DOCKER-USER lacks/)]),
+        });
         expect(logged).toEqual(
           expect.arrayContaining([
             expect.stringMatching(
@@ -177,10 +179,16 @@ describe('BINDERY_SANDBOX_OPTOUT=1', () => {
           ]),
         );
       } else {
-        expect(() => sandbox.assertReady()).toThrow(SandboxError);
-        expect(() => sandbox.assertReady()).toThrow(
-          /^Sessions are refused: the sandbox's firewall is not in place \(.*Permission denied.*\)\. Run Bindery as root \(it installs iptables rules\), or set BINDERY_SANDBOX_OPTOUT=1 for development only\.$/,
-        );
+        // Each launch reads this and is refused with the problems (launch-session.ts).
+        expect(await sandbox.check()).toEqual({
+          ok: false,
+          problems: expect.arrayContaining([expect.stringMatching(/DOCKER-USER lacks/)]),
+        });
+        expect(logged).toEqual([
+          expect.stringMatching(
+            /^sandbox not in place, sessions and builds are refused: the firewall could not be installed: .*Permission denied/,
+          ),
+        ]);
         expect(logged.join('\n')).not.toMatch(/WARNING/);
       }
     }

@@ -244,9 +244,6 @@ describe('the rules themselves', () => {
       expect((await exec('ip6tables', ['-S', chain])).stdout).not.toContain(sandbox.policy.bridge);
     }
     expect((await sandbox.check()).ok).toBe(false);
-    expect(() => sandbox.assertReady()).toThrow(
-      /Sessions are refused: the sandbox's firewall is not in place/,
-    );
     await engine.removeNetwork(sandbox.network);
   }, 60_000);
 });
