@@ -135,7 +135,10 @@ export interface ContainerEngine {
   /** Builds and tags an image; rejects with BuildError naming the failing step. */
   buildImage(options: BuildImageOptions): Promise<void>;
   /** Runs a command in a fresh container to its end and removes the container. */
-  runToCompletion(options: RunOptions): Promise<{ exitCode: number; output: string }>;
+  /** Its exit code and output; `timedOut` when it was killed at `timeoutMs` (exit code 137). */
+  runToCompletion(
+    options: RunOptions,
+  ): Promise<{ exitCode: number; output: string; timedOut?: boolean }>;
   runSession(spec: SessionSpec): Promise<RunningSession>;
   /**
    * Creates the network unless it exists; an existing one must match `spec` (bridge name,

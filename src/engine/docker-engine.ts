@@ -191,7 +191,9 @@ export class DockerEngine implements ContainerEngine {
     }
   }
 
-  async runToCompletion(options: RunOptions): Promise<{ exitCode: number; output: string }> {
+  async runToCompletion(
+    options: RunOptions,
+  ): Promise<{ exitCode: number; output: string; timedOut?: boolean }> {
     const container = await this.docker.createContainer({
       Image: options.image,
       Cmd: options.cmd,
@@ -216,12 +218,17 @@ export class DockerEngine implements ContainerEngine {
       stream.on('data', (chunk: string) => (output += chunk));
       const ended = new Promise((resolve) => stream.on('end', resolve));
       await container.start();
-      const timer = setTimeout(() => container.kill().catch(() => {}), options.timeoutMs);
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        container.kill().catch(() => {});
+      }, options.timeoutMs);
       const { StatusCode } = (await container.wait().finally(() => clearTimeout(timer))) as {
         StatusCode: number;
       };
       await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 1_000))]);
-      return { exitCode: StatusCode, output: output.replace(/\r\n/g, '\n') };
+      const result = { exitCode: StatusCode, output: output.replace(/\r\n/g, '\n') };
+      return timedOut ? { ...result, timedOut } : result;
     } finally {
       await container.remove({ force: true, v: true }).catch(() => {});
     }

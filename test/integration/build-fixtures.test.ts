@@ -251,9 +251,11 @@ describe('fixture repositories that build', () => {
         cmd: ['./verify'],
         limits: { cpus: 1, memoryBytes: 2 ** 30 },
         networkDisabled: true,
-        timeoutMs: 60_000,
+        // The notebook fixture imports pandas and matplotlib on one CPU; with other test files
+        // beside it (--maxWorkers=3 on two cores) that took over 60 s.
+        timeoutMs: 180_000,
       });
-      // On failure Jest prints the whole object, so the script's output shows.
+      // On failure Jest prints the whole object, so the script's output (and a timeout) shows.
       expect(verified).toEqual({ exitCode: 0, output: expect.stringContaining(`${name} ok`) });
 
       const again: BuildEvent[] = [];
