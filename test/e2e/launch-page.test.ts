@@ -98,10 +98,10 @@ async function expectLandedAt(landing: Landing, path: string) {
   expect(landing.final.status).toBeLessThan(400);
   expect(landing.final.url.startsWith(landing.sessionUrl)).toBe(true);
   expect(new URL(landing.final.url).pathname).not.toMatch(/\/login$/);
-  const apiStatus = await landing.page.evaluate(
-    `fetch(${JSON.stringify(`${landing.sessionUrl}api/status`)}).then((r) => r.status)`,
-  );
-  expect(apiStatus).toBe(200);
+  // Through the context's request API, which sends the browser's cookies: a fetch from the page
+  // itself failed ("Failed to fetch") when JupyterLab navigated the page meanwhile.
+  const api = await landing.page.context().request.get(`${landing.sessionUrl}api/status`);
+  expect(api.status()).toBe(200);
   await landing.page.close();
 }
 

@@ -77,12 +77,24 @@ export async function startGitHubHarness(options: HarnessOptions) {
   const built: BuildJob[] = [];
   /** Commits whose stand-in build fails. */
   const failing = new Set<string>();
+  /** Commits whose stand-in build waits, once building, until the test calls `release()`. */
+  const held = new Map<string, { release(): void; done: Promise<void> }>();
+  const hold = (sha: string) => {
+    let release!: () => void;
+    const done = new Promise<void>((resolve) => (release = resolve));
+    held.set(sha, { release, done });
+    return () => {
+      held.delete(sha);
+      release();
+    };
+  };
   const build =
     options.build ??
     (async (job: BuildJob, onEvent: Parameters<NonNullable<HarnessOptions['build']>>[1]) => {
       onEvent({ phase: 'fetching', message: `Fetching ${job.spec.url} at ${job.ref}...\n` });
       await new Promise((resolve) => setTimeout(resolve, 50));
       onEvent({ phase: 'building', message: 'Step 1/1 : FROM bindery/base:bookworm\n' });
+      await held.get(job.ref)?.done;
       if (failing.has(job.ref)) throw new BuildError('postBuild failed with exit code 1.');
     });
   /**
@@ -146,6 +158,8 @@ export async function startGitHubHarness(options: HarnessOptions) {
     logs,
     built,
     failing,
+    /** Holds `sha`'s stand-in build in its building phase; returns the function that lets it end. */
+    hold,
     hooks,
     url,
     /** The newest event of `imageName`'s build log: its final event once the build has ended. */

@@ -234,7 +234,11 @@ describe('pull requests', () => {
     // More than a page of other people's comments: the app must look past the first page.
     for (let i = 0; i < 120; i += 1) github.addComment(issue, `comment ${i}`);
 
+    // The build waits until the comment is made, so the comment's first words are certain.
+    const release = harness.hold(HEAD);
     await harness.deliver('pull_request', pullRequestAt('opened', HEAD, '2019-05-15T15:20:33Z'));
+    await waitFor(() => github.commentsOn(issue).length === 1, 'the comment to be made');
+    release();
     await waitFor(() => completed().length === 1, 'the first check run to complete');
     await waitFor(
       () => github.commentsOn(issue)[0]?.body.includes('✅') ?? false,
