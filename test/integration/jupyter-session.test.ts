@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Builder } from '../../src/build/builder.js';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig, type Config } from '../../src/config.js';
 import { DockerEngine } from '../../src/engine/docker-engine.js';
 import { parseSource } from '../../src/repos/repo-spec.js';
 import {
@@ -13,31 +13,21 @@ import {
   waitForJupyter,
   type StartedSession,
 } from '../../src/sessions/start-session.js';
+import { startDefaultSession, type DefaultSession } from '../helpers/default-session.js';
 
 const exec = promisify(execFile);
-const config = loadConfig({
-  BINDERY_IMAGE_PREFIX: `bindery-test/j${randomBytes(4).toString('hex')}-`,
-});
-const engine = new DockerEngine();
-let imageName: string;
+let started: DefaultSession;
+let config: Config;
+let engine: DockerEngine;
 let session: StartedSession;
 
 beforeAll(async () => {
-  const spec = parseSource(join(import.meta.dirname, '../fixtures/repos/default'));
-  ({ imageName } = await new Builder({ engine, config }).build(spec));
-  session = await startSession({
-    engine,
-    config,
-    imageName,
-    repoLabel: spec.repoLabel,
-    publishOn: '127.0.0.1',
-  });
-  await waitForJupyter(session.url, session.token);
+  started = await startDefaultSession('j');
+  ({ config, engine, session } = started);
 }, 300_000);
 
 afterAll(async () => {
-  if (session) await engine.removeContainer(session.container.id);
-  if (imageName) await engine.removeImage(imageName);
+  await started?.remove();
 }, 60_000);
 
 /** /proc/<pid>/status of the session's Jupyter process (not its init), read on the host. */

@@ -1,38 +1,18 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Builder } from '../../src/build/builder.js';
-import { loadConfig } from '../../src/config.js';
-import { DockerEngine } from '../../src/engine/docker-engine.js';
-import { parseSource } from '../../src/repos/repo-spec.js';
-import {
-  startSession,
-  waitForJupyter,
-  type StartedSession,
-} from '../../src/sessions/start-session.js';
+import type { StartedSession } from '../../src/sessions/start-session.js';
+import { startDefaultSession, type DefaultSession } from '../helpers/default-session.js';
 
 const exec = promisify(execFile);
-const config = loadConfig({
-  BINDERY_IMAGE_PREFIX: `bindery-test/h${randomBytes(4).toString('hex')}-`,
-});
-const engine = new DockerEngine();
+let started: DefaultSession;
 let imageName: string;
 let session: StartedSession;
 
 beforeAll(async () => {
-  const spec = parseSource(join(import.meta.dirname, '../fixtures/repos/default'));
-  ({ imageName } = await new Builder({ engine, config }).build(spec));
-  session = await startSession({
-    engine,
-    config,
-    imageName,
-    repoLabel: spec.repoLabel,
-    publishOn: '127.0.0.1',
-  });
-  await waitForJupyter(session.url, session.token);
+  started = await startDefaultSession('h');
+  ({ imageName, session } = started);
   // A kernel too: its processes are part of what a visitor's code can read.
   const kernel = await fetch(`${session.url}api/kernels`, {
     method: 'POST',
@@ -42,8 +22,7 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  if (session) await engine.removeContainer(session.container.id);
-  if (imageName) await engine.removeImage(imageName);
+  await started?.remove();
 }, 60_000);
 
 /** Runs `script` in the session as its user, the way a notebook's `!` line would. */
