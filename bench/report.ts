@@ -3,6 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { format, resolveConfig } from 'prettier';
 
 const exec = promisify(execFile);
 const BENCHMARKS = join(import.meta.dirname, '..', 'BENCHMARKS.md');
@@ -35,11 +36,13 @@ export async function writeSection(
   const section = `<!-- bench:${name}:start -->\n${body}\n<!-- bench:${name}:end -->`;
   const current = await readFile(BENCHMARKS, 'utf8').catch(() => '# Benchmarks\n');
   const markers = new RegExp(`<!-- bench:${name}:start -->[\\s\\S]*<!-- bench:${name}:end -->`);
+  const written = markers.test(current)
+    ? current.replace(markers, section)
+    : `${current.trimEnd()}\n\n## ${heading}\n\n${about}\n\n${section}\n`;
+  // Formatted as `npm run lint` checks it, so a run leaves nothing to tidy by hand.
   await writeFile(
     BENCHMARKS,
-    markers.test(current)
-      ? current.replace(markers, section)
-      : `${current.trimEnd()}\n\n## ${heading}\n\n${about}\n\n${section}\n`,
+    await format(written, { ...(await resolveConfig(BENCHMARKS)), filepath: BENCHMARKS }),
   );
   return section;
 }
