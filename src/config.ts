@@ -175,6 +175,11 @@ const schema = z.object({
   BINDERY_IDLE_TIMEOUT: seconds.default(600),
   /** Seconds a session may live at all. @defaultValue 21600 */
   BINDERY_MAX_AGE: seconds.default(21600),
+  /**
+   * Largest home directory (caches left out) the session bar's "Download my work" sends, counted
+   * before compression. @defaultValue 100m
+   */
+  BINDERY_DOWNLOAD_MAX_SIZE: byteSize.default(100 * 2 ** 20),
   /** TCP ports sessions may connect to on public addresses. @defaultValue 80,443 */
   BINDERY_EGRESS_PORTS: list.default(['80', '443']),
   /** CIDRs exempt from the private-range block (an internal mirror). @defaultValue none */
@@ -319,6 +324,8 @@ export interface Config {
   session: { cpus: number; memoryBytes: number; pidsLimit: number; runtime: 'runc' | 'runsc' };
   idleTimeoutSeconds: number;
   maxAgeSeconds: number;
+  /** BINDERY_DOWNLOAD_MAX_SIZE: the session bar's download cap, in bytes before compression. */
+  downloadMaxBytes: number;
   quotas: {
     maxSessions: number;
     maxSessionsPerRepo: number;
@@ -478,6 +485,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }),
     idleTimeoutSeconds: e.BINDERY_IDLE_TIMEOUT,
     maxAgeSeconds: e.BINDERY_MAX_AGE,
+    downloadMaxBytes: e.BINDERY_DOWNLOAD_MAX_SIZE,
     quotas: Object.freeze({
       maxSessions: e.BINDERY_MAX_SESSIONS,
       maxSessionsPerRepo: e.BINDERY_MAX_SESSIONS_PER_REPO,

@@ -40,6 +40,7 @@ describe('loadConfig defaults', () => {
   it('culls after 600 s idle and 21600 s of age', () => {
     expect(config.idleTimeoutSeconds).toBe(600);
     expect(config.maxAgeSeconds).toBe(21600);
+    expect(config.downloadMaxBytes).toBe(100 * 2 ** 20);
   });
 
   it('lets sessions reach ports 80 and 443 only, with no exceptions', () => {
@@ -107,6 +108,7 @@ describe('loadConfig reads the environment', () => {
       BINDERY_PIDS_LIMIT: '128',
       BINDERY_IDLE_TIMEOUT: '60',
       BINDERY_MAX_AGE: '3600',
+      BINDERY_DOWNLOAD_MAX_SIZE: '20m',
       BINDERY_EGRESS_PORTS: '80, 443 ,8080',
       BINDERY_EGRESS_ALLOW_CIDRS: '10.1.0.0/16,192.168.5.0/24',
       BINDERY_GIT_ALLOWED_HOSTS: 'Git.Internal, gitlab.corp:8443',
@@ -147,6 +149,7 @@ describe('loadConfig reads the environment', () => {
       session: { cpus: 0.5, memoryBytes: 512 * MiB, pidsLimit: 128, runtime: 'runsc' },
       idleTimeoutSeconds: 60,
       maxAgeSeconds: 3600,
+      downloadMaxBytes: 20 * MiB,
       egress: { ports: [80, 443, 8080], allowCidrs: ['10.1.0.0/16', '192.168.5.0/24'] },
       sandbox: { network: 'bindery-net', optOut: true },
       git: {
