@@ -89,8 +89,11 @@ export interface RunningSession {
   name: string;
   /** The container's address on its network. */
   address: string;
-  /** The host port 8888 was published on, when asked. */
-  hostPort?: number;
+  /**
+   * Where its Jupyter answers, without a path: `http://<address>:8888`, or the host address
+   * and port it was published on when `publishOn` was given. Nobody else assembles it.
+   */
+  url: string;
 }
 
 /** A session container as the engine sees it, found by its `bindery.kind=session` label. */
@@ -99,6 +102,8 @@ export interface SessionContainer {
   name: string;
   running: boolean;
   address: string;
+  /** Where its Jupyter answers, as `RunningSession.url`; undefined when it has no address (stopped). */
+  url?: string;
   labels: Record<string, string>;
 }
 
@@ -172,4 +177,9 @@ export interface ContainerEngine {
   removeUnusedImage(name: string): Promise<boolean>;
   /** Free space on the engine's data root; undefined when this process cannot see it (a remote engine). */
   diskSpace(): Promise<DiskSpace | undefined>;
+  /**
+   * A tar stream of `path` inside a container, as `docker cp` reads it: entries named from the
+   * path's last component (`jovyan/…` for /home/jovyan), symbolic links stored, not followed.
+   */
+  archivePath(idOrName: string, path: string): Promise<Readable>;
 }

@@ -9,6 +9,7 @@ import {
   listImagesUnder,
   removeImageUnlessUsed,
 } from './docker-images.js';
+import { JUPYTER_PORT, jupyterUrl } from './jupyter-url.js';
 import { LineSplitter } from './line-splitter.js';
 import type {
   BuildImageOptions,
@@ -242,7 +243,7 @@ export class DockerEngine implements ContainerEngine {
       Env: Object.entries(spec.env).map(([name, value]) => `${name}=${value}`),
       User: '1000:1000',
       Labels: spec.labels,
-      ExposedPorts: { '8888/tcp': {} },
+      ExposedPorts: { [`${JUPYTER_PORT}/tcp`]: {} },
       HostConfig: {
         ...hostLimits(spec.limits),
         // An init as PID 1 reaps orphans: Jupyter does not, and a fork bomb's zombies would
@@ -253,21 +254,29 @@ export class DockerEngine implements ContainerEngine {
         Runtime: spec.runtime,
         NetworkMode: spec.network,
         PortBindings: spec.publishOn
-          ? { '8888/tcp': [{ HostIp: spec.publishOn, HostPort: '' }] }
+          ? { [`${JUPYTER_PORT}/tcp`]: [{ HostIp: spec.publishOn, HostPort: '' }] }
           : undefined,
       },
     });
     try {
       await container.start();
       const info = await container.inspect();
-      const networks = Object.values(info.NetworkSettings.Networks ?? {});
-      const binding = info.NetworkSettings.Ports?.['8888/tcp']?.[0];
-      return {
-        id: info.Id,
-        name: spec.name,
-        address: networks[0]?.IPAddress ?? '',
-        hostPort: binding ? Number(binding.HostPort) : undefined,
-      };
+      const address = Object.values(info.NetworkSettings.Networks ?? {})[0]?.IPAddress ?? '';
+      const binding = info.NetworkSettings.Ports?.[`${JUPYTER_PORT}/tcp`]?.[0];
+      const url = jupyterUrl({
+        networkAddress: address,
+        published:
+          spec.publishOn && binding
+            ? { host: spec.publishOn, port: Number(binding.HostPort) }
+            : undefined,
+      });
+      if (!url) {
+        throw new UnavailableError(
+          `The session container ${spec.name} started with no address to reach it on` +
+            (spec.network ? ` (network ${spec.network}).` : '.'),
+        );
+      }
+      return { id: info.Id, name: spec.name, address, url };
     } catch (error) {
       await container.remove({ force: true, v: true }).catch(() => {});
       throw error;
@@ -356,13 +365,23 @@ export class DockerEngine implements ContainerEngine {
       all: true,
       filters: { label: ['bindery.kind=session'] },
     });
-    return containers.map((container) => ({
-      id: container.Id,
-      name: (container.Names[0] ?? '').replace(/^\//, ''),
-      running: container.State === 'running',
-      address: Object.values(container.NetworkSettings?.Networks ?? {})[0]?.IPAddress ?? '',
-      labels: container.Labels,
-    }));
+    return containers.map((container) => {
+      const address = Object.values(container.NetworkSettings?.Networks ?? {})[0]?.IPAddress ?? '';
+      const binding = container.Ports.find(
+        (port) => port.PrivatePort === JUPYTER_PORT && port.PublicPort && port.IP,
+      );
+      return {
+        id: container.Id,
+        name: (container.Names[0] ?? '').replace(/^\//, ''),
+        running: container.State === 'running',
+        address,
+        url: jupyterUrl({
+          networkAddress: address,
+          published: binding ? { host: binding.IP, port: binding.PublicPort } : undefined,
+        }),
+        labels: container.Labels,
+      };
+    });
   }
 
   async waitForExit(idOrName: string): Promise<number> {
@@ -403,5 +422,11 @@ export class DockerEngine implements ContainerEngine {
 
   diskSpace(): Promise<DiskSpace | undefined> {
     return dataRootSpace(this.docker, this.local);
+  }
+
+  async archivePath(idOrName: string, path: string): Promise<Readable> {
+    // Docker reads the path inside the container's own root (chrooted), so a link the
+    // session planted cannot point the read at the host's files.
+    return (await this.docker.getContainer(idOrName).getArchive({ path })) as Readable;
   }
 }

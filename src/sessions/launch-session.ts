@@ -96,7 +96,7 @@ export async function launchSession(
       },
     });
     containerId = session.container.id;
-    const target = `http://${session.container.address}:8888`;
+    const target = session.container.url;
     await waitForJupyter(session.url, session.token, JUPYTER_START_TIMEOUT_MS);
     await routes.set(name, { target });
     const confirmed = await store.confirm({

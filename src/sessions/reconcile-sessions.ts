@@ -4,10 +4,11 @@ import { removeSession } from './cull-sessions.js';
 import type { SessionStore } from './session-store.js';
 
 /**
- * Makes the records agree with the containers, at start: a record whose container is gone or
- * stopped is removed with its route; a session container of this store (its `bindery.store`
- * label) that neither a record nor a launch under way knows is removed, since nobody holds its
- * token; every live record's route points at its container's current address.
+ * Makes the records agree with the containers, at start: a record whose container is gone,
+ * stopped or has no address is removed with its route; a session container of this store (its
+ * `bindery.store` label) that neither a record nor a launch under way knows is removed, since
+ * nobody holds its token; every live record's route points where the engine says its container
+ * answers now.
  */
 export async function reconcileSessions(deps: {
   engine: ContainerEngine;
@@ -23,12 +24,12 @@ export async function reconcileSessions(deps: {
   for (const session of await deps.store.all()) {
     const container = containers.get(session.name);
     containers.delete(session.name);
-    if (!container?.running) {
+    const target = container?.running ? container.url : undefined;
+    if (!target) {
       await removeSession(deps, session);
       removed.push(session.name);
       continue;
     }
-    const target = `http://${container.address}:8888`;
     if (target !== session.target) await deps.store.save({ ...session, target });
     await deps.routes.set(session.name, { target });
     kept.push(session.name);

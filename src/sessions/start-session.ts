@@ -5,7 +5,7 @@ import { UnavailableError } from '../errors.js';
 
 export interface StartedSession {
   container: RunningSession;
-  /** Base URL of the Jupyter server, ending in `/`. */
+  /** Base URL of the Jupyter server at the engine's address for it, ending in `/`. */
   url: string;
   token: string;
 }
@@ -80,10 +80,7 @@ export async function startSession(options: StartSessionOptions): Promise<Starte
     publishOn: options.publishOn,
     network: options.network,
   });
-  const host = options.publishOn
-    ? `${options.publishOn}:${container.hostPort}`
-    : `${container.address}:8888`;
-  return { container, url: `http://${host}${baseUrl}`, token };
+  return { container, url: `${container.url}${baseUrl}`, token };
 }
 
 /** Resolves once Jupyter answers `api/status` with the token; polls every 100 ms. */

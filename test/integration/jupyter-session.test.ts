@@ -39,6 +39,16 @@ async function jupyterProcessStatus(): Promise<string> {
 }
 
 describe('a session from a built image', () => {
+  test('published, the engine gives its host port as the address Jupyter answers /api at', async () => {
+    const { url, name } = session.container;
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const listed = (await engine.listSessions()).find((container) => container.name === name);
+    expect(listed?.url).toBe(url);
+    const api = await fetch(`${url}/user/${name}/api`);
+    expect(api.status).toBe(200);
+    expect(await api.json()).toEqual({ version: expect.stringMatching(/^\d+\.\d+/) });
+  }, 30_000);
+
   test('answers api/status with the token and refuses it without', async () => {
     const status = await fetch(`${session.url}api/status?token=${session.token}`);
     expect(status.status).toBe(200);

@@ -50,7 +50,7 @@ beforeAll(async () => {
   name = session.container.name;
   direct = session.url;
   await waitForJupyter(session.url, token);
-  await routes.set(name, { target: `http://${session.container.address}:8888` });
+  await routes.set(name, { target: session.container.url });
 
   proxy = createReverseProxy({
     routes,
@@ -152,6 +152,16 @@ function execute(socket: WebSocket, code: string): Promise<{ stdout: string; sta
 let kernelId: string;
 
 describe('the reverse proxy in front of a real Jupyter session', () => {
+  test("routes to the engine's address for the session, where its Jupyter answers /api", async () => {
+    const { url } = session!.container;
+    expect(url).toBe(`http://${session!.container.address}:8888`);
+    const listed = (await engine.listSessions()).find((container) => container.name === name);
+    expect(listed?.url).toBe(url);
+    const api = await fetch(`${url}/user/${name}/api`);
+    expect(api.status).toBe(200);
+    expect(await api.json()).toEqual({ version: expect.stringMatching(/^\d+\.\d+/) });
+  }, 30_000);
+
   test('serves api/status at /user/<name>/ with the token in the query, and refuses it without', async () => {
     const status = await fetch(user(`api/status?token=${token}`));
     expect(status.status).toBe(200);

@@ -73,7 +73,7 @@ describe('session containers and their anonymous volumes', () => {
       containerId: container.id,
       image,
       repo: 'local/volumes',
-      target: `http://${container.address}:8888`,
+      target: container.url,
       token: 'x',
       createdAt: Date.now(),
     });
