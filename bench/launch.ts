@@ -48,7 +48,7 @@ async function main(): Promise<void> {
     config,
     namespace,
     host: '127.0.0.1',
-    roles: { web: true, worker: true },
+    roles: ['web', 'build'],
     log: () => {},
   });
   const store = new SessionStore(redis, namespace);

@@ -18,7 +18,7 @@ async function runCommand({ command, source, options }: Run, signal: AbortSignal
   switch (command) {
     case 'serve':
     case 'worker':
-      return (await import('./cli/run-service.js')).runService(command, signal);
+      return (await import('./cli/run-service.js')).runService(command, options.roles, signal);
     case 'sandbox':
       return (await import('./cli/run-sandbox.js')).runSandbox(options.remove);
     case 'build':

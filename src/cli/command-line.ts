@@ -6,6 +6,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BinderyError } from '../errors.js';
+import { ROLES, type Role } from '../../workers/roles.js';
 
 type OptionSpecs = NonNullable<ParseArgsConfig['options']>;
 
@@ -23,24 +24,32 @@ interface CommandSpec {
 
 const HELP: OptionSpecs = { help: { type: 'boolean', short: 'h' } };
 const REF = { ref: { type: 'string' } } as const;
+const ROLE = { role: { type: 'string', multiple: true } } as const;
+const ROLES_HELP = `  --role ROLE   run only this role; repeat for more. Roles: web (pages, API, webhooks
+                and the sessions' proxy), build (the build worker), github (prebuilds and
+                check runs; needs the GitHub App), culler (stops idle sessions)`;
 const IMAGE = { image: { type: 'string' } } as const;
 
 export const COMMANDS = {
   serve: {
-    synopsis: 'serve',
-    summary: 'web + build worker + culler (one machine)',
-    details: `Runs the service: the web front, the build worker and the culler of idle sessions.
+    synopsis: 'serve [--role ROLE]...',
+    summary: 'web + workers + culler (one machine)',
+    details: `Runs the service: the web front, the build worker, the GitHub worker (when the
+GitHub App is set up) and the culler of idle sessions.
 Its settings come from the environment (README.md, "Configuration").
-Stops on Ctrl-C or SIGTERM after closing what it opened.`,
-    options: {},
+Stops on Ctrl-C or SIGTERM after closing what it opened.
+${ROLES_HELP}`,
+    options: ROLE,
     takesSource: false,
   },
   worker: {
-    synopsis: 'worker',
-    summary: 'only the build worker',
-    details: `Runs only the build worker: it builds what the web processes enqueue in Redis.
-Stops on Ctrl-C or SIGTERM after closing what it opened.`,
-    options: {},
+    synopsis: 'worker [--role ROLE]...',
+    summary: 'only the workers: builds (and GitHub jobs)',
+    details: `Runs the build worker, and the GitHub worker when the GitHub App is set up: they do
+what the web processes enqueue in Redis, on this machine's Docker.
+Stops on Ctrl-C or SIGTERM after closing what it opened.
+${ROLES_HELP}`,
+    options: ROLE,
     takesSource: false,
   },
   sandbox: {
@@ -84,6 +93,8 @@ export interface CommandOptions {
   image?: string;
   publish: string;
   remove: boolean;
+  /** The roles named with --role; empty means the command's own. */
+  roles: Role[];
 }
 
 export type CommandLine =
@@ -173,6 +184,14 @@ export function parseCommandLine(argv: string[]): CommandLine {
     );
   }
   const text = (name: string) => (typeof values[name] === 'string' ? values[name] : undefined);
+  const roles = (values.role ?? []) as string[];
+  const unknownRole = roles.find((role) => !(ROLES as readonly string[]).includes(role));
+  if (unknownRole !== undefined) {
+    throw new UsageError(
+      `There is no role "${unknownRole}"; roles are ${ROLES.join(', ')}.`,
+      usage,
+    );
+  }
   return {
     action: 'run',
     command: first,
@@ -182,6 +201,7 @@ export function parseCommandLine(argv: string[]): CommandLine {
       image: text('image'),
       publish: text('publish') ?? '127.0.0.1',
       remove: values.remove === true,
+      roles: roles as Role[],
     },
   };
 }

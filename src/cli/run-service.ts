@@ -1,21 +1,27 @@
 // `bindery serve` and `bindery worker`: the service's roles in this process until a signal.
 import { loadConfig } from '../config.js';
-import { startService } from '../service.js';
+import { startService, type Role } from '../service.js';
 import { whenAborted } from './when-aborted.js';
 
 export async function runService(
   command: 'serve' | 'worker',
+  named: Role[],
   signal: AbortSignal,
 ): Promise<number> {
   const config = loadConfig();
-  const service = await startService({
-    config,
-    roles: command === 'serve' ? { web: true, worker: true, culler: true } : { worker: true },
-  });
+  // Without --role: the command's roles, the GitHub worker only when the App is set up.
+  const github: Role[] = config.githubApp ? ['github'] : [];
+  const roles: Role[] =
+    named.length > 0
+      ? named
+      : command === 'serve'
+        ? ['web', 'build', ...github, 'culler']
+        : ['build', ...github];
+  const service = await startService({ config, roles });
   console.error(
     service.url
-      ? `Bindery listens on ${config.publicUrl} (${service.url})`
-      : 'Bindery build worker running',
+      ? `Bindery listens on ${config.publicUrl} (${service.url}); roles: ${roles.join(', ')}`
+      : `Bindery running roles: ${roles.join(', ')}`,
   );
   await whenAborted(signal);
   console.error('stopping...');

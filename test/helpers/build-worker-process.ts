@@ -4,7 +4,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { BuildLog } from '../../src/queue/build-log.js';
-import { createBuildWorker } from '../../src/queue/build-worker.js';
+import { createBuildWorker } from '../../workers/build-worker.js';
 
 const [queueName, redisUrl = 'redis://127.0.0.1:6379'] = process.argv.slice(2);
 if (!queueName) throw new Error('usage: build-worker-process.ts <queueName> [redisUrl]');

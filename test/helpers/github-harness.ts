@@ -8,13 +8,13 @@ import { Redis } from 'ioredis';
 import { BuildError } from '../../src/errors.js';
 import { createGitHubApp, type GitHubApp } from '../../src/github/github-app.js';
 import { GitHubQueue } from '../../src/github/github-queue.js';
-import { createGitHubWorker } from '../../src/github/github-worker.js';
+import { createGitHubWorker } from '../../workers/github-worker.js';
 import { createWebhookHandlers } from '../../src/github/webhook-handlers.js';
 import { createWebhookMiddleware } from '../../src/github/webhook-middleware.js';
 import type { BuildJob } from '../../src/queue/build-job.js';
 import { BuildLog, isFinalEvent, type BuildLogEvent } from '../../src/queue/build-log.js';
 import { BuildQueue } from '../../src/queue/build-queue.js';
-import { createBuildWorker } from '../../src/queue/build-worker.js';
+import { createBuildWorker } from '../../workers/build-worker.js';
 import { waitFor } from './wait-for.js';
 
 export const WEBHOOK_SECRET = 'bindery-test-secret';

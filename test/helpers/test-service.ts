@@ -70,7 +70,7 @@ export async function startTestService(
     config,
     namespace,
     host: '127.0.0.1',
-    roles: { web: true, worker: true },
+    roles: ['web', 'build'],
     log: () => {},
   }).catch(async (error: unknown) => {
     if (ownSandbox) await removeTestSandbox(config).catch(() => {});

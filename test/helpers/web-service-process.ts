@@ -16,7 +16,7 @@ const service = await startService({
   config,
   namespace,
   host: '127.0.0.1',
-  roles: { web: true },
+  roles: ['web'],
   log: () => {},
 });
 process.stdout.write(`ready ${service.url}\n`);

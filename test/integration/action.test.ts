@@ -52,7 +52,7 @@ beforeAll(async () => {
     }),
     namespace,
     host: '127.0.0.1',
-    roles: { web: true, worker: true },
+    roles: ['web', 'build'],
     log: () => {},
   });
   server = service.url!;

@@ -10,7 +10,7 @@ import { RedisRouteTable } from '../../src/proxy/redis-route-table.js';
 import type { BuildJob } from '../../src/queue/build-job.js';
 import { BuildLog, buildLogKey } from '../../src/queue/build-log.js';
 import { BuildQueue } from '../../src/queue/build-queue.js';
-import { createBuildWorker, type BuildFunction } from '../../src/queue/build-worker.js';
+import { createBuildWorker, type BuildFunction } from '../../workers/build-worker.js';
 import type { Sandbox } from '../../src/sandbox/prepare-sandbox.js';
 import { SessionStore } from '../../src/sessions/session-store.js';
 import { createApp } from '../../src/web/create-app.js';

@@ -12,7 +12,7 @@ import { RepositoryError, UnavailableError } from '../../src/errors.js';
 import { jobIdFor, type BuildJob } from '../../src/queue/build-job.js';
 import { BuildLog, buildLogKey, type BuildLogEvent } from '../../src/queue/build-log.js';
 import { BuildQueue, WAITING_EVENT } from '../../src/queue/build-queue.js';
-import { createBuildWorker, type BuildFunction } from '../../src/queue/build-worker.js';
+import { createBuildWorker, type BuildFunction } from '../../workers/build-worker.js';
 import { parseSource } from '../../src/repos/repo-spec.js';
 import type { Builds } from '../../src/web/web-deps.js';
 import { waitFor } from '../helpers/wait-for.js';

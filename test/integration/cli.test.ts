@@ -65,17 +65,23 @@ let scratch = '';
 beforeAll(async () => {
   scratch = await mkdtemp(join(tmpdir(), 'bindery-cli-test-'));
   // The command runs the compiled dist/ (npm run build, which deploy/setup.sh runs before
-  // `npm test`); compiled here again when src/ changed since, so the tests see today's code.
-  // (scripts/build-cli.js takes about a second.)
+  // `npm test`); compiled here again when src/ or workers/ changed since, so the tests see
+  // today's code. (scripts/build-cli.js takes about a second.)
   const compiled = await stat(join(ROOT, 'dist/cli.js')).then(
     (file) => file.mtimeMs,
     () => 0,
   );
-  const sources = await readdir(join(ROOT, 'src'), { recursive: true });
+  const sources = (
+    await Promise.all(
+      ['src', 'workers'].map(async (folder) =>
+        (await readdir(join(ROOT, folder), { recursive: true })).map((file) =>
+          join(ROOT, folder, file),
+        ),
+      ),
+    )
+  ).flat();
   const newest = Math.max(
-    ...(await Promise.all(
-      sources.map(async (file) => (await stat(join(ROOT, 'src', file))).mtimeMs),
-    )),
+    ...(await Promise.all(sources.map(async (file) => (await stat(file)).mtimeMs))),
   );
   if (newest > compiled) await exec('npm', ['run', 'build', '--silent'], { cwd: ROOT });
 }, 300_000);
@@ -140,7 +146,7 @@ export async function resolve(specifier, context, next) {
 }
 
 /** The code help, --version and a usage error may load: the entry and its argument reader. */
-const LIGHT = ['src/cli.ts', 'src/cli/command-line.ts', 'src/errors.ts'];
+const LIGHT = ['src/cli.ts', 'src/cli/command-line.ts', 'src/errors.ts', 'workers/roles.ts'];
 /** An environment loadConfig refuses: what reads no configuration answers all the same. */
 const BROKEN = { PORT: 'not-a-port' };
 
@@ -178,7 +184,7 @@ describe('the bindery command line', () => {
     const port = await freePort();
     const help = await binderyLoading({ PORT: String(port) }, 'serve', '--help');
     expect(help).toMatchObject({ code: 0, stderr: '' });
-    expect(help.stdout).toMatch(/^usage: bindery serve\n\nRuns the service/);
+    expect(help.stdout).toMatch(/^usage: bindery serve \[--role ROLE\]...\n\nRuns the service/);
     expect(help.modules).toEqual(LIGHT);
   }, 60_000);
 
@@ -363,7 +369,20 @@ describe('the bindery command', () => {
     ).toEqual([]);
   }, 120_000);
 
-  test('worker builds what a web process enqueues, and stops on SIGTERM', async () => {
+  test('worker --role github without the GitHub App says what to set, exit 1', async () => {
+    const worker = startBindery(
+      { REDIS_URL, BINDERY_SESSION_NETWORK: network },
+      'worker',
+      '--role',
+      'github',
+    );
+    expect(await worker.exited).toBe(1);
+    expect(worker.output.err.trim()).toBe(
+      'bindery: The GitHub worker needs the GitHub App: set APP_ID, PRIVATE_KEY (or PRIVATE_KEY_PATH) and WEBHOOK_SECRET.',
+    );
+  }, 60_000);
+
+  test('worker --role build builds what a web process enqueues, and stops on SIGTERM', async () => {
     const git = await startGitServer();
     const TOKEN = `token-${run}`;
     const env = {
@@ -371,7 +390,7 @@ describe('the bindery command', () => {
       BINDERY_SESSION_NETWORK: network,
       BINDERY_GIT_ALLOWED_HOSTS: '127.0.0.1',
     };
-    const worker = startBindery(env, 'worker');
+    const worker = startBindery(env, 'worker', '--role', 'build');
     const port = await freePort();
     const web = await startService({
       config: loadConfig({
@@ -383,11 +402,15 @@ describe('the bindery command', () => {
       }),
       host: '127.0.0.1',
       // No worker here: only the command's worker can build.
-      roles: { web: true },
+      roles: ['web'],
       log: () => {},
     });
     try {
-      await waitFor(() => /build worker running/.test(worker.output.err), 'the worker', 60_000);
+      await waitFor(
+        () => /Bindery running roles: build\n/.test(worker.output.err),
+        'the worker',
+        60_000,
+      );
       const repo = await git.publish('demo', join(ROOT, 'test/fixtures/repos/default'));
       const { events } = await readEventStream(
         `${web.url}/build/git/${encodeURIComponent(repo.url)}/HEAD?build_only=true`,

@@ -108,7 +108,7 @@ beforeAll(async () => {
     }),
     namespace,
     host: '127.0.0.1',
-    roles: { web: true, worker: true },
+    roles: ['web', 'build', 'github'],
     log: (line) => logs.push(line),
   });
 });
@@ -209,7 +209,7 @@ describe('without the GitHub App', () => {
       }),
       namespace: `${namespace}-off`,
       host: '127.0.0.1',
-      roles: { web: true },
+      roles: ['web'],
       log: (line) => lines.push(line),
     });
     try {

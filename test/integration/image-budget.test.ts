@@ -285,7 +285,7 @@ describe('the service keeps its images within the budget', () => {
       config: { ...service.config, idleTimeoutSeconds: 1 },
       namespace: service.namespace,
       host: '127.0.0.1',
-      roles: { culler: true },
+      roles: ['culler'],
       cullIntervalMs: 500,
       log: () => {},
     });

@@ -40,7 +40,7 @@ async function serve(namespace: string, env: Record<string, string> = {}) {
     config,
     namespace,
     host: '127.0.0.1',
-    roles: { web: true, worker: true },
+    roles: ['web', 'build'],
     log: () => {},
   });
   return { service, config, url: service.url! };

@@ -148,7 +148,7 @@ test('Redis killed mid-build and started again: the build ends built with its ea
       config: { ...service.config, port: 0 },
       namespace: service.namespace,
       host: '127.0.0.1',
-      roles: { web: true },
+      roles: ['web'],
       log: () => {},
     });
     try {

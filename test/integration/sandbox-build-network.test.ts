@@ -156,7 +156,7 @@ beforeAll(async () => {
     config,
     namespace,
     host: '127.0.0.1',
-    roles: { web: true, worker: true },
+    roles: ['web', 'build'],
     log: () => {},
   });
 

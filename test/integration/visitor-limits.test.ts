@@ -52,7 +52,7 @@ async function serve(env: Record<string, string> = {}) {
     config,
     namespace,
     host: '127.0.0.1',
-    roles: { web: true, worker: true },
+    roles: ['web', 'build'],
     log: () => {},
   });
   services.push(service);

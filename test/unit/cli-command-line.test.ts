@@ -18,7 +18,7 @@ describe('parseCommandLine', () => {
       action: 'run',
       command: 'build',
       source: 'repo',
-      options: { ref: 'main', image: 'x:1', publish: '127.0.0.1', remove: false },
+      options: { ref: 'main', image: 'x:1', publish: '127.0.0.1', remove: false, roles: [] },
     });
     expect(parseCommandLine(['launch', 'repo', '--publish', '0.0.0.0'])).toMatchObject({
       command: 'launch',
@@ -37,7 +37,7 @@ describe('parseCommandLine', () => {
     const serve = parseCommandLine(['serve', '--help']);
     expect(serve).toMatchObject({
       action: 'help',
-      text: expect.stringMatching(/^usage: bindery serve\n/),
+      text: expect.stringMatching(/^usage: bindery serve \[--role ROLE\]...\n/),
     });
     // Help wins over a mistake on the same line: someone asking how it works gets the answer.
     expect(parseCommandLine(['build', '--bogus', '-h'])).toMatchObject({
@@ -52,6 +52,15 @@ describe('parseCommandLine', () => {
       source: '--help',
     });
     expect(parseCommandLine(['--version'])).toEqual({ action: 'version' });
+  });
+
+  test('--role names the roles a process runs, repeated for more; none means the command picks', () => {
+    expect(parseCommandLine(['worker', '--role', 'culler', '--role', 'build'])).toMatchObject({
+      action: 'run',
+      command: 'worker',
+      options: { roles: ['culler', 'build'] },
+    });
+    expect(parseCommandLine(['serve'])).toMatchObject({ options: { roles: [] } });
   });
 
   test('a mistake is one sentence, followed by the usage of the command it concerns', () => {
@@ -72,6 +81,12 @@ describe('parseCommandLine', () => {
       [['build', 'a', 'b'], 'build takes one <path|url>, not also "b".', /^usage: bindery build /],
       [['worker', 'now'], 'worker takes no arguments, not also "now".', /^usage: bindery worker/],
       [['help', 'bogus'], 'There is no command "bogus".', /bindery serve/],
+      [
+        ['worker', '--role', 'builder'],
+        'There is no role "builder"; roles are web, build, github, culler.',
+        /^usage: bindery worker \[--role ROLE\]/,
+      ],
+      [['serve', '--role'], 'The option --role needs a value.', /^usage: bindery serve/],
     ];
     for (const [argv, sentence, usage] of cases) {
       const error = usageError(argv);

@@ -1,12 +1,19 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import type { z } from 'zod';
-import type { Config } from '../config.js';
-import type { GitHubApp } from './github-app.js';
-import { GITHUB_QUEUE, prebuildJobSchema, reportJobSchema, reportQueueFor } from './github-jobs.js';
-import { permanentGitHubError } from './permanent-github-error.js';
-import { prebuild, type PrebuildDeps } from './prebuild.js';
-import { reportBuild, type ReportDeps } from './report-build.js';
+import type { Config } from '../src/config.js';
+import { ConfigError } from '../src/errors.js';
+import type { GitHubApp } from '../src/github/github-app.js';
+import {
+  GITHUB_QUEUE,
+  prebuildJobSchema,
+  reportJobSchema,
+  reportQueueFor,
+} from '../src/github/github-jobs.js';
+import { permanentGitHubError } from '../src/github/permanent-github-error.js';
+import { prebuild, type PrebuildDeps } from '../src/github/prebuild.js';
+import { reportBuild, type ReportDeps } from '../src/github/report-build.js';
+import type { RunningRole, ServiceParts } from '../src/service.js';
 
 export interface GitHubWorkerOptions {
   /** Redis for the worker; BullMQ requires `maxRetriesPerRequest: null` on it. */
@@ -125,4 +132,36 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Pro
     signal.addEventListener('abort', abort, { once: true });
     work.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
   });
+}
+
+/**
+ * The GitHub worker role: prebuilds and check-run reports for the GitHub App. It needs the
+ * App's credentials; `bindery serve` starts it only when they are set.
+ */
+export async function startGitHubWorker(parts: ServiceParts): Promise<RunningRole> {
+  const { config, github } = parts;
+  if (!github) {
+    throw new ConfigError(
+      'The GitHub worker needs the GitHub App: set APP_ID, PRIVATE_KEY (or PRIVATE_KEY_PATH) and WEBHOOK_SECRET.',
+    );
+  }
+  const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  const worker = createGitHubWorker({
+    connection,
+    app: github.app,
+    config,
+    builds: parts.builds,
+    reports: github.queue,
+    redis: parts.redis,
+    namespace: parts.namespace,
+    reportTimeoutMs: config.git.cloneTimeoutMs + config.build.timeoutMs + 600_000,
+    queueName: parts.githubQueueName,
+    log: parts.log,
+  });
+  return {
+    async close() {
+      await worker.close();
+      await connection.quit();
+    },
+  };
 }

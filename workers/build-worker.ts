@@ -1,12 +1,13 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { BinderyError, BuildError, UnavailableError } from '../errors.js';
-import { BUILD_QUEUE, buildJobSchema, type BuildJob } from './build-job.js';
-import type { BuildLog, BuildLogEvent } from './build-log.js';
+import { Redis } from 'ioredis';
+import { BinderyError, BuildError, UnavailableError } from '../src/errors.js';
+import { BUILD_QUEUE, buildJobSchema, type BuildJob } from '../src/queue/build-job.js';
+import { BuildLog, type BuildLogEvent } from '../src/queue/build-log.js';
+import type { RunningRole, ServiceOptions, ServiceParts } from '../src/service.js';
 
 /**
- * Builds the image of one job, reporting as it goes; resolves when the image exists. The CLI
- * passes one that calls Builder.buildResolved, so this folder never touches Docker itself.
+ * Builds the image of one job, reporting as it goes; resolves when the image exists. The role
+ * below passes one that calls Builder.buildResolved; tests pass stand-ins.
  * It should stop when `signal` aborts (the build time limit, or a cancel).
  */
 export type BuildFunction = (
@@ -174,4 +175,60 @@ export function createBuildWorker({
       .catch(onError);
   });
   return worker;
+}
+
+/**
+ * The build worker role: builds queued images with Docker, `BINDERY_BUILD_CONCURRENCY` at a
+ * time, after making room under the image budget.
+ */
+export async function startBuildWorker(
+  parts: ServiceParts,
+  options: Pick<ServiceOptions, 'worker'>,
+): Promise<RunningRole> {
+  const { config, builder, pruner } = parts;
+  const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  const worker = createBuildWorker({
+    connection,
+    // The worker's log writes wait out a short Redis outage instead of failing the build.
+    log: new BuildLog(connection),
+    queueName: parts.queueName,
+    concurrency: config.build.concurrency,
+    // The job covers the clone too; the builder's own limits fire first with their words.
+    timeoutMs: config.git.cloneTimeoutMs + config.build.timeoutMs,
+    ...options.worker,
+    build: async (job, onEvent, signal) => {
+      // A build refused for want of disk fails alone; one that fills the disk fails in its step.
+      await pruner.ensureRoom();
+      try {
+        return await builder.buildResolved(
+          { spec: job.spec, ref: job.ref, imageName: job.imageName },
+          { onEvent, signal, gitToken: await installationToken(parts, job.installationId) },
+        );
+      } finally {
+        // The new image, or a failed build's layers (`…:failed-<ref>`), may put the others
+        // over the budget; the launch need not wait.
+        void pruner.run();
+      }
+    },
+  });
+  return {
+    async close() {
+      await worker.close();
+      await connection.quit();
+    },
+  };
+}
+
+/** A private repository's build fetches it with a token of the installation that asked. */
+async function installationToken(
+  { github }: Pick<ServiceParts, 'github'>,
+  installationId: number | undefined,
+): Promise<string | undefined> {
+  if (installationId === undefined) return undefined;
+  if (!github) {
+    throw new UnavailableError(
+      'This build is of a private repository and needs the GitHub App to fetch it; this worker runs without APP_ID.',
+    );
+  }
+  return github.app.installationToken(installationId);
 }

@@ -1,0 +1,73 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createWebhookHandlers } from '../src/github/webhook-handlers.js';
+import { createWebhookMiddleware } from '../src/github/webhook-middleware.js';
+import { createReverseProxy } from '../src/proxy/reverse-proxy.js';
+import { reconcileSessions } from '../src/sessions/reconcile-sessions.js';
+import type { RunningRole, ServiceOptions, ServiceParts } from '../src/service.js';
+import { createApp, createHttpHandler } from '../src/web/create-app.js';
+
+/**
+ * The web role: BinderHub's pages and API, the GitHub App's webhooks and the sessions' proxy
+ * on one port. Sessions the engine and Redis disagree on are settled before it listens.
+ */
+export async function startWeb(
+  parts: ServiceParts,
+  options: Pick<ServiceOptions, 'host' | 'version'>,
+): Promise<RunningRole> {
+  const { config, engine, store, routes, github, log } = parts;
+  const webhooks =
+    github &&
+    (await createWebhookMiddleware({
+      probot: github.app.probot,
+      handlers: createWebhookHandlers({
+        addPrebuilds: (delivery, jobs) => github.queue.addPrebuilds(delivery, jobs),
+      }),
+      webhookSecret: github.webhookSecret,
+      log,
+    }));
+  log(
+    github
+      ? `GitHub App ${config.githubApp?.appId} on: webhooks at /api/github/webhooks`
+      : 'GitHub App off: set APP_ID, PRIVATE_KEY (or PRIVATE_KEY_PATH) and WEBHOOK_SECRET to turn it on',
+  );
+  const { kept, removed } = await reconcileSessions({ engine, store, routes });
+  if (kept.length + removed.length > 0) {
+    log(`sessions reconciled: ${kept.length} kept, ${removed.length} removed`);
+  }
+  const app = createApp({
+    config,
+    engine,
+    resolve: (spec) => parts.builder.resolve(spec),
+    builds: parts.builds,
+    store,
+    routes,
+    sandbox: parts.sandbox,
+    redis: parts.redis,
+    namespace: parts.namespace,
+    version: options.version ?? '0.1.0',
+    webhooks,
+  });
+  const proxy = createReverseProxy({
+    routes,
+    sessionHost: config.sessionHost,
+    publicUrl: config.publicUrl,
+    onActivity: (name, at) => store.touch(name, at),
+    log,
+  });
+  const server = createServer(createHttpHandler(app, proxy));
+  server.on('upgrade', (request, socket, head) => proxy.handleUpgrade(request, socket, head));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, options.host ?? '0.0.0.0', resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${options.host ?? '127.0.0.1'}:${port}`,
+    async close() {
+      proxy.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
