@@ -14,8 +14,8 @@ if [ ! -x node_modules/.bin/jest ] || [ package-lock.json -nt node_modules/.pack
 fi
 
 # The `bindery` command runs compiled JavaScript (dist/, `npm run build`, which `npm ci` runs
-# too); compiled again when src/ changed since.
-if [ ! -f dist/cli.js ] || [ -n "$(find src scripts/build-cli.js package.json -newer dist/cli.js -print -quit)" ]; then
+# too); compiled again when src/ or workers/ changed since.
+if [ ! -f dist/cli.js ] || [ -n "$(find src workers scripts/build-cli.js package.json -newer dist/cli.js -print -quit)" ]; then
   log "compiling the bindery command (npm run build)"
   npm run build --silent
 fi
