@@ -37,7 +37,7 @@ const MAX_PINS = 1_000;
  * Refuses git hosts that resolve to loopback, private, link-local or other non-public
  * addresses (a launch URL must not reach into the operator's network), unless the host is
  * listed in BINDERY_GIT_ALLOWED_HOSTS. Every address the name resolves to must be public.
- * Returns the remote pinned to those addresses, and remembers them for rememberedPin.
+ * Returns the remote pinned to those addresses, and remembers them for remoteFor.
  */
 export async function assertGitHostAllowed(
   url: URL,

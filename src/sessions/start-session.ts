@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { ContainerEngine, RunningSession } from '../engine/container-engine.js';
 import { UnavailableError } from '../errors.js';
+import { formatDuration } from '../format-duration.js';
 
 export interface StartedSession {
   container: RunningSession;
@@ -110,5 +111,7 @@ export async function waitForJupyter(
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  throw new UnavailableError(`Jupyter did not start within ${timeoutMs / 1000} s (${last}).`);
+  throw new UnavailableError(
+    `Jupyter did not start within ${formatDuration(timeoutMs)} (${last}).`,
+  );
 }

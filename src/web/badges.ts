@@ -1,4 +1,7 @@
-/** The Binder logo, as BinderHub serves it at /badge_logo.svg. */
+/**
+ * The static "launch | binder" badge BinderHub serves at /badge_logo.svg and /badge.svg. Text
+ * only: it draws no logo; its name follows the first path's.
+ */
 export const BADGE_LOGO = `<svg xmlns="http://www.w3.org/2000/svg" width="109" height="20" role="img" aria-label="launch: binder"><title>launch: binder</title><linearGradient id="s" x2="0" y2="100%"><stop offset="0" stop-color="#bbb" stop-opacity=".1"/><stop offset="1" stop-opacity=".1"/></linearGradient><clipPath id="r"><rect width="109" height="20" rx="3" fill="#fff"/></clipPath><g clip-path="url(#r)"><rect width="64" height="20" fill="#555"/><rect x="64" width="45" height="20" fill="#579aca"/><rect width="109" height="20" fill="url(#s)"/></g><g fill="#fff" text-anchor="middle" font-family="Verdana,Geneva,DejaVu Sans,sans-serif" font-size="110"><text x="330" y="140" transform="scale(.1)">launch</text><text x="855" y="140" transform="scale(.1)">binder</text></g></svg>`;
 
 const COLOURS: Record<string, string> = {
