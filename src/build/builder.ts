@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config.js';
 import type { ContainerEngine } from '../engine/container-engine.js';
-import { BuildError, RepositoryError, UnavailableError } from '../errors.js';
+import { BuildError, UnavailableError } from '../errors.js';
 import { fetchCommit } from '../repos/fetch-commit.js';
-import { assertGitHostAllowed, lookupAll, type LookupAll } from '../repos/git-host-guard.js';
+import { lookupAll, type LookupAll } from '../repos/git-host-guard.js';
+import type { GitHubClient } from '../repos/github-client.js';
+import { providerFor } from '../repos/provider-registry.js';
 import type { RepoSpec } from '../repos/repo-spec.js';
-import { githubApiUrl, resolveGitHubRef } from '../repos/github-refs.js';
-import { resolveRef } from '../repos/resolve-ref.js';
 import { hashDirectory, packBuildContext, RENDERED_DOCKERFILE } from './build-context.js';
 import type { BuildEvent, BuildEventListener } from './build-events.js';
 import { planBuild, type BaseImageFacts, type BuildPlan } from './detect.js';
@@ -54,6 +54,12 @@ export interface BuilderDeps {
    */
   githubToken?: (owner: string, repo: string) => Promise<string | undefined>;
   /**
+   * The client `gh` refs are resolved through: the GitHub App's Octokit when the app is on
+   * (it authenticates itself; githubToken is then not sent). Without, a shared one with retry
+   * and throttling for GHE_HOST's API (src/repos/github-client.ts).
+   */
+  github?: GitHubClient;
+  /**
    * A network of the build's own for its steps, released once the build has ended however it
    * ended (the sandbox's `build.acquire`); it rejects when the sandbox's rules are missing, and
    * nothing of the repository runs. Unused when BINDERY_BUILD_NETWORK names one network for all
@@ -84,36 +90,17 @@ export class Builder {
 
   constructor(private readonly deps: BuilderDeps) {}
 
-  /** Pins `spec` to a commit SHA (checking the git host first) and names its image. */
+  /** Pins `spec` to a commit SHA (its provider's resolveRef) and names its image. */
   async resolve(spec: RepoSpec): Promise<ResolvedRepo> {
-    const { config } = this.deps;
-    let ref: string;
-    if (spec.provider === 'local') {
-      ref = await hashDirectory(spec.url).catch((error: NodeJS.ErrnoException) => {
-        if (error instanceof RepositoryError) throw error;
-        throw new RepositoryError(
-          `${spec.url} cannot be read as a directory (${error.code ?? error.message}).`,
-        );
-      });
-    } else {
-      await assertGitHostAllowed(new URL(spec.url), config.git.allowedHosts, this.deps.lookup);
-      ref =
-        spec.provider === 'gh'
-          ? await this.resolveOnGitHub(spec)
-          : await resolveRef(spec.url, spec.ref, config.git.cloneTimeoutMs);
-    }
+    const { config, lookup, github, githubToken } = this.deps;
+    const ref = await providerFor(spec.provider).resolveRef(spec, {
+      config,
+      lookup,
+      github,
+      githubToken,
+      hashDirectory,
+    });
     return { spec, ref, imageName: imageNameFor(config.imagePrefix, spec.buildSlug, ref) };
-  }
-
-  private resolveOnGitHub(spec: RepoSpec): Promise<string> {
-    const [owner = '', repo = ''] = spec.repoLabel.split('/').slice(1);
-    const { githubToken = async () => this.deps.config.githubToken } = this.deps;
-    return resolveGitHubRef(
-      { apiUrl: githubApiUrl(this.deps.config.githubUrl), token: () => githubToken(owner, repo) },
-      owner,
-      repo,
-      spec.ref,
-    );
   }
 
   /** Builds `spec` unless its image exists; events describe each phase as it happens. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PROVIDER_IDS } from '../repos/provider-registry.js';
 
 /** The BullMQ queue every build goes through. */
 export const BUILD_QUEUE = 'bindery-builds';
@@ -8,7 +9,7 @@ export const buildJobSchema = z.object({
   imageName: z.string().min(1),
   ref: z.string().min(1),
   spec: z.object({
-    provider: z.enum(['gh', 'gl', 'gist', 'git', 'local']),
+    provider: z.enum(PROVIDER_IDS),
     url: z.string().min(1),
     ref: z.string().min(1),
     buildSlug: z.string().min(1),

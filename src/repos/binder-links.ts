@@ -1,4 +1,5 @@
-import type { RepoSpec } from './repo-spec.js';
+import { providerFor } from './provider-registry.js';
+import type { RepoSpec } from './repo-provider.js';
 
 /** BinderHub's `binder_*` values for a launch, which sessions also get as BINDER_* variables. */
 export interface BinderLinks {
@@ -14,35 +15,19 @@ export interface BinderLinks {
   launchHost: string;
 }
 
-const withoutGit = (url: string) => url.replace(/\.git$/, '');
-
 /** The spec part of `/v2/<provider>/<spec>` for `spec` at `ref`, escaped as BinderHub does. */
 export function specPath(spec: RepoSpec, ref: string): string {
-  const name = spec.repoLabel.slice(spec.provider.length + 1);
-  const escapedRef = encodeURIComponent(ref);
-  switch (spec.provider) {
-    case 'gl':
-    case 'git':
-      return `${encodeURIComponent(name)}/${escapedRef}`;
-    default:
-      return `${name}/${escapedRef}`;
-  }
+  return providerFor(spec.provider).specPath(spec, ref);
 }
 
 /** The links BinderHub puts in its `ready` event, for `spec` resolved to `sha`. */
 export function binderLinks(spec: RepoSpec, sha: string, publicUrl: string): BinderLinks {
-  const repoUrl = withoutGit(spec.url);
-  const refUrl =
-    spec.provider === 'gist'
-      ? `${repoUrl}/${sha}`
-      : spec.provider === 'gh' || spec.provider === 'gl'
-        ? `${repoUrl}/tree/${sha}`
-        : spec.url;
+  const provider = providerFor(spec.provider);
   return {
-    repoUrl,
-    refUrl,
-    request: `v2/${spec.provider}/${specPath(spec, spec.ref)}`,
-    persistentRequest: `v2/${spec.provider}/${specPath(spec, sha)}`,
+    repoUrl: provider.repoUrl(spec),
+    refUrl: provider.refUrl(spec, sha),
+    request: `v2/${spec.provider}/${provider.specPath(spec, spec.ref)}`,
+    persistentRequest: `v2/${spec.provider}/${provider.specPath(spec, sha)}`,
     launchHost: `${publicUrl.replace(/\/+$/, '')}/`,
   };
 }

@@ -4,6 +4,7 @@ import type { Request } from 'express';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import { BinderyError, ForbiddenError } from '../errors.js';
+import { providerFor } from '../repos/provider-registry.js';
 import type { RepoSpec } from '../repos/repo-spec.js';
 
 export class RateLimitError extends BinderyError {
@@ -78,42 +79,14 @@ export function clientKey(ip: string | undefined): string {
     .join(':')}::/64`;
 }
 
-/** Decodes percent-escapes until none is left (or what is left is not an escape). */
-function decodeFully(text: string): string {
-  let current = text;
-  for (let round = 0; round < 8; round++) {
-    let next: string;
-    try {
-      next = decodeURIComponent(current);
-    } catch {
-      return current;
-    }
-    if (next === current) return current;
-    current = next;
-  }
-  return current;
-}
-
 /**
  * The ways one spec can be written, for matching ban and allow patterns: as it came in the
- * URL, and its canonical forms, decoded and escaped. The canonical forms come from the parsed
- * spec (a git URL as WHATWG URL parsing normalises it, `.git` dropped from GitHub names), with
- * every escape decoded — a git host decodes `%2564emo` to `demo` too — and runs of slashes
- * in the path made one.
+ * URL, and its canonical forms, decoded and escaped as its provider writes them (the
+ * provider's banSubjects: a git URL as WHATWG URL parsing normalises it, `.git` dropped from
+ * GitHub names, every escape decoded, runs of slashes in a git URL's path made one).
  */
 export function specSubjects(spec: RepoSpec, path: string): string[] {
-  const label = spec.repoLabel.slice(spec.provider.length + 1);
-  let repo = decodeFully(label);
-  // `http://host//a//b` is `http://host/a/b` to most git hosts; the scheme's `//` stays.
-  if (spec.provider === 'git') repo = repo.replace(/([^:/])\/{2,}/g, '$1/');
-  const ref = decodeFully(spec.ref);
-  const escaped =
-    spec.provider === 'gl' || spec.provider === 'git' ? encodeURIComponent(repo) : repo;
-  return [
-    `${spec.provider}/${path}`,
-    `${spec.provider}/${repo}/${ref}`,
-    `${spec.provider}/${escaped}/${encodeURIComponent(ref)}`,
-  ];
+  return [`${spec.provider}/${path}`, ...providerFor(spec.provider).banSubjects(spec)];
 }
 
 /** Operators' patterns, matched ignoring case: GitHub and GitLab names and URL hosts do. */
