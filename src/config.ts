@@ -288,8 +288,20 @@ const schema = z.object({
   PRIVATE_KEY_PATH: z.string().optional(),
   /** The secret GitHub signs webhook deliveries with. @defaultValue none */
   WEBHOOK_SECRET: z.string().optional(),
-  /** Level of the GitHub App's log lines. @defaultValue info */
-  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+
+  // ## Logging
+  /**
+   * The least severe log lines written, as Probot reads it (the GitHub App's lines included):
+   * trace, debug (every proxied request), info, warn, error, fatal or silent. @defaultValue info
+   */
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /**
+   * `json` (one object a line, for a log collector) or `pretty` (for a terminal), as Probot reads
+   * it. @defaultValue pretty; json when NODE_ENV is production
+   */
+  LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
+  /** `production` makes json the default LOG_FORMAT, as in Probot. @defaultValue none */
+  NODE_ENV: z.string().optional(),
 
   // ## Downloads of builds
   /**
@@ -345,6 +357,11 @@ export interface Config {
   /** The GitHub App, when APP_ID, its private key and WEBHOOK_SECRET are all set. */
   githubApp: GitHubAppConfig | undefined;
   egress: { ports: readonly number[]; allowCidrs: readonly string[] };
+  /** LOG_LEVEL and LOG_FORMAT, for src/log/create-log.ts. */
+  log: {
+    level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+    format: 'json' | 'pretty';
+  };
   sandbox: { network: string; optOut: boolean };
   git: { allowedHosts: readonly string[]; cloneTimeoutMs: number; cloneMaxBytes: number };
   build: {
@@ -370,7 +387,7 @@ export interface GitHubAppConfig {
   appId: number;
   privateKey: string;
   webhookSecret: string;
-  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 }
 
 /**
@@ -499,6 +516,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     githubUrl: `${e.GHE_PROTOCOL}://${e.GHE_HOST}`,
     githubToken: e.GITHUB_TOKEN,
     githubApp: githubAppConfig(e),
+    log: Object.freeze({
+      level: e.LOG_LEVEL,
+      format: e.LOG_FORMAT ?? (e.NODE_ENV === 'production' ? 'json' : 'pretty'),
+    }),
     sandbox: Object.freeze({
       network: e.BINDERY_SESSION_NETWORK,
       optOut: e.BINDERY_SANDBOX_OPTOUT === '1',

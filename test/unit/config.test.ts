@@ -136,6 +136,8 @@ describe('loadConfig reads the environment', () => {
       BINDERY_API_TOKENS: 'secret-one,secret-two',
       GHE_HOST: 'github.corp',
       GHE_PROTOCOL: 'http',
+      LOG_LEVEL: 'debug',
+      LOG_FORMAT: 'json',
     });
     expect(config).toEqual({
       port: 9000,
@@ -180,7 +182,16 @@ describe('loadConfig reads the environment', () => {
       },
       apiTokens: ['secret-one', 'secret-two'],
       githubUrl: 'http://github.corp',
+      log: { level: 'debug', format: 'json' },
     });
+  });
+
+  it('reads LOG_FORMAT as Probot does: pretty unless NODE_ENV is production', () => {
+    expect(loadConfig({}).log).toEqual({ level: 'info', format: 'pretty' });
+    expect(loadConfig({ NODE_ENV: 'production' }).log.format).toBe('json');
+    expect(loadConfig({ NODE_ENV: 'production', LOG_FORMAT: 'pretty' }).log.format).toBe('pretty');
+    expect(() => loadConfig({ LOG_FORMAT: 'yaml' })).toThrow(/LOG_FORMAT: .*"json".*"pretty"/);
+    expect(() => loadConfig({ LOG_LEVEL: 'verbose' })).toThrow(/LOG_LEVEL: .*"debug"/);
   });
 
   it('names a spec pattern that is not a regular expression', () => {
