@@ -1,4 +1,4 @@
-import { hasCredentials } from '../config.js';
+import { hasCredentials, type Config } from '../config.js';
 import { UnavailableError } from '../errors.js';
 import {
   startIndexForwarder,
@@ -14,12 +14,10 @@ import {
 export const INDEX_FORWARDER_HOST = 'bindery-package-index';
 
 /** The package indexes of the configuration (`config.build`). */
-export interface IndexSettings {
-  pipIndexUrl: string | undefined;
-  pipExtraIndexUrl: string | undefined;
-  pipTrustedHost: string | undefined;
-  indexPort: number;
-}
+export type IndexSettings = Pick<
+  Config['build'],
+  'pipIndexUrl' | 'pipExtraIndexUrl' | 'pipTrustedHost' | 'indexPort'
+>;
 
 /** The build network's addresses, where the forwarder listens and whom it answers. */
 export interface NetworkAddresses {

@@ -40,7 +40,7 @@ export async function buildFromCommandLine(
   const result = await building;
   const took = performance.now() - started;
   // Under a minute in tenths of a second: a found image takes well under one.
-  const duration = took < 60_000 ? `${(took / 1000).toFixed(1)} s` : formatDuration(took);
+  const duration = formatDuration(took, { tenths: true });
   console.error(
     result.cached ? `Found the built image in ${duration}.` : `Built the image in ${duration}.`,
   );

@@ -11,16 +11,21 @@ export const reportQueueFor = (queueName: string) => `${queueName}-reports`;
 
 const sha = z.string().regex(/^[0-9a-f]{40}$/, 'must be a full commit SHA');
 
+/** The repository a job is about, and the installation whose token reaches it. */
+const repositoryFields = {
+  installationId: z.number().int().positive(),
+  owner: z.string().min(1),
+  repo: z.string().min(1),
+  private: z.boolean(),
+};
+
 /**
  * A request to prebuild one commit of one repository, made from a webhook delivery. The
  * handler only copies fields out of the payload; everything that needs GitHub's API (the
  * repository's settings, the check run, the comment) happens when the job runs.
  */
 export const prebuildJobSchema = z.object({
-  installationId: z.number().int().positive(),
-  owner: z.string().min(1),
-  repo: z.string().min(1),
-  private: z.boolean(),
+  ...repositoryFields,
   /** The commit; absent for a new installation, whose default branch head is looked up. */
   sha: sha.optional(),
   /** The branch the commit is the head of, for the branch launch link and branch rules. */
@@ -47,10 +52,7 @@ export type PrebuildJob = z.infer<typeof prebuildJobSchema>;
 
 /** Following one build to its end and reporting it on its check run and pull request comments. */
 export const reportJobSchema = z.object({
-  installationId: z.number().int().positive(),
-  owner: z.string().min(1),
-  repo: z.string().min(1),
-  private: z.boolean(),
+  ...repositoryFields,
   sha,
   imageName: z.string().min(1),
   /** Absent when the repository's settings turn check runs off. */
