@@ -1,3 +1,4 @@
+import { isAnyArrayBuffer } from 'node:util/types';
 import { ForbiddenError, NotFoundError, UnavailableError } from '../errors.js';
 import { sharedGitHubClient, type GitHubClient } from './github-client.js';
 
@@ -103,7 +104,7 @@ export async function resolveGitHubRef(
  */
 function textOf(data: unknown): string {
   if (typeof data === 'string') return data;
-  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
+  if (isAnyArrayBuffer(data)) return Buffer.from(data).toString('utf8');
   return JSON.stringify(data ?? '');
 }
 

@@ -166,6 +166,28 @@ describe('resolveGitHubRef through Octokit with retry and throttling', () => {
   });
 });
 
+describe("GitHub's answers", () => {
+  it('reads the SHA whatever the media type is labelled, as GitHub Enterprise labels it', async () => {
+    nock(API)
+      .get('/repos/owner/repo')
+      .reply(200, PUBLIC)
+      .get('/repos/owner/repo/commits/main')
+      .reply(200, SHA, { 'content-type': 'application/vnd.github.sha' });
+    await expect(resolveMain()).resolves.toBe(SHA);
+  });
+
+  it('refuses a repository GitHub calls private, whatever the token can read', async () => {
+    nock(API)
+      .get('/repos/owner/repo')
+      .reply(200, { private: true, visibility: 'private' })
+      .get('/repos/owner/repo/commits/main')
+      .reply(200, SHA);
+    await expect(resolveMain()).rejects.toThrow(
+      'owner/repo is a private repository on GitHub; Bindery launches public repositories only',
+    );
+  });
+});
+
 describe('who GitHub is asked as', () => {
   it('sends the token it is given through the shared client', async () => {
     const github = nock(API, { reqheaders: { authorization: 'Bearer ghp_configured' } })
