@@ -16,6 +16,7 @@ import {
   type ProxyPage,
 } from './proxy-pages.js';
 import type { RouteTable } from './route-table.js';
+import { sessionBarPath } from './session-bar-path.js';
 import { sessionHostFrom } from './session-host.js';
 import { tunnelUpgrade } from './tunnel-upgrade.js';
 
@@ -47,6 +48,19 @@ export interface ReverseProxyOptions {
   launchPageUrl?: string;
   /** One line per failure. @defaultValue console.error */
   log?: (line: string) => void;
+  /**
+   * Answers `/user/<session>/_bindery/…` (the session bar, src/web/session-bar.ts) instead of
+   * the session, on the session's path and on its own host name alike; it authenticates the
+   * visitor itself. @defaultValue none: those paths go to the session like any other
+   */
+  sessionBar?: {
+    handle(
+      request: IncomingMessage,
+      response: ServerResponse,
+      session: string,
+      rest: string,
+    ): Promise<void>;
+  };
 }
 
 export interface ReverseProxy {
@@ -168,6 +182,8 @@ export function createReverseProxy(options: ReverseProxyOptions): ReverseProxy {
     }
     if (placement.to !== 'session') return answer(response, request, pageFor(placement));
     const { session, path } = placement;
+    const bar = options.sessionBar && sessionBarPath(path, session);
+    if (bar !== undefined) return options.sessionBar!.handle(request, response, session, bar);
     const target = await resolve(session);
     if (!(target instanceof URL)) return answer(response, request, target);
     touch(session);

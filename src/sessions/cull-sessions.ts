@@ -45,7 +45,7 @@ async function readBounded(response: Response, maxBytes: number): Promise<string
 }
 
 /** Jupyter's own idea of the session's last activity (kernels included), in ms. */
-async function jupyterLastActivity(
+export async function jupyterLastActivity(
   session: SessionRecord,
   now: number,
 ): Promise<number | undefined> {
