@@ -9,6 +9,8 @@ export type GitHubClient = Pick<Octokit, 'request'>;
 export interface GitHubClientOptions {
   /** `https://api.github.com`, or `<GHE_PROTOCOL>://<GHE_HOST>/api/v3` (githubApiUrl). */
   apiUrl: string;
+  /** A token the client sends with every request (GITHUB_TOKEN). @defaultValue none */
+  token?: string;
   /**
    * The longest rate-limit wait sat through before answering with a sentence instead: a person
    * is waiting for the launch. Longer waits (a used-up hourly limit) are not waited. @defaultValue 20
@@ -41,6 +43,7 @@ const shared = new Map<string, Promise<GitHubClient>>();
  */
 export async function createGitHubClient({
   apiUrl,
+  token,
   maxWaitSeconds = 20,
   secondMs = 1000,
   throttle = {},
@@ -57,6 +60,7 @@ export async function createGitHubClient({
   const Client = Octokit.plugin(throttling, retry);
   return new Client({
     baseUrl: apiUrl.replace(/\/+$/, ''),
+    ...(token ? { auth: token } : {}),
     userAgent: 'bindery',
     log: {
       debug: (message: string) => log?.debug(message),

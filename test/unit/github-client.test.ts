@@ -226,6 +226,19 @@ describe('who GitHub is asked as', () => {
     expect(github.isDone()).toBe(true);
   });
 
+  it('sends the token a client was made with', async () => {
+    const github = nock(API, { reqheaders: { authorization: 'token ghp_client' } })
+      .get('/repos/owner/repo')
+      .reply(200, PUBLIC)
+      .get('/repos/owner/repo/commits/main')
+      .reply(200, SHA);
+    const octokit = await createGitHubClient({ apiUrl: API, token: 'ghp_client' });
+    await expect(resolveGitHubRef({ apiUrl: API, octokit }, 'owner', 'repo', 'main')).resolves.toBe(
+      SHA,
+    );
+    expect(github.isDone()).toBe(true);
+  });
+
   it('asks the GitHub Enterprise API it is given', async () => {
     const apiUrl = 'https://ghe.example.test/api/v3';
     const github = nock('https://ghe.example.test')
