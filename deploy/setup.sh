@@ -33,6 +33,10 @@ command -v chromium >/dev/null || missing+=(chromium)
 # The sandbox drops forged ARP between containers with ebtables (Debian's iptables brings
 # ebtables-nft where it is installed; the ebtables package otherwise).
 command -v ebtables >/dev/null || missing+=(ebtables)
+# DOCKER_HOST over TLS and ssh:// is tested against a TLS server and an sshd the tests start
+# (test/integration/docker-host.test.ts). Debian starts the system's sshd on installing it.
+command -v openssl >/dev/null || missing+=(openssl)
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     log "missing ${missing[*]}; run as root or: sudo apt-get install -y ${missing[*]}"

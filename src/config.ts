@@ -1,5 +1,6 @@
 import { getPrivateKey } from '@probot/get-private-key';
 import { z } from 'zod';
+import { dockerConnection, type DockerConnection } from './docker-connection.js';
 import { ConfigError } from './errors.js';
 
 const UNITS: Record<string, number> = {
@@ -133,8 +134,37 @@ const schema = z.object({
     .optional(),
   /** Redis for queues, logs and session records. @defaultValue redis://127.0.0.1:6379 */
   REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
-  /** Docker daemon address. @defaultValue the local socket */
-  DOCKER_HOST: z.string().optional(),
+  /**
+   * The Docker daemon, as Docker's CLI reads it: `unix:///path/docker.sock`, `tcp://host[:port]`
+   * (2375, or 2376 with TLS) or `ssh://user@host[:port]` (through `docker system dial-stdio` on
+   * that host, which needs the docker CLI there). @defaultValue the local socket
+   */
+  DOCKER_HOST: z
+    .string()
+    .regex(
+      /^(unix|tcp|ssh):\/\/./,
+      'must be unix:///path/docker.sock, tcp://host[:port] or ssh://user@host[:port], as for the docker command',
+    )
+    .optional(),
+  /**
+   * Any value talks TLS to a `tcp://` DOCKER_HOST and verifies its certificate, presenting the
+   * client certificate of DOCKER_CERT_PATH, as Docker's CLI does. @defaultValue unset: plain HTTP
+   */
+  DOCKER_TLS_VERIFY: z.string().optional(),
+  /** Folder of `ca.pem`, `cert.pem` and `key.pem` for DOCKER_TLS_VERIFY (Docker's names). @defaultValue ~/.docker */
+  DOCKER_CERT_PATH: z.string().optional(),
+  /** The ssh-agent's socket, for an `ssh://` DOCKER_HOST. @defaultValue none */
+  SSH_AUTH_SOCK: z.string().optional(),
+  /**
+   * Private key (OpenSSH or PEM, without a passphrase; use the agent for one with a passphrase)
+   * for an `ssh://` DOCKER_HOST. @defaultValue the first of ~/.ssh/id_ed25519, id_ecdsa, id_rsa
+   */
+  BINDERY_DOCKER_SSH_KEY: z.string().optional(),
+  /**
+   * The known_hosts file the `ssh://` DOCKER_HOST's host key must be listed in, as ssh checks it
+   * (hashed entries and `[host]:port` included). @defaultValue ~/.ssh/known_hosts
+   */
+  BINDERY_DOCKER_SSH_KNOWN_HOSTS: z.string().optional(),
 
   // ## Images
   /** Prefix of every built image name (BinderHub's `image_prefix`). @defaultValue bindery/r2d- */
@@ -327,7 +357,8 @@ export interface Config {
   /** `{session}.sessions.example.org`: sessions on host names of their own; unset shares the origin. */
   sessionHost: string | undefined;
   redisUrl: string;
-  dockerHost: string | undefined;
+  /** DOCKER_HOST and what goes with it (src/docker-connection.ts). */
+  docker: DockerConnection;
   imagePrefix: string;
   baseImage: string;
   registry: string | undefined;
@@ -485,7 +516,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     publicUrl: (e.BINDERY_PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
     sessionHost: sessionHostFor(e.BINDERY_SESSION_HOST, e.BINDERY_PUBLIC_URL),
     redisUrl: e.REDIS_URL,
-    dockerHost: e.DOCKER_HOST,
+    docker: dockerConnection(e),
     imagePrefix: e.BINDERY_IMAGE_PREFIX,
     baseImage: e.BINDERY_BASE_IMAGE,
     registry: e.BINDERY_REGISTRY,

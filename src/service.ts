@@ -95,7 +95,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   };
   try {
     await redis.ping();
-    const engine = new DockerEngine(config.dockerHost);
+    const engine = new DockerEngine(config.docker);
     await engine.ping();
     const sandbox = await prepareSandbox({ engine, config, log });
     const queueName = `${BUILD_QUEUE}${suffix}`;

@@ -22,7 +22,7 @@ export async function buildFromCommandLine(
 ): Promise<CommandLineBuild> {
   const config = loadConfig();
   const spec = parseSource(source, options.ref);
-  const engine = new DockerEngine(config.dockerHost);
+  const engine = new DockerEngine(config.docker);
   // Asked alongside the build's first steps (a round trip saved); when Docker is down, its
   // sentence is the one shown.
   const pinged = engine.ping();

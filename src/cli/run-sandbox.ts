@@ -5,7 +5,7 @@ import { prepareSandbox } from '../sandbox/prepare-sandbox.js';
 
 export async function runSandbox(remove: boolean): Promise<number> {
   const config = loadConfig();
-  const engine = new DockerEngine(config.dockerHost);
+  const engine = new DockerEngine(config.docker);
   const sandbox = await prepareSandbox({ engine, config });
   const networks = `${sandbox.network} (${sandbox.policy.bridge}) and the build networks ${sandbox.build.prefix}-* (${sandbox.build.policy.bridge})`;
   if (remove) {

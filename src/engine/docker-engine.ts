@@ -1,7 +1,9 @@
 import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { BuildError, ConfigError, UnavailableError } from '../errors.js';
+import type { DockerConnection } from '../docker-connection.js';
 import { createBuildCgroup } from './build-cgroup.js';
+import { dockerOptions, dockerUnreachable } from './docker-options.js';
 import { committedImageId, nameFailedBuildLayers } from './failed-build-layers.js';
 import {
   dataRootSpace,
@@ -54,26 +56,25 @@ export class DockerEngine implements ContainerEngine {
   /** Whether the daemon is on this machine, so its data root is a path here. */
   private readonly local: boolean;
 
-  /** `dockerHost` is DOCKER_HOST's value (unix:// or tcp://); unset means the local socket. */
-  constructor(dockerHost?: string) {
-    this.local = !dockerHost || dockerHost.startsWith('unix://');
-    if (!dockerHost) {
-      this.docker = new Docker({ socketPath: '/var/run/docker.sock' });
-    } else if (dockerHost.startsWith('unix://')) {
-      this.docker = new Docker({ socketPath: dockerHost.slice('unix://'.length) });
-    } else {
-      const url = new URL(dockerHost.replace(/^tcp:/, 'http:'));
-      this.docker = new Docker({ host: url.hostname, port: Number(url.port || 2375) });
-    }
+  /** Where the daemon is, for messages: DOCKER_HOST, or the local socket. */
+  private readonly address: string;
+
+  /**
+   * `connection` is config.docker (DOCKER_HOST with its TLS or ssh settings), or DOCKER_HOST's
+   * value alone; unset means the local socket.
+   */
+  constructor(connection?: DockerConnection | string) {
+    const host = typeof connection === 'object' ? connection.host : connection;
+    this.local = !host || host.startsWith('unix://');
+    this.address = host ?? 'unix:///var/run/docker.sock';
+    this.docker = new Docker(dockerOptions(connection));
   }
 
   async ping(): Promise<void> {
     try {
       await this.docker.ping();
     } catch (error) {
-      throw new UnavailableError(
-        `Docker does not answer (${(error as Error).message}); is dockerd running?`,
-      );
+      throw new UnavailableError(dockerUnreachable(this.address, error as Error));
     }
   }
 

@@ -37,7 +37,7 @@ export async function removeTestSandbox(config: Config): Promise<void> {
   if (config.sandbox.network === 'bindery-sessions') {
     throw new Error("removeTestSandbox: the default sandbox network is not a test's own");
   }
-  const engine = new DockerEngine(config.dockerHost);
+  const engine = new DockerEngine(config.docker);
   const sandbox = await prepareSandbox({ engine, config, log: () => {} });
   await sandbox.remove();
 }

@@ -27,7 +27,7 @@ describe('loadConfig defaults', () => {
     expect(config.port).toBe(8585);
     expect(config.publicUrl).toBe('http://localhost:8585');
     expect(config.redisUrl).toBe('redis://127.0.0.1:6379');
-    expect(config.dockerHost).toBeUndefined();
+    expect(config.docker).toEqual({ host: undefined });
     expect(config.imagePrefix).toBe('bindery/r2d-');
     expect(config.baseImage).toBe('bindery/base:bookworm');
     expect(config.registry).toBeUndefined();
@@ -143,7 +143,7 @@ describe('loadConfig reads the environment', () => {
       port: 9000,
       publicUrl: 'https://binder.example.org',
       redisUrl: 'redis://redis:6380/2',
-      dockerHost: 'tcp://docker:2375',
+      docker: { host: 'tcp://docker:2375' },
       imagePrefix: 'registry.example.org/binder/r2d-',
       baseImage: 'example/base:1',
       registry: 'registry.example.org',
