@@ -1,5 +1,5 @@
 import { providerFor } from './provider-registry.js';
-import type { RepoSpec } from './repo-provider.js';
+import type { RepoSpec } from './repo-spec.js';
 
 /** BinderHub's `binder_*` values for a launch, which sessions also get as BINDER_* variables. */
 export interface BinderLinks {

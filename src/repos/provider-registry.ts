@@ -4,7 +4,7 @@ import { gitProvider } from './providers/git-provider.js';
 import { githubProvider } from './providers/github-provider.js';
 import { gitlabProvider } from './providers/gitlab-provider.js';
 import { localProvider } from './providers/local-provider.js';
-import type { RepoProvider } from './repo-provider.js';
+import type { RepoProvider, RepoSpec } from './repo-provider.js';
 
 /**
  * Every provider by its prefix (`/v2/<prefix>/<spec>`), as BinderHub's `repo_providers`
@@ -16,9 +16,14 @@ export const PROVIDERS = {
   gist: gistProvider,
   git: gitProvider,
   local: localProvider,
-} as const satisfies Record<string, RepoProvider>;
+} as const;
 
 export type ProviderId = keyof typeof PROVIDERS;
+/** A spec of one of the registered providers. */
+export type KnownRepoSpec = RepoSpec<ProviderId>;
+
+// Each provider is filed under its own id (a type check; nothing runs).
+PROVIDERS satisfies { [Id in ProviderId]: RepoProvider<Id> };
 
 /** The prefixes, for schemas of stored specs (a build job's). */
 export const PROVIDER_IDS = Object.keys(PROVIDERS) as [ProviderId, ...ProviderId[]];
@@ -26,12 +31,12 @@ export const PROVIDER_IDS = Object.keys(PROVIDERS) as [ProviderId, ...ProviderId
 const isProviderId = (id: string): id is ProviderId => Object.hasOwn(PROVIDERS, id);
 
 /** The provider of a spec already parsed (its `provider`). */
-export function providerFor(id: ProviderId): RepoProvider {
+export function providerFor(id: ProviderId): RepoProvider<ProviderId> {
   return PROVIDERS[id];
 }
 
 /** The provider a launch URL names, or a sentence listing the ones there are. */
-export function launchableProvider(id: string): RepoProvider {
+export function launchableProvider(id: string): RepoProvider<ProviderId> {
   const provider = isProviderId(id) ? PROVIDERS[id] : undefined;
   if (provider?.launchable) return provider;
   const ids = PROVIDER_IDS.filter((known) => PROVIDERS[known].launchable);

@@ -1,11 +1,13 @@
 import type { Config } from '../config.js';
 import type { GitHubClient } from './github-client.js';
 import type { LookupAll } from './git-host-guard.js';
-import type { ProviderId } from './provider-registry.js';
 
-/** What to build, before its ref is resolved: plain data, carried in build jobs as it is. */
-export interface RepoSpec {
-  provider: ProviderId;
+/**
+ * What to build, before its ref is resolved: plain data, carried in build jobs as it is. `Id` is
+ * its provider's prefix (repo-spec.ts's RepoSpec has the registry's prefixes).
+ */
+export interface RepoSpec<Id extends string = string> {
+  provider: Id;
   /** A git URL (http, https or git), or an absolute directory path for `local`. */
   url: string;
   /** Branch, tag, full SHA or `HEAD` (the default branch); unresolved. */
@@ -47,27 +49,27 @@ export interface ResolveContext {
  * hold it (binderhub/repoproviders.py): the spec's syntax, how a ref becomes a commit, the links
  * a launch shows, the build slug, and the ways a spec can be written for ban matching.
  */
-export interface RepoProvider {
+export interface RepoProvider<Id extends string = string> {
   /** The prefix: `/v2/<id>/<spec>`, and the `bindery.repo` label's first part. */
-  readonly id: ProviderId;
+  readonly id: Id;
   /** Whether `/v2/<id>/…` names it; `local` directories are only for `bindery build`. */
   readonly launchable: boolean;
   /** Parses the spec after `<id>/` (refusing what is not one, with a sentence). */
-  parseSpec(spec: string, options?: ParseOptions): RepoSpec;
+  parseSpec(spec: string, options?: ParseOptions): RepoSpec<Id>;
   /** The commit SHA that `spec.ref` names now (a content hash for a directory). */
-  resolveRef(spec: RepoSpec, context: ResolveContext): Promise<string>;
+  resolveRef(spec: RepoSpec<Id>, context: ResolveContext): Promise<string>;
   /** binder_repo_url: the repository as a person would open it. */
-  repoUrl(spec: RepoSpec): string;
+  repoUrl(spec: RepoSpec<Id>): string;
   /** binder_ref_url: the repository at commit `sha`. */
-  refUrl(spec: RepoSpec, sha: string): string;
+  refUrl(spec: RepoSpec<Id>, sha: string): string;
   /** The spec part of `/v2/<id>/<spec>` for `spec` at `ref`, escaped as BinderHub does. */
-  specPath(spec: RepoSpec, ref: string): string;
+  specPath(spec: RepoSpec<Id>, ref: string): string;
   /**
    * The canonical ways of writing `spec` for ban and allow patterns, each `<id>/<repo>/<ref>`:
    * every escape decoded, and escaped as the provider's URLs escape it (launch-limits.ts adds
    * the spec as it came in the URL and matches ignoring case).
    */
-  banSubjects(spec: RepoSpec): string[];
+  banSubjects(spec: RepoSpec<Id>): string[];
 }
 
 /** The spec without its ref, as the provider wrote it into the label (`owner/repo`, a URL…). */

@@ -1,11 +1,12 @@
 import { InvalidInputError } from '../errors.js';
-import { launchableProvider, type ProviderId } from './provider-registry.js';
+import { launchableProvider, type KnownRepoSpec, type ProviderId } from './provider-registry.js';
 import { gitSpec } from './providers/git-provider.js';
 import { localProvider } from './providers/local-provider.js';
-import type { ParseOptions, RepoSpec } from './repo-provider.js';
+import type { ParseOptions } from './repo-provider.js';
 import { parseGitUrl } from './spec-parts.js';
 
-export type { RepoSpec } from './repo-provider.js';
+/** What to build, before its ref is resolved (repo-provider.ts), of a registered provider. */
+export type RepoSpec = KnownRepoSpec;
 export { parseGitUrl, validateRef } from './spec-parts.js';
 export type Provider = ProviderId;
 

@@ -11,7 +11,7 @@ import {
 import { resolveOverGit } from './git-provider.js';
 
 /** `gist/<user>/<gist id>[/<ref>]`: a GitHub gist, its default branch unless a ref is given. */
-export const gistProvider: RepoProvider = {
+export const gistProvider: RepoProvider<'gist'> = {
   id: 'gist',
   launchable: true,
 

@@ -23,7 +23,7 @@ export async function resolveOverGit(spec: RepoSpec, context: ResolveContext): P
 }
 
 /** `git/<URL-escaped URL>/<ref>`: any public git repository over http, https or git. */
-export const gitProvider: RepoProvider = {
+export const gitProvider: RepoProvider<'git'> = {
   id: 'git',
   launchable: true,
 
@@ -51,6 +51,6 @@ export const gitProvider: RepoProvider = {
 };
 
 /** The spec of git URL `url` (already checked by parseGitUrl) at `ref`. */
-export function gitSpec(url: string, ref: string): RepoSpec {
+export function gitSpec(url: string, ref: string): RepoSpec<'git'> {
   return { provider: 'git', url, ref: validateRef(ref), buildSlug: url, repoLabel: `git/${url}` };
 }

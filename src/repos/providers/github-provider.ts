@@ -12,13 +12,13 @@ import {
 } from '../spec-parts.js';
 
 /** `owner` and `repo` of a gh spec, from the label this provider wrote (`gh/<owner>/<repo>`). */
-function ownerAndRepo(spec: RepoSpec): [owner: string, repo: string] {
+function ownerAndRepo(spec: RepoSpec<'gh'>): [owner: string, repo: string] {
   const [owner = '', repo = ''] = specName(spec).split('/');
   return [owner, repo];
 }
 
 /** `gh/<owner>/<repo>/<ref>`: a repository on GitHub, or on GitHub Enterprise (GHE_HOST). */
-export const githubProvider: RepoProvider = {
+export const githubProvider: RepoProvider<'gh'> = {
   id: 'gh',
   launchable: true,
 

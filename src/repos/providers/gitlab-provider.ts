@@ -11,7 +11,7 @@ import {
 import { resolveOverGit } from './git-provider.js';
 
 /** `gl/<URL-escaped group/project>/<ref>`: a project on gitlab.com, subgroups and all. */
-export const gitlabProvider: RepoProvider = {
+export const gitlabProvider: RepoProvider<'gl'> = {
   id: 'gl',
   launchable: true,
 

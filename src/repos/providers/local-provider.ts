@@ -8,7 +8,7 @@ import { canonicalSubjects, decodeFully } from '../spec-parts.js';
  * A directory on this machine, for `bindery build <path>` only: built as its files are now, its
  * "commit" the hash of its contents. No launch URL names one.
  */
-export const localProvider: RepoProvider = {
+export const localProvider: RepoProvider<'local'> = {
   id: 'local',
   launchable: false,
 
