@@ -6,7 +6,7 @@
 // `bindery build`'s CPU time. Types are checked by `npm run typecheck`, not here.
 // dist/meta.json (esbuild's metafile) says which sources each output holds.
 import { build } from 'esbuild';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
@@ -32,6 +32,10 @@ const { metafile } = await build({
   logLevel: 'warning',
 });
 writeFileSync(`${root}/dist/meta.json`, JSON.stringify(metafile, null, 1));
+// The pages' static files go beside the code that serves them, so dist/ runs on its own (the
+// service image holds dist/ and not src/).
+const assets = `${root}/src/web/page-assets`;
+if (existsSync(assets)) cpSync(assets, `${root}/dist/page-assets`, { recursive: true });
 
 // Errors name themselves after their class (this.constructor.name). esbuild renames a class only
 // when two bundled modules declare the same name, by appending a digit; keepNames would prevent
