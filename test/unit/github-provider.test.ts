@@ -1,8 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { Octokit } from '@octokit/rest';
 import nock from 'nock';
+import { ProbotOctokit } from 'probot';
 import { loadConfig } from '../../src/config.js';
 import { ForbiddenError, InvalidInputError } from '../../src/errors.js';
+import type { InstallationOctokit } from '../../src/github/github-app.js';
 import { githubProvider } from '../../src/repos/providers/github-provider.js';
 
 const SHA = 'd'.repeat(40);
@@ -124,13 +125,19 @@ describe('gh refs', () => {
     expect(asked).toEqual(['team/notes']);
   });
 
-  it('goes through the Octokit it is given, the GitHub App’s', async () => {
+  it("goes through the GitHub App's Octokit when given it, which authenticates itself", async () => {
     nock('https://api.github.com', { reqheaders: { authorization: 'token ghs_app' } })
       .get('/repos/owner/repo')
       .reply(200, PUBLIC)
       .get('/repos/owner/repo/commits/v2')
+      .reply(502, 'Bad Gateway')
+      .get('/repos/owner/repo/commits/v2')
       .reply(200, SHA);
-    const github = new Octokit({ auth: 'ghs_app' });
+    // Probot's client, as GitHubApp.installation gives it, with Probot's own retry plugin.
+    const github: InstallationOctokit = new ProbotOctokit({
+      auth: { token: 'ghs_app' },
+      retry: { retryAfterBaseValue: 10 },
+    });
     const spec = githubProvider.parseSpec('owner/repo/v2');
     await expect(
       githubProvider.resolveRef(spec, { config, lookup: publicLookup, github }),
