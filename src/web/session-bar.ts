@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config.js';
 import { formatBytes } from '../format-bytes.js';
+import { createLog } from '../log/create-log.js';
 import type { ContainerEngine } from '../engine/container-engine.js';
 import type { RouteTable } from '../proxy/route-table.js';
 import { SESSION_BAR } from '../proxy/session-bar-path.js';
@@ -29,8 +30,11 @@ export interface SessionBarDeps {
     'publicUrl' | 'sessionHost' | 'idleTimeoutSeconds' | 'maxAgeSeconds' | 'downloadMaxBytes'
   >;
   now?: () => number;
-  /** One line per download, stop or failure. @defaultValue console.error */
-  log?: (line: string) => void;
+  /**
+   * One line per download and stop (info) and per failure (warn): the service's pino logger
+   * fits. @defaultValue a logger of its own from createLog (LOG_LEVEL, LOG_FORMAT)
+   */
+  log?: { info(message: string): void; warn(message: string): void };
 }
 
 /** What the reverse proxy hands `/user/<session>/_bindery/…` to (ReverseProxyOptions.sessionBar). */
@@ -70,7 +74,7 @@ async function readForm(request: IncomingMessage): Promise<URLSearchParams | und
 export function createSessionBar(deps: SessionBarDeps): SessionBar {
   const { config, store } = deps;
   const now = deps.now ?? Date.now;
-  const log = deps.log ?? ((line: string) => console.error(line));
+  const log = deps.log ?? createLog().child({ component: 'session-bar' });
   const secure = config.publicUrl.startsWith('https:');
   const downloading = new Set<string>();
 
@@ -161,10 +165,10 @@ export function createSessionBar(deps: SessionBarDeps): SessionBar {
         maxBytes: cap,
         topDirectory: `${record.name}-work`,
       });
-      log(`session bar: ${record.name}: sent ${bytes} bytes of work in ${now() - started} ms`);
+      log.info(`session bar: ${record.name}: sent ${bytes} bytes of work in ${now() - started} ms`);
     } catch (error) {
       if (response.headersSent) {
-        log(`session bar: ${record.name}: download cut short: ${(error as Error).message}`);
+        log.warn(`session bar: ${record.name}: download cut short: ${(error as Error).message}`);
         return void response.destroy();
       }
       if (error instanceof ArchiveTooLargeError) {
@@ -176,7 +180,7 @@ export function createSessionBar(deps: SessionBarDeps): SessionBar {
           { href: './', text: 'Back to the session bar' },
         );
       }
-      log(`session bar: ${record.name}: download failed: ${(error as Error).message}`);
+      log.warn(`session bar: ${record.name}: download failed: ${(error as Error).message}`);
       return message(
         response,
         503,
@@ -208,7 +212,7 @@ export function createSessionBar(deps: SessionBarDeps): SessionBar {
       }
     }
     await removeSession(deps, record);
-    log(`session bar: ${record.name}: stopped by its holder`);
+    log.info(`session bar: ${record.name}: stopped by its holder`);
     message(
       response,
       200,

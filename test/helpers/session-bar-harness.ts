@@ -92,7 +92,7 @@ export async function startSessionBarHarness(letter: string): Promise<SessionBar
           store,
           routes,
           config,
-          log: (line) => logged.push(line),
+          log: { info: (line) => logged.push(line), warn: (line) => logged.push(line) },
         }),
       });
       const server = createServer((request, response) => {
