@@ -24,6 +24,8 @@ missing=()
 command -v dockerd >/dev/null || missing+=(docker.io)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
+# deploy/compose.yml is checked by starting it (test/integration/deploy-compose.test.ts).
+command -v docker-compose >/dev/null || missing+=(docker-compose)
 command -v git >/dev/null || missing+=(git)
 command -v python3 >/dev/null || missing+=(python3)
 # The host's pip fills the base image's wheelhouse (deploy/base-image/bootstrap.sh).
