@@ -188,11 +188,27 @@ const schema = z.object({
    */
   BINDERY_DISK_HEADROOM: byteSizeOrOff.default(10 * 2 ** 30),
   /**
-   * The operator's own registry host (`registry.internal:5000`): repositories' Dockerfiles may
-   * start FROM it even where it resolves to a private address. Nothing is pushed to it.
-   * @defaultValue none
+   * The operator's registry host (`registry.internal:5000`), where images are shared between
+   * hosts: images are named `<registry>/<BINDERY_IMAGE_PREFIX><slug>:<ref>`, each build pushes
+   * its image there, "is it built?" asks it, and a host without the image pulls it. Docker talks
+   * plain HTTP only to 127.0.0.0/8 unless dockerd lists it in `insecure-registries`. Repositories'
+   * Dockerfiles may start FROM it even where it resolves to a private address, never FROM an
+   * image of Bindery's there. @defaultValue none
    */
-  BINDERY_REGISTRY: z.string().optional(),
+  BINDERY_REGISTRY: z
+    .string()
+    .regex(
+      /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?$/,
+      'must be a registry host, optionally with a port (registry.internal:5000), without a scheme or path; a namespace goes in BINDERY_IMAGE_PREFIX',
+    )
+    .optional(),
+  /**
+   * The user Bindery signs in to BINDERY_REGISTRY as, for pushes, pulls and manifest lookups
+   * (sent to the Docker daemon as its registry auth, never logged). @defaultValue none
+   */
+  BINDERY_REGISTRY_USERNAME: z.string().optional(),
+  /** The password or access token for BINDERY_REGISTRY_USERNAME. @defaultValue none */
+  BINDERY_REGISTRY_PASSWORD: z.string().optional(),
 
   // ## Sessions and their sandbox
   /** CPUs per session and per build step. @defaultValue 1 */
@@ -359,9 +375,12 @@ export interface Config {
   redisUrl: string;
   /** DOCKER_HOST and what goes with it (src/docker-connection.ts). */
   docker: DockerConnection;
+  /** Where built images are named: BINDERY_IMAGE_PREFIX, after `<BINDERY_REGISTRY>/` when that is set. */
   imagePrefix: string;
   baseImage: string;
   registry: string | undefined;
+  /** BINDERY_REGISTRY_USERNAME and _PASSWORD; undefined when unset. */
+  registryAuth: { username: string; password: string } | undefined;
   /** Garbage collection of built images (src/sessions/prune-images.ts); 0 is no cap. */
   images: { budgetBytes: number; maxCount: number; diskHeadroomBytes: number };
   session: { cpus: number; memoryBytes: number; pidsLimit: number; runtime: 'runc' | 'runsc' };
@@ -489,6 +508,27 @@ function sessionHostFor(pattern: string | undefined, publicUrl: string | undefin
   return host;
 }
 
+/** Registry credentials: both of BINDERY_REGISTRY_USERNAME and _PASSWORD, with the registry, or none. */
+function registryAuthFor(e: {
+  BINDERY_REGISTRY?: string;
+  BINDERY_REGISTRY_USERNAME?: string;
+  BINDERY_REGISTRY_PASSWORD?: string;
+}): Config['registryAuth'] {
+  const { BINDERY_REGISTRY_USERNAME: username, BINDERY_REGISTRY_PASSWORD: password } = e;
+  if (username === undefined && password === undefined) return undefined;
+  if (username === undefined || password === undefined) {
+    throw new ConfigError(
+      'BINDERY_REGISTRY_USERNAME and BINDERY_REGISTRY_PASSWORD go together: set both, or neither for a registry without sign-in.',
+    );
+  }
+  if (!e.BINDERY_REGISTRY) {
+    throw new ConfigError(
+      'BINDERY_REGISTRY_USERNAME is set without BINDERY_REGISTRY: set the registry host they sign in to.',
+    );
+  }
+  return Object.freeze({ username, password });
+}
+
 /**
  * Reads the configuration from `env` (the only reader of `process.env` in Bindery).
  * Throws a ConfigError naming each variable that is wrong and why.
@@ -517,9 +557,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sessionHost: sessionHostFor(e.BINDERY_SESSION_HOST, e.BINDERY_PUBLIC_URL),
     redisUrl: e.REDIS_URL,
     docker: dockerConnection(e),
-    imagePrefix: e.BINDERY_IMAGE_PREFIX,
+    imagePrefix: e.BINDERY_REGISTRY
+      ? `${e.BINDERY_REGISTRY}/${e.BINDERY_IMAGE_PREFIX}`
+      : e.BINDERY_IMAGE_PREFIX,
     baseImage: e.BINDERY_BASE_IMAGE,
     registry: e.BINDERY_REGISTRY,
+    registryAuth: registryAuthFor(e),
     images: Object.freeze({
       budgetBytes: e.BINDERY_IMAGE_BUDGET,
       maxCount: e.BINDERY_IMAGE_MAX_COUNT,

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config.js';
 import type { ContainerEngine } from '../engine/container-engine.js';
+import { ImageStore } from '../engine/image-store.js';
 import { BuildError, UnavailableError } from '../errors.js';
 import { fetchCommit } from '../repos/fetch-commit.js';
 import { lookupAll, type LookupAll } from '../repos/git-host-guard.js';
@@ -115,8 +116,16 @@ export class Builder {
     const started = Date.now();
     const emit = (event: BuildEvent) => options.onEvent?.(event);
     const { imageName, spec } = resolved;
-    if (await this.deps.engine.imageExists(imageName)) {
+    // With BINDERY_REGISTRY, built means pushed: an image only on this host (its push failed)
+    // is pushed now, not built again.
+    const images = new ImageStore(this.deps.engine, this.deps.config);
+    if (await images.isPublished(imageName)) {
       emit({ phase: 'built', message: 'Found built image, launching...\n', imageName });
+      return { ...resolved, cached: true, durationMs: Date.now() - started };
+    }
+    if (images.shared(imageName) && (await this.deps.engine.imageExists(imageName))) {
+      await images.push(imageName, emit);
+      emit({ phase: 'built', message: `Pushed image ${imageName}\n`, imageName });
       return { ...resolved, cached: true, durationMs: Date.now() - started };
     }
 
@@ -149,6 +158,7 @@ export class Builder {
     } finally {
       if (workDir) await rm(workDir, { recursive: true, force: true });
     }
+    await images.push(imageName, emit);
     emit({ phase: 'built', message: `Built image ${imageName}\n`, imageName });
     return { ...resolved, cached: false, durationMs: Date.now() - started };
   }

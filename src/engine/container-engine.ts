@@ -29,6 +29,18 @@ export interface DiskSpace {
   freeBytes: number;
 }
 
+/** Credentials for a registry (BINDERY_REGISTRY_USERNAME / _PASSWORD). */
+export interface RegistryAuth {
+  username: string;
+  password: string;
+}
+
+/**
+ * Each layer of an image being pushed, by layer id, as BinderHub's `pushing` events carry it:
+ * `{current, total}` bytes while it uploads, else Docker's word for its state (`Pushed`).
+ */
+export type LayerProgress = Record<string, { current: number; total: number } | string>;
+
 /** Resource limits for a container or a build. */
 export interface Limits {
   cpus: number;
@@ -166,6 +178,18 @@ export interface ContainerEngine {
   /** Stops and removes a container; a container already gone is not an error. */
   removeContainer(idOrName: string): Promise<void>;
   removeImage(name: string): Promise<void>;
+  /**
+   * Whether the registry `name` starts with holds it (a manifest lookup); rejects with
+   * UnavailableError naming the registry when it cannot be asked.
+   */
+  registryHasImage(name: string, auth?: RegistryAuth): Promise<boolean>;
+  /** Pushes `name` to the registry it starts with; rejects with UnavailableError naming it. */
+  pushImage(
+    name: string,
+    options?: { auth?: RegistryAuth; onProgress?: (layers: LayerProgress) => void },
+  ): Promise<void>;
+  /** Pulls `name` from the registry it starts with; rejects with UnavailableError naming it. */
+  pullImage(name: string, auth?: RegistryAuth): Promise<void>;
   /** Every image with a name starting with `prefix`, one entry per name. */
   listImages(prefix: string): Promise<BuiltImage[]>;
   /** Ids of the images of every container, running or not. */

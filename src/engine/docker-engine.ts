@@ -11,6 +11,7 @@ import {
   listImagesUnder,
   removeImageUnlessUsed,
 } from './docker-images.js';
+import { pullImage, pushImage, registryHasImage } from './docker-registry.js';
 import { JUPYTER_PORT, jupyterUrl } from './jupyter-url.js';
 import { LineSplitter } from './line-splitter.js';
 import type {
@@ -19,10 +20,12 @@ import type {
   ContainerEngine,
   DiskSpace,
   ImageFacts,
+  LayerProgress,
   Limits,
   NetworkFacts,
   RunOptions,
   NetworkSpec,
+  RegistryAuth,
   RunningSession,
   SessionContainer,
   SessionSpec,
@@ -411,6 +414,21 @@ export class DockerEngine implements ContainerEngine {
 
   listImages(prefix: string): Promise<BuiltImage[]> {
     return listImagesUnder(this.docker, prefix);
+  }
+
+  registryHasImage(name: string, auth?: RegistryAuth): Promise<boolean> {
+    return registryHasImage(this.docker, name, auth);
+  }
+
+  pushImage(
+    name: string,
+    options: { auth?: RegistryAuth; onProgress?: (layers: LayerProgress) => void } = {},
+  ): Promise<void> {
+    return pushImage(this.docker, name, options);
+  }
+
+  pullImage(name: string, auth?: RegistryAuth): Promise<void> {
+    return pullImage(this.docker, name, auth);
   }
 
   imagesInUse(): Promise<Set<string>> {

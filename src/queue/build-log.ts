@@ -11,6 +11,11 @@ export interface BuildLogEvent {
   message: string;
   imageName?: string;
   /**
+   * On `pushing` events: each layer's state by layer id, `{current, total}` bytes while it
+   * uploads, else Docker's word for it, as BinderHub sends them.
+   */
+  progress?: Record<string, { current: number; total: number } | string>;
+  /**
    * On the final event the build worker writes: milliseconds from its worker taking up this
    * try of the build to its end. It travels with the event because readers stop at the final
    * event, and the queue records the job's end only after the worker has written it.

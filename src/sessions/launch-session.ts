@@ -1,6 +1,7 @@
 import type { Config } from '../config.js';
 import { UnavailableError } from '../errors.js';
 import type { ContainerEngine } from '../engine/container-engine.js';
+import { ImageStore } from '../engine/image-store.js';
 import type { RouteTable } from '../proxy/route-table.js';
 import { sessionUrl } from '../proxy/session-host.js';
 import type { Sandbox } from '../sandbox/prepare-sandbox.js';
@@ -68,6 +69,9 @@ export async function launchSession(
         'Restart Bindery as root to install it again, or set BINDERY_SANDBOX_OPTOUT=1 for development only.',
     );
   }
+  // A host without the image (it was built on another, or pruned here) pulls it from the
+  // registry, before a slot is taken for the time the pull lasts.
+  await new ImageStore(engine, config).ensureLocal(request.image);
   const name = newSessionName();
   const full = await store.reserve({
     name,

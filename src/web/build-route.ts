@@ -1,4 +1,5 @@
 import type { Request, Response } from 'express';
+import { ImageStore } from '../engine/image-store.js';
 import { BinderyError, ForbiddenError } from '../errors.js';
 import { binderLinks } from '../repos/binder-links.js';
 import type { ResolvedRepo } from '../build/builder.js';
@@ -103,7 +104,10 @@ async function buildThenLaunch(
   const { config } = deps;
   const { spec, resolved, buildOnly, client } = launch;
   const { imageName } = resolved;
-  if (await deps.engine.imageExists(imageName)) {
+  // This host's images, and the registry's when BINDERY_REGISTRY is set: an image built on
+  // another host is pulled by the launch, not built again.
+  const images = new ImageStore(deps.engine, config);
+  if (await images.isBuilt(imageName)) {
     stream.send({ phase: 'built', imageName, message: 'Found built image, launching...\n' });
   } else {
     const started = Date.now();

@@ -1,4 +1,5 @@
 import type { Request, Response } from 'express';
+import { ImageStore } from '../engine/image-store.js';
 import type { WebDeps } from './web-deps.js';
 
 /** How long one run of the checks answers every probe. */
@@ -17,16 +18,21 @@ interface Health {
 
 /**
  * GET /health: `{ ok, checks, checkedAt }`, 503 when a check fails. The checks (Docker, Redis,
- * the sandbox's firewall rules) run at most once a second whatever the number of requests: an
- * answer is reused for a second, and while the next run is under way probes get the previous
- * answer if it is under 10 s old, so a probe never waits on a busy Docker behind a flood.
+ * the sandbox's firewall rules, BINDERY_REGISTRY through Docker when set) run at most once a
+ * second whatever the number of requests: an answer is reused for a second, and while the next
+ * run is under way probes get the previous answer if it is under 10 s old, so a probe never
+ * waits on a busy Docker behind a flood.
  * Health is not rate-limited: a load balancer reads a 429 as "down" and would take a healthy
  * instance out of service, and answering from memory costs less than counting in Redis would.
  */
 export function healthRoute(
-  deps: Pick<WebDeps, 'engine' | 'redis' | 'sandbox'>,
+  deps: Pick<WebDeps, 'engine' | 'redis' | 'sandbox'> & {
+    /** BINDERY_REGISTRY, checked when set. */
+    config?: Pick<WebDeps['config'], 'registry' | 'registryAuth'>;
+  },
   now: () => number = Date.now,
 ) {
+  const registry = deps.config?.registry ? new ImageStore(deps.engine, deps.config) : undefined;
   let last: { health: Health; at: number } | undefined;
   let running: Promise<{ health: Health; at: number }> | undefined;
 
@@ -48,6 +54,7 @@ export function healthRoute(
         const { ok, problems } = await deps.sandbox.check();
         if (!ok) throw new Error(problems.join('; '));
       }),
+      ...(registry ? [check('Registry', () => registry.checkRegistry())] : []),
     ]);
     const health = { ok: checks.every((c) => c.ok), checks, checkedAt: new Date(at).toISOString() };
     last = { health, at: now() };

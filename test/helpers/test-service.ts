@@ -95,7 +95,8 @@ export async function startTestService(
         const keys = [
           ...(await redis.keys(`${namespace}:*`)),
           ...(await redis.keys(`bull:*${namespace}*`)),
-          ...(await redis.keys(`build:${prefix}*`)),
+          // config.imagePrefix: the prefix after BINDERY_REGISTRY's host when that is set.
+          ...(await redis.keys(`build:${config.imagePrefix}*`)),
         ];
         if (keys.length > 0) await redis.del(...keys);
       } finally {
@@ -107,7 +108,8 @@ export async function startTestService(
         '--format',
         '{{.Repository}}:{{.Tag}}',
       ]);
-      for (const image of stdout.split('\n').filter((image) => image.startsWith(prefix))) {
+      const ours = (image: string) => image.startsWith(config.imagePrefix);
+      for (const image of stdout.split('\n').filter(ours)) {
         await engine.removeImage(image);
       }
       if (ownSandbox) await removeTestSandbox(config);
