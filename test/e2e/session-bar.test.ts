@@ -95,6 +95,11 @@ test('from inside JupyterLab, Download my work holds what was written and none o
   expect(await page.locator('h1').textContent()).toBe('Your session');
   expect(await page.locator('#time-left').textContent()).toMatch(/^(9|10) min/);
   await shot(page, 'session-bar.png');
+  // On a phone: one column, nothing wider than the screen.
+  await page.setViewportSize({ width: 390, height: 844 });
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+  await shot(page, 'session-bar-phone.png');
+  await page.setViewportSize({ width: 1100, height: 800 });
 
   const [download] = await Promise.all([
     page.waitForEvent('download'),
