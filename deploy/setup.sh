@@ -39,6 +39,8 @@ command -v ebtables >/dev/null || missing+=(ebtables)
 # (test/integration/docker-host.test.ts). Debian starts the system's sshd on installing it.
 command -v openssl >/dev/null || missing+=(openssl)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+# BINDERY_REGISTRY is tested against Debian's registry, started by each test on its own port.
+[ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     log "missing ${missing[*]}; run as root or: sudo apt-get install -y ${missing[*]}"
@@ -47,6 +49,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]} from Debian"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian starts the registry it installs, on :5000 of every address; set-up installed it for
+  # the tests, which start their own, so it does not stay running (an operator's own is untouched).
+  if [[ " ${missing[*]} " == *" docker-registry "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  fi
 fi
 
 # gVisor for BINDERY_RUNTIME=runsc: registered with dockerd as the runtime "runsc".
