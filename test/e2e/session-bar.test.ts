@@ -97,7 +97,9 @@ test('from inside JupyterLab, Download my work holds what was written and none o
   await shot(page, 'session-bar.png');
   // On a phone: one column, nothing wider than the screen.
   await page.setViewportSize({ width: 390, height: 844 });
-  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+  expect(Number(await page.evaluate('document.documentElement.scrollWidth'))).toBeLessThanOrEqual(
+    390,
+  );
   await shot(page, 'session-bar-phone.png');
   await page.setViewportSize({ width: 1100, height: 800 });
 
