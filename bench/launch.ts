@@ -18,6 +18,7 @@ import { readEventStream } from '../test/helpers/event-stream.js';
 import { startGitServer } from '../test/helpers/git-server.js';
 import { machine, median, percentile, writeSection } from './report.js';
 import { freePort } from '../test/helpers/free-port.js';
+import { createLog } from '../src/log/create-log.js';
 
 const LAUNCHES = Math.min(Math.max(Number(process.env.LAUNCHES ?? 12) || 12, 10), 100);
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
@@ -49,7 +50,7 @@ async function main(): Promise<void> {
     namespace,
     host: '127.0.0.1',
     roles: ['web', 'build'],
-    log: () => {},
+    log: createLog({ level: 'silent' }),
   });
   const store = new SessionStore(redis, namespace);
   const launch: number[] = [];

@@ -8,8 +8,10 @@
 // cleaned up, and a build it cuts short with 143.
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
+import { inspect } from 'node:util';
 import { BinderyError } from './errors.js';
 import { parseCommandLine, UsageError, type CommandLine } from './cli/command-line.js';
+import { print, say } from './cli/terminal.js';
 
 type Run = Extract<CommandLine, { action: 'run' }>;
 
@@ -44,12 +46,12 @@ function listenForSignals(): { signal: AbortSignal; received: () => NodeJS.Signa
 async function main(argv: string[]): Promise<number> {
   const line = parseCommandLine(argv);
   if (line.action === 'help') {
-    console.log(line.text);
+    print(line.text);
     return 0;
   }
   if (line.action === 'version') {
     const manifest = readFileSync(new URL('../package.json', import.meta.url), 'utf8');
-    console.log(`bindery ${(JSON.parse(manifest) as { version: string }).version}`);
+    print(`bindery ${(JSON.parse(manifest) as { version: string }).version}`);
     return 0;
   }
   const { signal, received } = listenForSignals();
@@ -59,7 +61,7 @@ async function main(argv: string[]): Promise<number> {
   } catch (error) {
     const name = received();
     if (!name) throw error;
-    console.error(`bindery: stopped by ${name}.`);
+    say(`bindery: stopped by ${name}.`);
     return 128 + constants.signals[name];
   }
 }
@@ -69,10 +71,10 @@ main(process.argv.slice(2)).then(
   (error: unknown) => {
     // People get a sentence; only unexpected failures get a stack.
     if (error instanceof UsageError) {
-      console.error(`bindery: ${error.message}\n\n${error.usage}`);
+      say(`bindery: ${error.message}\n\n${error.usage}`);
       process.exit(2);
     }
-    console.error(error instanceof BinderyError ? `bindery: ${error.message}` : error);
+    say(error instanceof BinderyError ? `bindery: ${error.message}` : inspect(error));
     process.exit(1);
   },
 );

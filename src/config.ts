@@ -437,7 +437,6 @@ export interface GitHubAppConfig {
   appId: number;
   privateKey: string;
   webhookSecret: string;
-  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 }
 
 /**
@@ -473,7 +472,6 @@ function githubAppConfig(e: z.infer<typeof schema>): GitHubAppConfig | undefined
     appId: e.APP_ID!,
     privateKey,
     webhookSecret: e.WEBHOOK_SECRET!,
-    logLevel: e.LOG_LEVEL,
   });
 }
 

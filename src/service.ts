@@ -1,7 +1,9 @@
 import { Redis } from 'ioredis';
 import { Builder } from './build/builder.js';
 import type { Config } from './config.js';
+import { createLog, type Logger } from './log/create-log.js';
 import { DockerEngine } from './engine/docker-engine.js';
+import { SwarmEngine } from './engine/swarm-engine.js';
 import { createGitHubApp, type GitHubApp } from './github/github-app.js';
 import { GITHUB_QUEUE } from './github/github-jobs.js';
 import { GitHubQueue } from './github/github-queue.js';
@@ -34,7 +36,8 @@ export interface ServiceOptions {
   cullIntervalMs?: number;
   /** BullMQ stall detection, shorter in tests. */
   worker?: { lockDuration?: number; stalledInterval?: number };
-  log?: (line: string) => void;
+  /** The one logger of the process; each part writes to a child of it. @defaultValue createLog(config.log) */
+  log?: Logger;
 }
 
 /**
@@ -44,7 +47,7 @@ export interface ServiceOptions {
 export interface ServiceParts {
   config: Config;
   namespace: string;
-  log: (line: string) => void;
+  log: Logger;
   redis: Redis;
   engine: DockerEngine;
   sandbox: PreparedSandbox;
@@ -84,7 +87,7 @@ const STARTERS: Record<
 export async function startService(options: ServiceOptions): Promise<RunningService> {
   const { config } = options;
   const namespace = options.namespace ?? 'bindery';
-  const log = options.log ?? ((line: string) => console.error(line));
+  const log = options.log ?? createLog(config.log);
   const suffix = namespace === 'bindery' ? '' : `-${namespace}`;
 
   // Producers and web requests fail fast when Redis is away; workers' connections wait.
@@ -95,11 +98,18 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   };
   try {
     await redis.ping();
-    const engine = new DockerEngine(config.docker);
+    // Sessions as Swarm services when asked; builds stay on this daemon either way.
+    const engine =
+      config.engine === 'swarm' ? new SwarmEngine(config.docker) : new DockerEngine(config.docker);
     await engine.ping();
     const sandbox = await prepareSandbox({ engine, config, log });
     const queueName = `${BUILD_QUEUE}${suffix}`;
-    const builds = new BuildQueue({ connection: redis, log: new BuildLog(redis), queueName });
+    const builds = new BuildQueue({
+      connection: redis,
+      log: new BuildLog(redis),
+      queueName,
+      onError: (error) => log.error({ component: 'queue' }, `build queue: ${error.message}`),
+    });
     closers.push(() => builds.close());
     const pruner = new ImagePruner(
       { engine, launches: new ImageLaunches(redis, namespace), config },
@@ -132,7 +142,11 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         namespace,
         log,
       });
-      const queue = new GitHubQueue({ connection: redis, queueName: parts.githubQueueName });
+      const queue = new GitHubQueue({
+        connection: redis,
+        queueName: parts.githubQueueName,
+        onError: (error) => log.error({ component: 'queue' }, `GitHub queue: ${error.message}`),
+      });
       parts.github = { app, queue, webhookSecret: config.githubApp.webhookSecret };
       closers.push(
         () => app.close(),

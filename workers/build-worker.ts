@@ -1,6 +1,7 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { BinderyError, BuildError, UnavailableError } from '../src/errors.js';
+import { defaultLog } from '../src/log/create-log.js';
 import { BUILD_QUEUE, buildJobSchema, type BuildJob } from '../src/queue/build-job.js';
 import { BuildLog, type BuildLogEvent } from '../src/queue/build-log.js';
 import type { RunningRole, ServiceOptions, ServiceParts } from '../src/service.js';
@@ -31,7 +32,7 @@ export interface BuildWorkerOptions {
   stalledInterval?: number;
   /** Milliseconds a whole job may take (fetch and build) before it fails for good. @defaultValue 3600000 */
   timeoutMs?: number;
-  /** Where worker errors go; one line on stderr by default. */
+  /** Where worker errors go. @defaultValue defaultLog(), at error */
   onError?: (error: Error) => void;
 }
 
@@ -66,7 +67,7 @@ export function createBuildWorker({
   lockDuration = 30_000,
   stalledInterval = 30_000,
   timeoutMs = 3_600_000,
-  onError = (error) => console.error(`bindery build worker: ${error.message}`),
+  onError = (error) => defaultLog().error({ component: 'build-worker' }, error.message),
 }: BuildWorkerOptions): Worker<BuildJob, BuildOutcome> {
   /** Jobs our processor ran; a failed job outside it was failed by BullMQ itself. */
   const processed = new WeakSet<Job>();
@@ -193,6 +194,7 @@ export async function startBuildWorker(
     log: new BuildLog(connection),
     queueName: parts.queueName,
     concurrency: config.build.concurrency,
+    onError: (error) => parts.log.error({ component: 'build-worker' }, error.message),
     // The job covers the clone too; the builder's own limits fire first with their words.
     timeoutMs: config.git.cloneTimeoutMs + config.build.timeoutMs,
     ...options.worker,

@@ -6,14 +6,15 @@ import type { RunningRole, ServiceOptions, ServiceParts } from '../src/service.j
  * image pruner free what they leave unused. Closing waits for a cull under way.
  */
 export async function startCuller(
-  { engine, store, routes, config, pruner, log }: ServiceParts,
+  { engine, store, routes, config, pruner, log: serviceLog }: ServiceParts,
   options: Pick<ServiceOptions, 'cullIntervalMs'>,
 ): Promise<RunningRole> {
+  const log = serviceLog.child({ component: 'culler' });
   let culling: Promise<unknown> = Promise.resolve();
   const timer = setInterval(() => {
     culling = cullSessions({ engine, store, routes, config })
-      .then((culled) => culled.length > 0 && log(`culled sessions: ${culled.join(', ')}`))
-      .catch((error: Error) => log(`culling failed: ${error.message}`))
+      .then((culled) => culled.length > 0 && log.info(`culled sessions: ${culled.join(', ')}`))
+      .catch((error: Error) => log.error({ err: error }, 'culling failed'))
       // Culled sessions leave their images unused: they may go now if over the budget.
       .then(() => pruner.run());
   }, options.cullIntervalMs ?? 60_000);

@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import type { Config } from '../src/config.js';
 import { ConfigError } from '../src/errors.js';
 import type { GitHubApp } from '../src/github/github-app.js';
+import { defaultLog, type Logger } from '../src/log/create-log.js';
 import {
   GITHUB_QUEUE,
   prebuildJobSchema,
@@ -41,7 +42,8 @@ export interface GitHubWorkerOptions {
    * (by this or another process) with the queue's backoff. @defaultValue 10000
    */
   closeGraceMs?: number;
-  log?: (line: string) => void;
+  /** The service's logger; jobs are logged to its `github-worker` child. @defaultValue defaultLog() */
+  log?: Logger;
 }
 
 /**
@@ -51,7 +53,8 @@ export interface GitHubWorkerOptions {
  * refused with a 4xx it would give again, is not.
  */
 export function createGitHubWorker(options: GitHubWorkerOptions): { close(): Promise<void> } {
-  const { app, log = (line) => console.error(line) } = options;
+  const { app } = options;
+  const log = (options.log ?? defaultLog()).child({ component: 'github-worker' });
   const parse = <T>(schema: z.ZodType<T>, job: Job): T => {
     const parsed = schema.safeParse(job.data);
     if (parsed.success) return parsed.data;
@@ -85,7 +88,7 @@ export function createGitHubWorker(options: GitHubWorkerOptions): { close(): Pro
         botLogin,
       });
     }
-    log(`github ${job.name}: ${outcome}`);
+    log.info({ job: job.id }, `${job.name}: ${outcome}`);
     return outcome;
   };
   const queueName = options.queueName ?? GITHUB_QUEUE;
@@ -100,10 +103,11 @@ export function createGitHubWorker(options: GitHubWorkerOptions): { close(): Pro
     }),
   ];
   for (const worker of workers) {
-    worker.on('error', (error) => log(`bindery github worker: ${error.message}`));
+    worker.on('error', (error) => log.error(`worker: ${error.message}`));
     worker.on('failed', (job, error) =>
-      log(
-        `github ${job?.name ?? 'job'} ${job?.id ?? ''} failed (try ${job?.attemptsMade ?? '?'}): ${error.message}`,
+      log.warn(
+        { job: job?.id, attempts: job?.attemptsMade },
+        `${job?.name ?? 'job'} failed (try ${job?.attemptsMade ?? '?'}): ${error.message}`,
       ),
     );
   }

@@ -15,7 +15,8 @@ export async function startWeb(
   parts: ServiceParts,
   options: Pick<ServiceOptions, 'host' | 'version'>,
 ): Promise<RunningRole> {
-  const { config, engine, store, routes, github, log } = parts;
+  const { config, engine, store, routes, github } = parts;
+  const log = parts.log.child({ component: 'web' });
   const webhooks =
     github &&
     (await createWebhookMiddleware({
@@ -24,16 +25,16 @@ export async function startWeb(
         addPrebuilds: (delivery, jobs) => github.queue.addPrebuilds(delivery, jobs),
       }),
       webhookSecret: github.webhookSecret,
-      log,
+      log: parts.log,
     }));
-  log(
+  log.info(
     github
       ? `GitHub App ${config.githubApp?.appId} on: webhooks at /api/github/webhooks`
       : 'GitHub App off: set APP_ID, PRIVATE_KEY (or PRIVATE_KEY_PATH) and WEBHOOK_SECRET to turn it on',
   );
   const { kept, removed } = await reconcileSessions({ engine, store, routes });
   if (kept.length + removed.length > 0) {
-    log(`sessions reconciled: ${kept.length} kept, ${removed.length} removed`);
+    log.info(`sessions reconciled: ${kept.length} kept, ${removed.length} removed`);
   }
   const app = createApp({
     config,
@@ -47,13 +48,14 @@ export async function startWeb(
     namespace: parts.namespace,
     version: options.version ?? '0.1.0',
     webhooks,
+    log: parts.log,
   });
   const proxy = createReverseProxy({
     routes,
     sessionHost: config.sessionHost,
     publicUrl: config.publicUrl,
     onActivity: (name, at) => store.touch(name, at),
-    log,
+    log: parts.log,
   });
   const server = createServer(createHttpHandler(app, proxy));
   server.on('upgrade', (request, socket, head) => proxy.handleUpgrade(request, socket, head));

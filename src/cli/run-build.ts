@@ -6,6 +6,7 @@ import { DockerEngine } from '../engine/docker-engine.js';
 import { formatDuration } from '../format-duration.js';
 import { parseSource, type RepoSpec } from '../repos/repo-spec.js';
 import type { CommandOptions } from './command-line.js';
+import { print, say } from './terminal.js';
 
 export interface CommandLineBuild {
   config: Config;
@@ -41,9 +42,7 @@ export async function buildFromCommandLine(
   const took = performance.now() - started;
   // Under a minute in tenths of a second: a found image takes well under one.
   const duration = formatDuration(took, { tenths: true });
-  console.error(
-    result.cached ? `Found the built image in ${duration}.` : `Built the image in ${duration}.`,
-  );
+  say(result.cached ? `Found the built image in ${duration}.` : `Built the image in ${duration}.`);
   return { config, engine, spec, result };
 }
 
@@ -53,6 +52,6 @@ export async function runBuild(
   signal: AbortSignal,
 ): Promise<number> {
   const { result } = await buildFromCommandLine(source, options, signal);
-  console.log(result.imageName);
+  print(result.imageName);
   return 0;
 }

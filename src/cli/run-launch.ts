@@ -1,6 +1,7 @@
 // `bindery launch`: builds, starts Jupyter in a session, prints its URL, removes it on a signal.
 import { startSession, waitForJupyter } from '../sessions/start-session.js';
 import type { CommandOptions } from './command-line.js';
+import { print, say } from './terminal.js';
 import { buildFromCommandLine } from './run-build.js';
 import { whenAborted } from './when-aborted.js';
 
@@ -24,10 +25,10 @@ export async function runLaunch(
     ready.catch(() => {});
     const up = await Promise.race([ready.then(() => true), whenAborted(signal).then(() => false)]);
     if (!up) return 0;
-    console.log(`${session.url}?token=${session.token}`);
-    console.error('Jupyter is running; press Ctrl-C to stop it and remove the session.');
+    print(`${session.url}?token=${session.token}`);
+    say('Jupyter is running; press Ctrl-C to stop it and remove the session.');
     const exited = engine.waitForExit(session.container.id).then((code) => {
-      if (!signal.aborted) console.error(`The session's Jupyter exited with code ${code}.`);
+      if (!signal.aborted) say(`The session's Jupyter exited with code ${code}.`);
     });
     await Promise.race([whenAborted(signal), exited]);
   } finally {

@@ -1,19 +1,21 @@
 // `bindery sandbox [--remove]`: the sandbox networks and their firewall rules.
 import { loadConfig } from '../config.js';
 import { DockerEngine } from '../engine/docker-engine.js';
+import { createLog } from '../log/create-log.js';
 import { prepareSandbox } from '../sandbox/prepare-sandbox.js';
+import { say } from './terminal.js';
 
 export async function runSandbox(remove: boolean): Promise<number> {
   const config = loadConfig();
   const engine = new DockerEngine(config.docker);
-  const sandbox = await prepareSandbox({ engine, config });
+  const sandbox = await prepareSandbox({ engine, config, log: createLog(config.log) });
   const networks = `${sandbox.network} (${sandbox.policy.bridge}) and the build networks ${sandbox.build.prefix}-* (${sandbox.build.policy.bridge})`;
   if (remove) {
     await sandbox.remove();
-    console.error(`Removed the networks ${networks} and Bindery's firewall rules for them.`);
+    say(`Removed the networks ${networks} and Bindery's firewall rules for them.`);
     return 0;
   }
   const { ok, problems } = await sandbox.check();
-  console.error(ok ? `The sandbox is in place on ${networks}.` : problems.join('\n'));
+  say(ok ? `The sandbox is in place on ${networks}.` : problems.join('\n'));
   return ok ? 0 : 1;
 }

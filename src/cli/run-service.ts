@@ -1,5 +1,6 @@
 // `bindery serve` and `bindery worker`: the service's roles in this process until a signal.
 import { loadConfig } from '../config.js';
+import { createLog } from '../log/create-log.js';
 import { startService, type Role } from '../service.js';
 import { whenAborted } from './when-aborted.js';
 
@@ -17,14 +18,15 @@ export async function runService(
       : command === 'serve'
         ? ['web', 'build', ...github, 'culler']
         : ['build', ...github];
-  const service = await startService({ config, roles });
-  console.error(
+  const log = createLog(config.log);
+  const service = await startService({ config, roles, log });
+  log.info(
     service.url
       ? `Bindery listens on ${config.publicUrl} (${service.url}); roles: ${roles.join(', ')}`
       : `Bindery running roles: ${roles.join(', ')}`,
   );
   await whenAborted(signal);
-  console.error('stopping...');
+  log.info('stopping');
   await service.close();
   return 0;
 }

@@ -2,6 +2,7 @@ import Bottleneck from 'bottleneck';
 import type { Redis } from 'ioredis';
 import { Probot, ProbotOctokit } from 'probot';
 import type { GitHubAppConfig } from '../config.js';
+import type { Logger } from '../log/create-log.js';
 import { githubApiUrl } from '../repos/github-refs.js';
 import { createProbotLog } from './probot-log.js';
 
@@ -32,7 +33,8 @@ export interface GitHubAppOptions {
    * service space their writes together and two services on one Redis do not. @defaultValue bindery
    */
   namespace?: string;
-  log: (line: string) => void;
+  /** The service's logger: Probot's lines and the rate limiter's go to its `github` child. */
+  log: Logger;
 }
 
 /**
@@ -44,13 +46,16 @@ export function createGitHubApp({
   githubUrl,
   redis,
   namespace = 'bindery',
-  log,
+  log: serviceLog,
 }: GitHubAppOptions): GitHubApp {
+  const log = serviceLog.child({ component: 'github' });
   // Bottleneck closes the client it is given (and its subscriber), so it gets a copy of ours.
   const connection = redis
     ? new Bottleneck.IORedisConnection({ client: redis.duplicate() })
     : undefined;
-  connection?.on('error', (error: Error) => log(`github app rate limiter: ${error.message}`));
+  connection?.on('error', (error: Error) =>
+    log.warn(`the rate limiter's Redis connection failed: ${error.message}`),
+  );
   // Probot's own Redis option installs ioredis through npx at run time; this reuses ours.
   const Octokit = connection
     ? ProbotOctokit.defaults((options: { throttle?: object }) => ({
@@ -63,7 +68,7 @@ export function createGitHubApp({
     privateKey: app.privateKey,
     secret: app.webhookSecret,
     baseUrl: githubApiUrl(githubUrl),
-    log: createProbotLog(log, app.logLevel),
+    log: createProbotLog(log),
     Octokit,
   });
   let login: Promise<string> | undefined;

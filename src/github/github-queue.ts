@@ -1,5 +1,6 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { defaultLog } from '../log/create-log.js';
 import {
   GITHUB_QUEUE,
   prebuildJobSchema,
@@ -22,6 +23,8 @@ export interface GitHubQueueOptions {
   rememberSeconds?: number;
   /** First wait before a failed job is tried again; each later wait doubles. @defaultValue 10000 */
   retryDelayMs?: number;
+  /** Where connection errors go. @defaultValue defaultLog(), at error */
+  onError?: (error: Error) => void;
 }
 
 /**
@@ -38,6 +41,8 @@ export class GitHubQueue {
     queueName = GITHUB_QUEUE,
     rememberSeconds = 7 * 24 * 3600,
     retryDelayMs = 10_000,
+    onError = (error) =>
+      defaultLog().error({ component: 'queue' }, `GitHub queue: ${error.message}`),
   }: GitHubQueueOptions) {
     const defaultJobOptions = {
       // GitHub's API may be away or limiting: wait and try again, 5 times over about 5 min.
@@ -50,7 +55,7 @@ export class GitHubQueue {
     this.queue = new Queue(queueName, { connection, defaultJobOptions });
     this.reports = new Queue(reportQueueFor(queueName), { connection, defaultJobOptions });
     for (const queue of [this.queue, this.reports]) {
-      queue.on('error', (error) => console.error(`bindery github queue: ${error.message}`));
+      queue.on('error', onError);
     }
   }
 

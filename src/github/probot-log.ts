@@ -1,53 +1,20 @@
-import type { Logger } from 'probot';
+import type { Logger } from 'pino';
 
-const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
-export type LogLevel = (typeof LEVELS)[number];
-
-/** The longest line the app logs; webhook errors otherwise carry the whole payload. */
-const MAX_LINE = 300;
-
-/** One short line for what Probot passes a log method: a message, an error, or `{ err }`. */
-function describe(first: unknown, rest: unknown[]): string {
-  const text = rest.find((item): item is string => typeof item === 'string');
-  const error =
-    first instanceof Error
-      ? first
-      : (first as { err?: unknown } | undefined)?.err instanceof Error
-        ? (first as { err: Error }).err
-        : undefined;
-  const errors = error instanceof AggregateError ? error.errors : error ? [error] : [];
-  const parts = [
-    typeof first === 'string' ? first : text,
-    ...errors.map((e: Error) => e.message.split('\n')[0]),
-  ].filter(Boolean);
-  const line = [...new Set(parts)].join(': ');
-  return line.length > MAX_LINE ? `${line.slice(0, MAX_LINE)}…` : line;
+/** What a log line keeps of a webhook event: which one it was, not its payload. */
+function eventFields(event: unknown): unknown {
+  if (typeof event !== 'object' || event === null) return event;
+  const { id, name, payload } = event as { id?: unknown; name?: unknown; payload?: unknown };
+  const { action } = (payload ?? {}) as { action?: unknown };
+  return { id, name, ...(action !== undefined && { action }) };
 }
 
 /**
- * A logger in the shape Probot expects (pino's) that writes one short line per entry through
- * `write`. Probot logs a webhook whose signature does not match with its whole payload at
- * error level (DESIGN §4.3); here that becomes one line naming the problem.
+ * The service's logger as Probot gets it (`new Probot({ log })`, which adds `name: probot`):
+ * the `github` component, with webhook events logged as their id, name and action. Probot logs
+ * each received event at debug and a failed handler's error at error level, both carrying the
+ * whole payload; errors are cut to their messages by the logger's own `err` serializer
+ * (src/log/error-fields.ts), so either stays one short line (DESIGN §4.3).
  */
-export function createProbotLog(write: (line: string) => void, level: LogLevel): Logger {
-  const threshold = LEVELS.indexOf(level);
-  const at =
-    (name: LogLevel) =>
-    (first?: unknown, ...rest: unknown[]) => {
-      if (LEVELS.indexOf(name) >= threshold) write(`github app ${name}: ${describe(first, rest)}`);
-    };
-  const log = {
-    level,
-    trace: at('trace'),
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    fatal: at('fatal'),
-    silent: () => undefined,
-    child: () => log,
-    isLevelEnabled: (name: LogLevel) => LEVELS.indexOf(name) >= threshold,
-  };
-  // Probot calls only the methods above; a full pino Logger type has dozens more members.
-  return log as unknown as Logger;
+export function createProbotLog(log: Logger): Logger {
+  return log.child({}, { serializers: { event: eventFields } });
 }

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { verify } from '@octokit/webhooks-methods';
 import express, { type Router } from 'express';
 import { createNodeMiddleware, type ApplicationFunction, type Probot } from 'probot';
+import type { Logger } from '../log/create-log.js';
 
 /** Where GitHub delivers the app's webhooks (DESIGN §4.3). */
 export const WEBHOOKS_PATH = '/api/github/webhooks';
@@ -65,7 +66,8 @@ export interface WebhookMiddlewareOptions {
   /** The app: the handlers that turn events into jobs. */
   handlers: ApplicationFunction;
   webhookSecret: string;
-  log: (line: string) => void;
+  /** The service's logger; refusals go to its `github` child at warn. */
+  log: Logger;
 }
 
 /**
@@ -80,8 +82,9 @@ export async function createWebhookMiddleware({
   probot,
   handlers,
   webhookSecret,
-  log,
+  log: serviceLog,
 }: WebhookMiddlewareOptions): Promise<Router> {
+  const log = serviceLog.child({ component: 'github' });
   const receive = await createNodeMiddleware(handlers, { probot, webhooksPath: WEBHOOKS_PATH });
   const router = express.Router();
   router.post(WEBHOOKS_PATH, async (request, response, next) => {
@@ -105,9 +108,9 @@ export async function createWebhookMiddleware({
       return;
     }
     if (body === undefined) {
-      log(
-        `github webhook refused: its body passed ${MAX_PAYLOAD_BYTES} bytes ` +
-          `(${request.get('x-github-event') ?? 'no event'}, ${request.get('x-github-delivery') ?? 'no delivery id'})`,
+      log.warn(
+        { event: request.get('x-github-event'), delivery: request.get('x-github-delivery') },
+        `webhook refused: its body passed ${MAX_PAYLOAD_BYTES} bytes`,
       );
       refuseAndClose(request, response, 413, TOO_LARGE);
       return;
@@ -118,10 +121,9 @@ export async function createWebhookMiddleware({
     const valid =
       signature !== undefined && (await verify(webhookSecret, body, signature).catch(() => false));
     if (!valid) {
-      const delivery = request.get('x-github-delivery') ?? 'no delivery id';
-      log(
-        `github webhook refused: ${signature ? 'its signature does not match' : 'it is not signed'} ` +
-          `(${request.get('x-github-event') ?? 'no event'}, ${delivery}); check WEBHOOK_SECRET against the app's settings`,
+      log.warn(
+        { event: request.get('x-github-event'), delivery: request.get('x-github-delivery') },
+        `webhook refused: ${signature ? 'its signature does not match' : 'it is not signed'}; check WEBHOOK_SECRET against the app's settings`,
       );
       response.status(401).json({
         error: signature

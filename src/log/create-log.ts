@@ -62,3 +62,15 @@ function prettyStream(destination: DestinationStream, colorize: boolean): Destin
   });
   return { write: (line: string) => destination.write(pretty(line)) };
 }
+
+let fallback: Logger | undefined;
+
+/**
+ * The logger of code that was given none (a caller of one component, a test): pretty lines at
+ * info on standard error. The service and the command line pass their own, made from LOG_LEVEL
+ * and LOG_FORMAT.
+ */
+export function defaultLog(): Logger {
+  fallback ??= createLog();
+  return fallback;
+}

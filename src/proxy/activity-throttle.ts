@@ -1,3 +1,5 @@
+import type { Logger } from '../log/create-log.js';
+
 /** Told that a session saw traffic at `at` (ms since the epoch); may return a promise. */
 export type ActivityListener = (session: string, at: number) => void | Promise<void>;
 
@@ -12,12 +14,12 @@ const PRUNE_ABOVE = 1_000;
  */
 export function throttleActivity(
   listener: ActivityListener,
-  options: { intervalMs: number; now: () => number; log: (line: string) => void },
+  options: { intervalMs: number; now: () => number; log: Logger },
 ): (session: string) => void {
   const { intervalMs, now, log } = options;
   const lastReported = new Map<string, number>();
   const failed = (error: unknown) =>
-    log(`proxy: recording activity failed: ${(error as Error)?.message ?? String(error)}`);
+    log.warn(`recording activity failed: ${(error as Error)?.message ?? String(error)}`);
 
   return (session) => {
     const at = now();

@@ -1,6 +1,9 @@
 import { Agent, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
+import { logAccess, logUpgrade } from '../log/access-log.js';
+import { defaultLog, type Logger } from '../log/create-log.js';
 import { throttleActivity, type ActivityListener } from './activity-throttle.js';
 import { confineSessionHeaders } from './confine-session-headers.js';
 import { forwardRequest } from './forward-request.js';
@@ -46,8 +49,12 @@ export interface ReverseProxyOptions {
    * @defaultValue `/`, or the public URL when sessions have hosts of their own
    */
   launchPageUrl?: string;
-  /** One line per failure. @defaultValue console.error */
-  log?: (line: string) => void;
+  /**
+   * The service's logger; the proxy writes to its `proxy` child one line per failure and an
+   * access log line per request (successful HTTP requests at debug: a session makes many).
+   * @defaultValue defaultLog()
+   */
+  log?: Logger;
   /**
    * Answers `/user/<session>/_bindery/…` (the session bar, src/web/session-bar.ts) instead of
    * the session, on the session's path and on its own host name alike; it authenticates the
@@ -94,7 +101,7 @@ const TARGET_DOWN = new Set([
  */
 export function createReverseProxy(options: ReverseProxyOptions): ReverseProxy {
   const { routes } = options;
-  const log = options.log ?? ((line: string) => console.error(line));
+  const log = (options.log ?? defaultLog()).child({ component: 'proxy' });
   const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
   const sessionHost = options.sessionHost
     ? sessionHostFrom(options.sessionHost, options.publicUrl ?? 'http://localhost')
@@ -124,7 +131,7 @@ export function createReverseProxy(options: ReverseProxyOptions): ReverseProxy {
       if (!route) return noSessionPage(session, launchPageUrl);
       return new URL(route.target);
     } catch (error) {
-      log(`proxy: ${session}: route lookup failed: ${(error as Error).message}`);
+      log.error({ session }, `route lookup failed: ${(error as Error).message}`);
       return routesUnavailablePage();
     }
   }
@@ -139,7 +146,7 @@ export function createReverseProxy(options: ReverseProxyOptions): ReverseProxy {
     const path = (request.url ?? '').split('?')[0];
     const down = TARGET_DOWN.has(error.code ?? '');
     const what = down ? `${error.code} (session not running)` : error.message;
-    log(`proxy: ${request.method} ${path} → ${target.host}: ${what}`);
+    log.warn({ session }, `${request.method} ${path} → ${target.host}: ${what}`);
     return down ? sessionGonePage(session, launchPageUrl) : badAnswerPage(session);
   }
 
@@ -150,7 +157,14 @@ export function createReverseProxy(options: ReverseProxyOptions): ReverseProxy {
     response.end(request.method === 'HEAD' ? undefined : body);
   }
 
-  function refuseUpgrade(socket: Duplex, request: IncomingMessage, page: ProxyPage): void {
+  function refuseUpgrade(
+    socket: Duplex,
+    request: IncomingMessage,
+    page: ProxyPage,
+    startedAt: number,
+    session?: string,
+  ): void {
+    logUpgrade(log, request, page.status, startedAt, { session });
     if (socket.writable) socket.end(rawResponse(page, request));
     else socket.destroy();
   }
@@ -173,6 +187,10 @@ export function createReverseProxy(options: ReverseProxyOptions): ReverseProxy {
 
   async function proxyRequest(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const placement = place(request, false);
+    logAccess(log, request, response, {
+      session: 'session' in placement ? placement.session : undefined,
+      chatty: placement.to === 'session',
+    });
     const location = redirectFor(placement);
     if (location) {
       // A page load follows a 302; a form post or API call is told to repeat itself there.
@@ -200,13 +218,17 @@ export function createReverseProxy(options: ReverseProxyOptions): ReverseProxy {
   }
 
   async function proxyUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer) {
+    const startedAt = performance.now();
     socket.on('error', () => socket.destroy());
     // Never a redirect: a browser does not follow one for a WebSocket.
     const placement = place(request, true);
-    if (placement.to !== 'session') return refuseUpgrade(socket, request, pageFor(placement));
+    if (placement.to !== 'session') {
+      const named = 'session' in placement ? placement.session : undefined;
+      return refuseUpgrade(socket, request, pageFor(placement), startedAt, named);
+    }
     const { session, path } = placement;
     const target = await resolve(session);
-    if (!(target instanceof URL)) return refuseUpgrade(socket, request, target);
+    if (!(target instanceof URL)) return refuseUpgrade(socket, request, target, startedAt, session);
     touch(session);
     tunnelUpgrade(request, socket, head, target, {
       connectTimeoutMs,
@@ -215,16 +237,22 @@ export function createReverseProxy(options: ReverseProxyOptions): ReverseProxy {
       responseHeaders: (headers) => confineSessionHeaders(headers, session, request.url ?? '/'),
       onTraffic: () => touch(session),
       onRefused: (error) =>
-        refuseUpgrade(socket, request, pageForFailure(error, request, session, target)),
-      onOpen: (upstream) => {
+        refuseUpgrade(
+          socket,
+          request,
+          pageForFailure(error, request, session, target),
+          startedAt,
+          session,
+        ),
+      onOpen: (upstream, status) => {
+        logUpgrade(log, request, status, startedAt, { session });
         tunnels.add(upstream);
         upstream.once('close', () => tunnels.delete(upstream));
       },
     });
   }
 
-  const unexpected = (error: unknown) =>
-    log(`proxy: unexpected failure: ${(error as Error)?.stack ?? String(error)}`);
+  const unexpected = (error: unknown) => log.error({ err: error }, 'unexpected failure');
 
   return {
     owns: (request) => place(request, false).to !== 'service',

@@ -19,7 +19,7 @@ export interface TunnelOptions {
    */
   onRefused: (error: NodeJS.ErrnoException) => void;
   /** The tunnel is up; `upstream` is the connection to the target. */
-  onOpen?: (upstream: Socket) => void;
+  onOpen?: (upstream: Socket, status: number) => void;
 }
 
 /** Sends what is queued and a FIN, then lets go of the socket. */
@@ -84,7 +84,7 @@ export function tunnelUpgrade(
     if (answer.rest.length > 0) client.write(answer.rest);
     // A clean end on one side ends the other; an error on one destroys both (above).
     upstream.pipe(client);
-    options.onOpen?.(upstream);
+    options.onOpen?.(upstream, Number(answer.statusLine.split(' ')[1]));
   };
 
   upstream.once('connect', () => {

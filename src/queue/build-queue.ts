@@ -1,5 +1,6 @@
 import { Queue, type JobState } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { defaultLog } from '../log/create-log.js';
 import { BUILD_QUEUE, buildJobSchema, jobIdFor, type BuildJob } from './build-job.js';
 import type { BuildLog, BuildLogEvent } from './build-log.js';
 import { withRedisLock } from './with-redis-lock.js';
@@ -19,7 +20,7 @@ export interface BuildQueueOptions {
   backoffMs?: number;
   /** Seconds a finished job is kept for `status`, like the log. @defaultValue 604800 (7 days) */
   keepFinishedSeconds?: number;
-  /** Where connection errors go; one line on stderr by default. */
+  /** Where connection errors go. @defaultValue defaultLog(), at error */
   onError?: (error: Error) => void;
 }
 
@@ -54,7 +55,8 @@ export class BuildQueue {
     attempts = 3,
     backoffMs = 10_000,
     keepFinishedSeconds = 7 * 24 * 3600,
-    onError = (error) => console.error(`bindery build queue: ${error.message}`),
+    onError = (error) =>
+      defaultLog().error({ component: 'queue' }, `build queue: ${error.message}`),
   }: BuildQueueOptions) {
     this.redis = connection;
     this.log = log;

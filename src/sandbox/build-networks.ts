@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ContainerEngine } from '../engine/container-engine.js';
+import type { Logger } from '../log/create-log.js';
 import { linkRules, type EgressPolicy } from './egress-rules.js';
 import { verifyFirewall, type Iptables } from './firewall.js';
 import { SandboxError } from './sandbox-error.js';
@@ -87,7 +88,8 @@ export function createBuildNetworks(deps: {
   optOut: boolean;
   /** A network older than this is a leftover whoever made it (the longest a build may take). */
   maxAgeMs: number;
-  log: (line: string) => void;
+  /** The sandbox's logger. */
+  log: Logger;
   /** Tries and milliseconds between them, removing a network Docker still holds. @defaultValue 40, 250 */
   removeTries?: { count: number; delayMs: number };
 }): BuildNetworks {
@@ -202,7 +204,7 @@ export function createBuildNetworks(deps: {
           await removeNetwork(found.name, found.subnet);
           removed.push(found.name);
         } catch (error) {
-          log(
+          log.warn(
             `the leftover build network ${found.name} could not be removed: ${(error as Error).message}`,
           );
         }

@@ -4,6 +4,7 @@ import { isIPv4 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { hasCredentials, indexForwarderPort, type Config } from '../config.js';
 import type { ContainerEngine } from '../engine/container-engine.js';
+import { defaultLog, type Logger } from '../log/create-log.js';
 import { isPublicAddress } from '../repos/address-ranges.js';
 import { createBuildNetworks, type BuildNetworks } from './build-networks.js';
 import type { EgressPolicy } from './egress-rules.js';
@@ -94,10 +95,11 @@ export async function prepareSandbox(deps: {
   run?: Iptables;
   run6?: Iptables;
   runLink?: Iptables;
-  log?: (line: string) => void;
+  /** The service's logger; the sandbox writes to its `sandbox` child. @defaultValue defaultLog() */
+  log?: Logger;
 }): Promise<PreparedSandbox> {
   const { engine, config, run = iptables, run6 = ip6tables, runLink = ebtables } = deps;
-  const log = deps.log ?? ((line: string) => console.error(line));
+  const log = (deps.log ?? defaultLog()).child({ component: 'sandbox' });
   const shared = {
     ports: config.egress.ports,
     allowCidrs: config.egress.allowCidrs,
@@ -122,7 +124,7 @@ export async function prepareSandbox(deps: {
     config.build.indexPort === 0 &&
     (hasCredentials(config.build.pipIndexUrl) || hasCredentials(config.build.pipExtraIndexUrl))
   ) {
-    log(
+    log.warn(
       'BINDERY_BUILD_INDEX_PORT=0: the firewall cannot open a port not known in advance, so builds on the sandbox cannot reach the private package index; set a port.',
     );
   }
@@ -169,17 +171,19 @@ export async function prepareSandbox(deps: {
           runLink,
         ),
       )
-      .catch((error: Error) => log(`the old build network ${single.name} stays: ${error.message}`));
+      .catch((error: Error) =>
+        log.warn(`the old build network ${single.name} stays: ${error.message}`),
+      );
   }
   const leftovers = await build.removeLeftovers();
   if (leftovers.length > 0)
-    log(`removed build networks left by a stopped worker: ${leftovers.join(', ')}`);
+    log.info(`removed build networks left by a stopped worker: ${leftovers.join(', ')}`);
   if (problems.length > 0 && config.sandbox.optOut) {
-    log(
-      `WARNING: BINDERY_SANDBOX_OPTOUT=1: sessions and builds run WITHOUT the egress firewall (${problems.join('; ')})`,
+    log.warn(
+      `BINDERY_SANDBOX_OPTOUT=1: sessions and builds run WITHOUT the egress firewall (${problems.join('; ')})`,
     );
   } else if (problems.length > 0) {
-    log(`sandbox not in place, sessions and builds are refused: ${problems.join('; ')}`);
+    log.error(`sandbox not in place, sessions and builds are refused: ${problems.join('; ')}`);
   }
   let checking: Promise<{ ok: boolean; problems: string[] }> | undefined;
   return {

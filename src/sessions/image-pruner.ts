@@ -1,3 +1,4 @@
+import type { Logger } from '../log/create-log.js';
 import { ensureDiskRoom, pruneImages, type PruneDeps, type PruneResult } from './prune-images.js';
 
 /**
@@ -6,11 +7,15 @@ import { ensureDiskRoom, pruneImages, type PruneDeps, type PruneResult } from '.
  */
 export class ImagePruner {
   private running?: Promise<PruneResult | undefined>;
+  private readonly log: Logger;
 
+  /** `log`: the service's logger; the pruner writes to its `images` child. */
   constructor(
     private readonly deps: PruneDeps,
-    private readonly log: (line: string) => void = () => {},
-  ) {}
+    log: Logger,
+  ) {
+    this.log = log.child({ component: 'images' });
+  }
 
   /** Removes images over the budget; never rejects (a failure is logged). */
   run(): Promise<PruneResult | undefined> {
@@ -20,7 +25,7 @@ export class ImagePruner {
         return result;
       })
       .catch((error: Error) => {
-        this.log(`pruning images failed: ${error.message}`);
+        this.log.error(`pruning images failed: ${error.message}`);
         return undefined;
       })
       .finally(() => (this.running = undefined));
@@ -41,7 +46,7 @@ export class ImagePruner {
   private report(result: PruneResult | undefined) {
     if (!result || result.removed.length === 0) return;
     const mib = Math.round(result.bytes / 2 ** 20);
-    this.log(
+    this.log.info(
       `removed ${result.removed.length} built image(s), least recently launched first ` +
         `(${result.count} left, ${mib} MiB of their own): ${result.removed.join(', ')}`,
     );

@@ -1,4 +1,5 @@
 import type { Request, Response } from 'express';
+import { defaultLog } from '../log/create-log.js';
 import { isImageName, renderBuildLogNotice, renderBuildLogPage } from './build-log-page.js';
 import type { WebDeps } from './web-deps.js';
 
@@ -6,7 +7,7 @@ import type { WebDeps } from './web-deps.js';
  * Where a Bindery check run's "Details" link goes: /logs/<image name>, its `/` and `:` escaped
  * or not. The page has no script, so the policy forbids any; it is never cached (it changes).
  */
-export function buildLogRoute(deps: Pick<WebDeps, 'builds'>) {
+export function buildLogRoute(deps: Pick<WebDeps, 'builds' | 'log'>) {
   return async (request: Request, response: Response) => {
     const html = (status: number, body: string) =>
       response
@@ -50,7 +51,7 @@ export function buildLogRoute(deps: Pick<WebDeps, 'builds'>) {
       }
       html(200, renderBuildLogPage({ imageName, events, details, now: Date.now() }));
     } catch (error) {
-      console.error(`build log page: ${(error as Error).message}`);
+      (deps.log ?? defaultLog()).error(`build log page: ${(error as Error).message}`);
       html(
         503,
         renderBuildLogNotice(

@@ -1,6 +1,7 @@
 import type { Request, Response } from 'express';
 import { ImageStore } from '../engine/image-store.js';
 import { BinderyError, ForbiddenError } from '../errors.js';
+import { defaultLog } from '../log/create-log.js';
 import { binderLinks } from '../repos/binder-links.js';
 import type { ResolvedRepo } from '../build/builder.js';
 import { parseSpec, type RepoSpec } from '../repos/repo-spec.js';
@@ -46,7 +47,9 @@ export function buildRoute(deps: WebDeps, metrics: Metrics) {
     try {
       await runLaunch(deps, metrics, request, stream);
     } catch (error) {
-      if (!(error instanceof BinderyError)) console.error('launch failed unexpectedly:', error);
+      if (!(error instanceof BinderyError)) {
+        (deps.log ?? defaultLog()).error({ err: error }, 'launch failed unexpectedly');
+      }
       stream.send({
         phase: 'failed',
         status_code: statusOf(error),

@@ -1,6 +1,8 @@
 import express, { type Response } from 'express';
 import type { RequestListener } from 'node:http';
 import { BinderyError } from '../errors.js';
+import { logAccess } from '../log/access-log.js';
+import { defaultLog } from '../log/create-log.js';
 import type { ReverseProxy } from '../proxy/reverse-proxy.js';
 import type { ResolvedRepo } from '../build/builder.js';
 import { parseSpec, type RepoSpec } from '../repos/repo-spec.js';
@@ -13,6 +15,9 @@ import { healthRoute } from './health-route.js';
 import { createMetrics } from './metrics.js';
 import { statusBadgeRoute } from './status-badge-route.js';
 import type { WebDeps } from './web-deps.js';
+
+/** Requests made every few seconds by machines (probes, scrapers) or for every page (assets). */
+const CHATTY = /^\/(health|metrics|static\/|badge_logo\.svg$|badge\.svg$)/;
 
 const svg = (response: Response, body: string) =>
   response.type('image/svg+xml').set('cache-control', 'no-cache').send(body);
@@ -39,6 +44,12 @@ export function createApp(deps: WebDeps) {
   const metrics = createMetrics();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
+  const log = (deps.log ?? defaultLog()).child({ component: 'web' });
+  // First, so that every request has its line, webhooks included; probes and assets at debug.
+  app.use((request, response, next) => {
+    logAccess(log, request, response, { client: request.ip, chatty: CHATTY.test(request.path) });
+    next();
+  });
   // Before any body parsing: the webhook signature is checked against the raw payload.
   if (deps.webhooks) app.use(deps.webhooks);
 
@@ -86,9 +97,9 @@ export function createApp(deps: WebDeps) {
     resolving
       .compute(`${spec.provider} ${spec.url} ${spec.ref}`, () => deps.resolve(spec))
       .then((resolved) => ({ ...resolved }));
-  app.get(/^\/build\/.+/, buildRoute({ ...deps, resolve }, metrics));
+  app.get(/^\/build\/.+/, buildRoute({ ...deps, resolve, log }, metrics));
 
-  app.get(/^\/logs\/.+/, buildLogRoute(deps));
+  app.get(/^\/logs\/.+/, buildLogRoute({ ...deps, log }));
 
   app.get('/health', healthRoute(deps));
 

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { ResolvedRepo } from '../build/builder.js';
 import type { Config } from '../config.js';
 import type { ContainerEngine } from '../engine/container-engine.js';
+import type { Logger } from '../log/create-log.js';
 import type { RouteTable } from '../proxy/route-table.js';
 import type { Sandbox } from '../sandbox/prepare-sandbox.js';
 import type { BuildJob } from '../queue/build-job.js';
@@ -50,4 +51,6 @@ export interface WebDeps {
   version: string;
   /** The GitHub App's webhook endpoint (src/github), when the app is on. */
   webhooks?: RequestHandler;
+  /** The service's logger: the access log and failures go to its `web` child. @defaultValue defaultLog() */
+  log?: Logger;
 }

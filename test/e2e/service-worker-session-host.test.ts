@@ -10,6 +10,7 @@ import { sessionUrl } from '../../src/proxy/session-host.js';
 import { createHttpHandler } from '../../src/web/create-app.js';
 import { freePort } from '../helpers/free-port.js';
 import { launchChromium, type Chromium } from './launch-chromium.js';
+import { quietLog } from '../helpers/capture-log.js';
 
 /**
  * With BINDERY_SESSION_HOST a session has an origin of its own. In a real browser: the launch's
@@ -73,7 +74,7 @@ beforeAll(async () => {
   publicUrl = `http://127.0.0.1:${port}`;
   const config = { publicUrl, sessionHost: '{session}.sessions.test' };
   readyUrl = sessionUrl(config, session);
-  proxy = createReverseProxy({ routes, log: () => {}, ...config });
+  proxy = createReverseProxy({ routes, log: quietLog, ...config });
   const app: RequestListener = (request, response) =>
     response.writeHead(200, { 'content-type': 'text/plain' }).end(`the service's ${request.url}`);
   service = createServer(createHttpHandler(app, proxy));

@@ -8,6 +8,7 @@ import { RedisRouteTable } from '../../src/proxy/redis-route-table.js';
 import { createReverseProxy, type ReverseProxy } from '../../src/proxy/reverse-proxy.js';
 import { createHttpHandler } from '../../src/web/create-app.js';
 import { launchChromium, type Chromium } from './launch-chromium.js';
+import { quietLog } from '../helpers/capture-log.js';
 
 /**
  * Without BINDERY_SESSION_HOST a session shares the service's origin. In a real browser, a
@@ -74,7 +75,7 @@ beforeAll(async () => {
     target: `http://127.0.0.1:${(stub.address() as AddressInfo).port}`,
   });
 
-  proxy = createReverseProxy({ routes, log: () => {} });
+  proxy = createReverseProxy({ routes, log: quietLog });
   // The service's own pages, where a worker with scope / would take over.
   const app: RequestListener = (_request, response) =>
     response

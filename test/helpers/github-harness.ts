@@ -16,6 +16,7 @@ import { BuildLog, isFinalEvent, type BuildLogEvent } from '../../src/queue/buil
 import { BuildQueue } from '../../src/queue/build-queue.js';
 import { createBuildWorker } from '../../workers/build-worker.js';
 import { waitFor } from './wait-for.js';
+import { captureLog } from './capture-log.js';
 
 export const WEBHOOK_SECRET = 'bindery-test-secret';
 
@@ -48,14 +49,12 @@ export async function startGitHubHarness(options: HarnessOptions) {
   const namespace = `gh-${randomUUID().slice(0, 8)}`;
   const redis = new Redis({ maxRetriesPerRequest: 1 });
   const connection = new Redis({ maxRetriesPerRequest: null });
-  const logs: string[] = [];
-  const log = (line: string) => logs.push(line);
+  const { log, entries } = captureLog('info');
   const app: GitHubApp = createGitHubApp({
     app: {
       appId: options.appId,
       privateKey: testPrivateKey(),
       webhookSecret: WEBHOOK_SECRET,
-      logLevel: 'info',
     },
     githubUrl: options.githubUrl,
     redis,
@@ -155,7 +154,10 @@ export async function startGitHubHarness(options: HarnessOptions) {
   return {
     namespace,
     redis,
-    logs,
+    /** The messages logged so far, oldest first. */
+    get logs() {
+      return entries().map(({ msg }) => msg);
+    },
     built,
     failing,
     /** Holds `sha`'s stand-in build in its building phase; returns the function that lets it end. */

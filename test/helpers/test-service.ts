@@ -7,6 +7,7 @@ import { DockerEngine } from '../../src/engine/docker-engine.js';
 import { prepareSandbox } from '../../src/sandbox/prepare-sandbox.js';
 import { startService, type RunningService } from '../../src/service.js';
 import { freePort } from './free-port.js';
+import { quietLog } from './capture-log.js';
 
 const exec = promisify(execFile);
 
@@ -38,7 +39,7 @@ export async function removeTestSandbox(config: Config): Promise<void> {
     throw new Error("removeTestSandbox: the default sandbox network is not a test's own");
   }
   const engine = new DockerEngine(config.docker);
-  const sandbox = await prepareSandbox({ engine, config, log: () => {} });
+  const sandbox = await prepareSandbox({ engine, config, log: quietLog });
   await sandbox.remove();
 }
 
@@ -71,7 +72,7 @@ export async function startTestService(
     namespace,
     host: '127.0.0.1',
     roles: ['web', 'build'],
-    log: () => {},
+    log: quietLog,
   }).catch(async (error: unknown) => {
     if (ownSandbox) await removeTestSandbox(config).catch(() => {});
     throw error;

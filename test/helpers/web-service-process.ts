@@ -7,6 +7,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { loadConfig } from '../../src/config.js';
 import { startService } from '../../src/service.js';
+import { quietLog } from './capture-log.js';
 
 const [namespace, settings = '{}', report] = process.argv.slice(2);
 if (!namespace) throw new Error("usage: web-service-process.ts <namespace> '<settings JSON>'");
@@ -17,7 +18,7 @@ const service = await startService({
   namespace,
   host: '127.0.0.1',
   roles: ['web'],
-  log: () => {},
+  log: quietLog,
 });
 process.stdout.write(`ready ${service.url}\n`);
 process.once('SIGTERM', () => {

@@ -15,6 +15,7 @@ import { startService, type RunningService } from '../../src/service.js';
 import { readActionMetadata, runnerEnv } from '../helpers/action-runner.js';
 import { freePort } from '../helpers/free-port.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
+import { quietLog } from '../helpers/capture-log.js';
 
 const exec = promisify(execFile);
 const ROOT = join(import.meta.dirname, '../..');
@@ -53,7 +54,7 @@ beforeAll(async () => {
     namespace,
     host: '127.0.0.1',
     roles: ['web', 'build'],
-    log: () => {},
+    log: quietLog,
   });
   server = service.url!;
 }, 60_000);

@@ -18,6 +18,7 @@ import { BuildError } from '../../src/errors.js';
 import { parseSource } from '../../src/repos/repo-spec.js';
 import { BUILD_NETWORK_LABEL } from '../../src/sandbox/build-networks.js';
 import { prepareSandbox, type PreparedSandbox } from '../../src/sandbox/prepare-sandbox.js';
+import { captureLog, quietLog } from '../helpers/capture-log.js';
 
 const exec = promisify(execFile);
 const run = randomBytes(3).toString('hex');
@@ -38,7 +39,7 @@ async function buildNetworks(): Promise<string[]> {
 const arpRules = async () => (await exec('ebtables', ['-L', 'FORWARD'])).stdout;
 
 beforeAll(async () => {
-  sandbox = await prepareSandbox({ engine, config: loadConfig(env), log: () => {} });
+  sandbox = await prepareSandbox({ engine, config: loadConfig(env), log: quietLog });
   dir = await mkdtemp(join(tmpdir(), 'bindery-leftovers-'));
 }, 60_000);
 
@@ -105,16 +106,18 @@ describe('a build network is removed, with its ARP rule', () => {
     const [network = '', subnet = ''] = line.split(' ');
     expect(network).toMatch(new RegExp(`^${sandbox.build.prefix}-[0-9a-f]{8}$`));
     // A start while that worker lives leaves its network alone.
-    await prepareSandbox({ engine, config: loadConfig(env), log: () => {} });
+    await prepareSandbox({ engine, config: loadConfig(env), log: quietLog });
     expect(await buildNetworks()).toEqual([network]);
     child.kill('SIGKILL');
     await exited;
     expect(await buildNetworks()).toEqual([network]);
     expect(await arpRules()).toContain(subnet);
-    const logged: string[] = [];
-    await prepareSandbox({ engine, config: loadConfig(env), log: (text) => logged.push(text) });
+    const { log, entries } = captureLog();
+    await prepareSandbox({ engine, config: loadConfig(env), log });
     expect(await buildNetworks()).toEqual([]);
     expect(await arpRules()).not.toContain(subnet);
-    expect(logged).toContain(`removed build networks left by a stopped worker: ${network}`);
+    expect(entries().map(({ msg }) => msg)).toContain(
+      `removed build networks left by a stopped worker: ${network}`,
+    );
   }, 120_000);
 });

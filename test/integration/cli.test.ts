@@ -16,6 +16,7 @@ import { readEventStream } from '../helpers/event-stream.js';
 import { freePort } from '../helpers/free-port.js';
 import { startGitServer } from '../helpers/git-server.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { quietLog } from '../helpers/capture-log.js';
 
 const exec = promisify(execFile);
 const ROOT = join(import.meta.dirname, '../..');
@@ -97,7 +98,7 @@ afterAll(async () => {
   built.push(...images.split('\n').filter((name) => name.startsWith(prefix)));
   for (const image of built) await engine.removeImage(image).catch(() => {});
   const config = loadConfig({ BINDERY_SESSION_NETWORK: network });
-  await (await prepareSandbox({ engine, config, log: () => {} })).remove().catch(() => {});
+  await (await prepareSandbox({ engine, config, log: quietLog })).remove().catch(() => {});
   const redis = new Redis(REDIS_URL);
   const keys = [...(await redis.keys('bull:bindery-*')), ...(await redis.keys(`build:${prefix}*`))];
   if (keys.length > 0) await redis.del(...keys);
@@ -403,7 +404,7 @@ describe('the bindery command', () => {
       host: '127.0.0.1',
       // No worker here: only the command's worker can build.
       roles: ['web'],
-      log: () => {},
+      log: quietLog,
     });
     try {
       await waitFor(

@@ -9,6 +9,7 @@ import { createReverseProxy, type ReverseProxy } from '../../src/proxy/reverse-p
 import { cullSessions } from '../../src/sessions/cull-sessions.js';
 import { SessionStore } from '../../src/sessions/session-store.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { quietLog } from '../helpers/capture-log.js';
 
 /**
  * A session's Jupyter decides what its /api/status says; a hostile one says whatever keeps it
@@ -49,7 +50,7 @@ beforeAll(async () => {
     now: () => clock,
     activityIntervalMs: 0,
     onActivity: (name, at) => store.touch(name, at),
-    log: () => {},
+    log: quietLog,
   });
   proxyServer = createServer((request, response) => proxy.handleRequest(request, response));
   await new Promise<void>((resolve) => proxyServer.listen(0, '127.0.0.1', resolve));

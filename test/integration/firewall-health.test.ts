@@ -12,6 +12,7 @@ import { readEventStream, type StreamEvent } from '../helpers/event-stream.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { captureLog, quietLog } from '../helpers/capture-log.js';
 
 /**
  * The firewall is checked, not trusted: a rule changed on the host under a running service
@@ -71,7 +72,7 @@ afterAll(async () => {
   await git?.close();
   for (const network of networks) {
     const config = loadConfig({ BINDERY_SESSION_NETWORK: network });
-    await (await prepareSandbox({ engine, config, log: () => {} })).remove().catch(() => {});
+    await (await prepareSandbox({ engine, config, log: quietLog })).remove().catch(() => {});
   }
 }, 120_000);
 
@@ -157,25 +158,28 @@ describe('BINDERY_SANDBOX_OPTOUT=1', () => {
     const network = `bindery-test-fw${run}-${networks.length}`;
     networks.push(network);
     for (const optOut of ['0', '1']) {
-      const logged: string[] = [];
+      const { log, entries } = captureLog();
       const sandbox = await prepareSandbox({
         engine,
         config: loadConfig({ BINDERY_SESSION_NETWORK: network, BINDERY_SANDBOX_OPTOUT: optOut }),
         run: denied,
         run6: denied,
         runLink: denied,
-        log: (line) => logged.push(line),
+        log,
       });
       if (optOut === '1') {
         expect(await sandbox.check()).toEqual({
           ok: true,
           problems: expect.arrayContaining([expect.stringMatching(/DOCKER-USER lacks/)]),
         });
-        expect(logged).toEqual(
+        expect(entries()).toEqual(
           expect.arrayContaining([
-            expect.stringMatching(
-              /^WARNING: BINDERY_SANDBOX_OPTOUT=1: sessions and builds run WITHOUT the egress firewall \(.*Permission denied/,
-            ),
+            expect.objectContaining({
+              level: 40,
+              msg: expect.stringMatching(
+                /^BINDERY_SANDBOX_OPTOUT=1: sessions and builds run WITHOUT the egress firewall \(.*Permission denied/,
+              ),
+            }),
           ]),
         );
       } else {
@@ -184,12 +188,16 @@ describe('BINDERY_SANDBOX_OPTOUT=1', () => {
           ok: false,
           problems: expect.arrayContaining([expect.stringMatching(/DOCKER-USER lacks/)]),
         });
-        expect(logged).toEqual([
-          expect.stringMatching(
-            /^sandbox not in place, sessions and builds are refused: the firewall could not be installed: .*Permission denied/,
-          ),
+        expect(entries()).toEqual([
+          expect.objectContaining({
+            level: 50,
+            component: 'sandbox',
+            msg: expect.stringMatching(
+              /^sandbox not in place, sessions and builds are refused: the firewall could not be installed: .*Permission denied/,
+            ),
+          }),
         ]);
-        expect(logged.join('\n')).not.toMatch(/WARNING/);
+        expect(entries().map(({ msg }) => msg)).not.toContainEqual(expect.stringMatching(/OPTOUT/));
       }
     }
   }, 120_000);

@@ -157,7 +157,7 @@ describe('push to the default branch', () => {
       summary: expect.stringContaining(`Built the image \`${image}\` in ${took}.`),
     });
     expect(harness.logs).toContain(
-      `github report: ${OWNER}/${REPO}@${PUSHED.slice(0, 7)}: built in ${took}, reported`,
+      `report: ${OWNER}/${REPO}@${PUSHED.slice(0, 7)}: built in ${took}, reported`,
     );
   });
 

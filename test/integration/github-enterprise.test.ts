@@ -17,6 +17,7 @@ import { webhookExample } from '../helpers/webhook-examples.js';
 import { testPrivateKey, WEBHOOK_SECRET } from '../helpers/github-harness.js';
 import { removeTestSandbox, testSessionNetwork } from '../helpers/test-service.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { captureLog } from '../helpers/capture-log.js';
 
 jest.setTimeout(180_000);
 
@@ -37,7 +38,8 @@ let ghe: Awaited<ReturnType<typeof startGheServer>>;
 let service: RunningService;
 const github = new FakeGitHub(APP_ID);
 const shas: Record<string, string> = {};
-const logs: string[] = [];
+const logs = captureLog('info');
+const messages = () => logs.entries().map(({ msg }) => msg);
 
 /** GitHub's push example, moved to `owner/demo`'s default branch at its commit. */
 function pushTo(owner: string, isPrivate: boolean) {
@@ -109,7 +111,7 @@ beforeAll(async () => {
     namespace,
     host: '127.0.0.1',
     roles: ['web', 'build', 'github'],
-    log: (line) => logs.push(line),
+    log: logs.log,
   });
 });
 
@@ -135,7 +137,7 @@ const checkFor = (sha: string) => github.checkRuns.find((check) => check.head_sh
 
 describe('the GitHub App against a GitHub Enterprise host', () => {
   it('says once at start that the app is on', () => {
-    expect(logs.filter((line) => line.startsWith('GitHub App'))).toEqual([
+    expect(messages().filter((line) => line.startsWith('GitHub App'))).toEqual([
       `GitHub App ${APP_ID} on: webhooks at /api/github/webhooks`,
     ]);
   });
@@ -199,7 +201,7 @@ describe('the GitHub App against a GitHub Enterprise host', () => {
 
 describe('without the GitHub App', () => {
   it('runs with the app off, says so once, and has no webhook endpoint', async () => {
-    const lines: string[] = [];
+    const lines = captureLog('info');
     const port = await freePort();
     const plain = await startService({
       config: loadConfig({
@@ -210,10 +212,15 @@ describe('without the GitHub App', () => {
       namespace: `${namespace}-off`,
       host: '127.0.0.1',
       roles: ['web'],
-      log: (line) => lines.push(line),
+      log: lines.log,
     });
     try {
-      expect(lines.filter((line) => line.startsWith('GitHub App'))).toEqual([
+      expect(
+        lines
+          .entries()
+          .map(({ msg }) => msg)
+          .filter((line) => line.startsWith('GitHub App')),
+      ).toEqual([
         'GitHub App off: set APP_ID, PRIVATE_KEY (or PRIVATE_KEY_PATH) and WEBHOOK_SECRET to turn it on',
       ]);
       const response = await fetch(`${plain.url}/api/github/webhooks`, {

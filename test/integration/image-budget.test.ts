@@ -18,6 +18,7 @@ import { readEventStream, type StreamEvent } from '../helpers/event-stream.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { quietLog } from '../helpers/capture-log.js';
 
 /**
  * Built images are garbage: a public instance builds every commit anyone names, and Docker's
@@ -287,7 +288,7 @@ describe('the service keeps its images within the budget', () => {
       host: '127.0.0.1',
       roles: ['culler'],
       cullIntervalMs: 500,
-      log: () => {},
+      log: quietLog,
     });
     try {
       const store = new SessionStore(redis, service.namespace);

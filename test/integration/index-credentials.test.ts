@@ -31,6 +31,7 @@ import { INDEX_PACKAGES } from '../helpers/fixture-packages.js';
 import { startPackageIndex, type PackageIndex } from '../helpers/package-index.js';
 import { freePort } from '../helpers/free-port.js';
 import { ensureWheelhouse } from '../helpers/wheelhouse.js';
+import { quietLog } from '../helpers/capture-log.js';
 
 const exec = promisify(execFile);
 const FIXTURE = fileURLToPath(new URL('../fixtures/repos/index-credentials', import.meta.url));
@@ -292,7 +293,7 @@ describe("on the sandbox's build networks, behind its firewall", () => {
       // A fixed port, as the firewall needs; one nothing else holds now.
       BINDERY_BUILD_INDEX_PORT: String(await freePort()),
     });
-    sandbox = await prepareSandbox({ engine, config, log: () => {} });
+    sandbox = await prepareSandbox({ engine, config, log: quietLog });
     sandboxBuilder = new Builder({
       engine,
       config,

@@ -14,6 +14,7 @@ import { readEventStream, type StreamEvent } from '../helpers/event-stream.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
 import { freePort } from '../helpers/free-port.js';
 import { removeTestSandbox, testSessionNetwork } from '../helpers/test-service.js';
+import { quietLog } from '../helpers/capture-log.js';
 
 const exec = promisify(execFile);
 const FIXTURE = join(import.meta.dirname, '../fixtures/repos/default');
@@ -41,7 +42,7 @@ async function serve(namespace: string, env: Record<string, string> = {}) {
     namespace,
     host: '127.0.0.1',
     roles: ['web', 'build'],
-    log: () => {},
+    log: quietLog,
   });
   return { service, config, url: service.url! };
 }

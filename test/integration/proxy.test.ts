@@ -16,6 +16,7 @@ import {
   waitForJupyter,
   type StartedSession,
 } from '../../src/sessions/start-session.js';
+import { captureLog } from '../helpers/capture-log.js';
 
 const run = randomBytes(4).toString('hex');
 const config = loadConfig({ BINDERY_IMAGE_PREFIX: `bindery-test/p${run}-` });
@@ -27,7 +28,14 @@ const routes = new RedisRouteTable(redis, { prefix });
 /** The proxy's clock: tests move it to see activity throttled and reported. */
 let clock = 1_700_000_000_000;
 const activity: { session: string; at: number }[] = [];
-const logged: string[] = [];
+const captured = captureLog('info');
+/** The proxy's failure lines (not its access log) from the `from`th entry on, as messages. */
+const failuresFrom = (from: number) =>
+  captured
+    .entries()
+    .slice(from)
+    .filter((entry) => entry.level >= 40 && entry.access !== true)
+    .map(({ msg }) => msg);
 let proxy: ReverseProxy;
 let server: Server;
 /** http://127.0.0.1:<port>, the proxy. */
@@ -56,7 +64,7 @@ beforeAll(async () => {
     routes,
     now: () => clock,
     onActivity: (session, at) => void activity.push({ session, at }),
-    log: (line) => logged.push(line),
+    log: captured.log,
   });
   server = createServer((request, response) => proxy.handleRequest(request, response));
   server.on('upgrade', (request, socket, head) => proxy.handleUpgrade(request, socket, head));
@@ -319,7 +327,7 @@ describe('the reverse proxy in front of a real Jupyter session', () => {
     await routes.set(`gibberish-${run}`, {
       target: `http://127.0.0.1:${(gibberish.address() as AddressInfo).port}`,
     });
-    logged.length = 0;
+    const from = captured.entries().length;
     try {
       const refused = await fetch(`${origin}/user/refusing-${run}/api/status`);
       expect(refused.status).toBe(503);
@@ -329,10 +337,10 @@ describe('the reverse proxy in front of a real Jupyter session', () => {
       const garbled = await fetch(`${origin}/user/gibberish-${run}/tree`);
       expect(garbled.status).toBe(502);
       expect(await garbled.text()).toContain('answered with something the proxy could not read');
-      expect(logged).toEqual([
-        `proxy: GET /user/refusing-${run}/api/status → 127.0.0.1:${freePort}: ECONNREFUSED (session not running)`,
+      expect(failuresFrom(from)).toEqual([
+        `GET /user/refusing-${run}/api/status → 127.0.0.1:${freePort}: ECONNREFUSED (session not running)`,
         expect.stringMatching(
-          new RegExp(`^proxy: GET /user/gibberish-${run}/tree → 127\\.0\\.0\\.1:\\d+: [^\\n]+$`),
+          new RegExp(`^GET /user/gibberish-${run}/tree → 127\\.0\\.0\\.1:\\d+: [^\\n]+$`),
         ),
       ]);
     } finally {
@@ -347,7 +355,7 @@ describe('the reverse proxy in front of a real Jupyter session', () => {
     const url = `${origin.replace('http', 'ws')}/user/${name}/api/kernels/${kernelId}/channels?token=${token}`;
     const socket = await openSocket(url, { origin });
     const closed = new Promise((resolve) => socket.once('close', resolve));
-    logged.length = 0;
+    const from = captured.entries().length;
     await engine.removeContainer(session!.container.id);
     await closed;
 
@@ -355,10 +363,11 @@ describe('the reverse proxy in front of a real Jupyter session', () => {
     const page = await fetch(user(`tree?token=${token}`));
     expect(page.status).toBe(503);
     expect(await page.text()).toContain(`The session &#34;${name}&#34; is no longer running`);
-    expect(logged).toHaveLength(1);
-    expect(logged[0]).toMatch(
+    const failures = failuresFrom(from);
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toMatch(
       new RegExp(
-        `^proxy: GET /user/${name}/tree → [\\d.]+:8888: (EHOSTUNREACH|ECONNREFUSED|ETIMEDOUT) \\(session not running\\)$`,
+        `^GET /user/${name}/tree → [\\d.]+:8888: (EHOSTUNREACH|ECONNREFUSED|ETIMEDOUT) \\(session not running\\)$`,
       ),
     );
     await expect(openSocket(url, { origin })).rejects.toThrow('HTTP 503');

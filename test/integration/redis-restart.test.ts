@@ -15,6 +15,7 @@ import { freePort } from '../helpers/free-port.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { quietLog } from '../helpers/capture-log.js';
 
 /**
  * Redis is Bindery's only state. Started as set-up starts it (deploy/redis.conf: append-only
@@ -149,7 +150,7 @@ test('Redis killed mid-build and started again: the build ends built with its ea
       namespace: service.namespace,
       host: '127.0.0.1',
       roles: ['web'],
-      log: () => {},
+      log: quietLog,
     });
     try {
       const path = new URL(sessionUrl).pathname;

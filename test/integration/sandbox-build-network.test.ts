@@ -29,6 +29,7 @@ import { freePort } from '../helpers/free-port.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
 import { startNetnsTarget, type NetnsTarget } from '../helpers/netns-target.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { quietLog } from '../helpers/capture-log.js';
 
 const exec = promisify(execFile);
 const run = randomBytes(3).toString('hex');
@@ -157,7 +158,7 @@ beforeAll(async () => {
     namespace,
     host: '127.0.0.1',
     roles: ['web', 'build'],
-    log: () => {},
+    log: quietLog,
   });
 
   const repo = await git.publish('session', join(import.meta.dirname, '../fixtures/repos/default'));
@@ -182,7 +183,7 @@ afterAll(async () => {
     if (container.labels['bindery.store'] === namespace) await engine.removeContainer(container.id);
   }
   if (config) {
-    const sandbox = await prepareSandbox({ engine, config, log: () => {} });
+    const sandbox = await prepareSandbox({ engine, config, log: quietLog });
     await sandbox.remove();
   }
   const keys = [
@@ -474,7 +475,7 @@ describe('a build while the build networks’ rules are missing', () => {
   }, 120_000);
 
   test('builds again once `bindery sandbox` has put the rules back, behind them', async () => {
-    await prepareSandbox({ engine, config, log: () => {} });
+    await prepareSandbox({ engine, config, log: quietLog });
     await healthOnce(200);
     const sha = await probeCommit('restored');
     const { events } = await readEventStream(buildUrl(repo, sha), asOperator);

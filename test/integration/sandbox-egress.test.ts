@@ -26,6 +26,7 @@ import {
   type StartedSession,
 } from '../../src/sessions/start-session.js';
 import { probe, startNetnsTarget, type NetnsTarget } from '../helpers/netns-target.js';
+import { quietLog } from '../helpers/capture-log.js';
 
 const exec = promisify(execFile);
 const run = randomBytes(3).toString('hex');
@@ -67,7 +68,7 @@ const ownNetwork = async () => {
 beforeAll(async () => {
   allowed = await startNetnsTarget({ ...ALLOWED, ports: PORTS });
   forbidden = await startNetnsTarget({ ...FORBIDDEN, ports: PORTS });
-  sandbox = await prepareSandbox({ engine, config, log: () => {} });
+  sandbox = await prepareSandbox({ engine, config, log: quietLog });
   ({ gateway } = await engine.ensureNetwork({
     name: sandbox.network,
     bridge: sandbox.policy.bridge,

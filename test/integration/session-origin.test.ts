@@ -14,6 +14,7 @@ import { RedisRouteTable } from '../../src/proxy/redis-route-table.js';
 import { createReverseProxy, type ReverseProxy } from '../../src/proxy/reverse-proxy.js';
 import { createHttpHandler } from '../../src/web/create-app.js';
 import { freePort } from '../helpers/free-port.js';
+import { quietLog } from '../helpers/capture-log.js';
 
 /**
  * A session must not claim the service's origin. Its Jupyter is a stub HTTP and WebSocket
@@ -91,7 +92,7 @@ const app: RequestListener = (request, response) => response.end(`service ${requ
 
 /** A service mounting the proxy as `bindery serve` does; resolves to its port. */
 async function startService(options: { sessionHost?: string; publicUrl?: string } = {}) {
-  const proxy = createReverseProxy({ routes, log: () => {}, ...options });
+  const proxy = createReverseProxy({ routes, log: quietLog, ...options });
   proxies.push(proxy);
   const server = createServer(createHttpHandler(app, proxy));
   server.on('upgrade', (request, socket, head) => proxy.handleUpgrade(request, socket, head));

@@ -14,6 +14,7 @@ import { readEventStream, type StreamEvent } from '../helpers/event-stream.js';
 import { freePort } from '../helpers/free-port.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
 import { removeTestSandbox, testSessionNetwork } from '../helpers/test-service.js';
+import { quietLog } from '../helpers/capture-log.js';
 
 /**
  * Hostile visitors against the whole service (web and worker roles, real Redis, real Docker):
@@ -53,7 +54,7 @@ async function serve(env: Record<string, string> = {}) {
     namespace,
     host: '127.0.0.1',
     roles: ['web', 'build'],
-    log: () => {},
+    log: quietLog,
   });
   services.push(service);
   return { url: service.url!, config, namespace, store: new SessionStore(redis, namespace) };

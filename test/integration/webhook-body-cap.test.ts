@@ -6,6 +6,7 @@ import { sign } from '@octokit/webhooks-methods';
 import express from 'express';
 import { Probot } from 'probot';
 import { MAX_PAYLOAD_BYTES, createWebhookMiddleware } from '../../src/github/webhook-middleware.js';
+import { captureLog } from '../helpers/capture-log.js';
 import { WEBHOOK_SECRET, testPrivateKey } from '../helpers/github-harness.js';
 
 const MiB = 2 ** 20;
@@ -17,7 +18,7 @@ const OFFERED = 200 * MiB;
 let server: Server;
 let url: string;
 const received: string[] = [];
-const logs: string[] = [];
+const logs = captureLog();
 
 beforeAll(async () => {
   const probot = new Probot({ appId: 1, privateKey: testPrivateKey(), secret: WEBHOOK_SECRET });
@@ -27,7 +28,7 @@ beforeAll(async () => {
       probot,
       handlers: (app) => app.onAny(async (event) => void received.push(event.name)),
       webhookSecret: WEBHOOK_SECRET,
-      log: (line) => logs.push(line),
+      log: logs.log,
     }),
   );
   server = createServer(web);
@@ -115,7 +116,12 @@ describe('webhook bodies over GitHub’s 25 MB cap', () => {
     expect(outcome.sent).toBeLessThan(MAX_PAYLOAD_BYTES + SLACK);
     expect(outcome.rssGrowth).toBeLessThan(40 * MiB);
     expect(received).toEqual([]);
-    expect(logs.at(-1)).toMatch(/^github webhook refused: its body passed 26214400 bytes \(push, /);
+    expect(logs.entries().at(-1)).toMatchObject({
+      level: 40,
+      component: 'github',
+      event: 'push',
+      msg: 'webhook refused: its body passed 26214400 bytes',
+    });
   }, 60_000);
 
   it('a body that is not JSON is refused with 415 before it is read', async () => {

@@ -378,7 +378,6 @@ describe('the GitHub App settings', () => {
       appId: 12,
       privateKey: key,
       webhookSecret: 's',
-      logLevel: 'info',
     });
     expect(fromFile.githubApp?.privateKey).toBe(key);
   });

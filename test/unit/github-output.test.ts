@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { finishedOutput, GITHUB_OUTPUT_LIMIT, logTail } from '../../src/github/check-run-output.js';
 import { createProbotLog } from '../../src/github/probot-log.js';
+import { captureLog } from '../helpers/capture-log.js';
 import { parseMarker, renderComment } from '../../src/github/pull-request-comment.js';
 
 const SHA = 'c'.repeat(40);
@@ -83,16 +84,26 @@ describe('the pull request comment', () => {
 });
 
 describe("the app's log", () => {
-  it('writes one short line for an error that carries a whole payload', () => {
-    const lines: string[] = [];
-    const log = createProbotLog((line) => lines.push(line), 'info');
+  it('writes one short line for an error or an event that carries a whole payload', () => {
+    const { log, entries, text } = captureLog('debug');
+    const probotLog = createProbotLog(log.child({ component: 'github' }));
+    const payload = { action: 'opened', body: 'x'.repeat(100_000) };
     const error = Object.assign(new Error('signature does not match event payload and secret'), {
-      event: { payload: 'x'.repeat(100_000) },
+      event: { id: 'delivery-1', name: 'pull_request', payload },
     });
-    log.error(error, 'Go to the app settings');
-    log.debug('not shown');
-    expect(lines).toHaveLength(1);
-    expect(lines[0]!.length).toBeLessThan(400);
-    expect(lines[0]).toContain('signature does not match');
+    probotLog.child({ name: 'probot' }).error(error, 'Go to the app settings');
+    probotLog.debug({ event: { id: 'delivery-2', name: 'push', payload } }, 'Webhook received');
+    expect(entries()).toMatchObject([
+      {
+        level: 50,
+        component: 'github',
+        name: 'probot',
+        msg: 'Go to the app settings',
+        err: { message: 'signature does not match event payload and secret' },
+      },
+      { level: 20, event: { id: 'delivery-2', name: 'push', action: 'opened' } },
+    ]);
+    expect(text().length).toBeLessThan(2000);
+    expect(text()).not.toContain('xxxxxxxx');
   });
 });

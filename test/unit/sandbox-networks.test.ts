@@ -9,6 +9,7 @@ import type {
 import { buildBridgePrefix } from '../../src/sandbox/build-networks.js';
 import { ipv6Rules } from '../../src/sandbox/egress-rules.js';
 import type { Iptables } from '../../src/sandbox/firewall.js';
+import { captureLog, quietLog } from '../helpers/capture-log.js';
 import {
   bridgeFor,
   buildNetworkFor,
@@ -113,7 +114,7 @@ describe('the build networks', () => {
     const engine = fakeEngine();
     const { run, run6, runLink } = firewall();
     const config = loadConfig({ BINDERY_EGRESS_ALLOW_CIDRS: '10.250.0.0/24' });
-    const sandbox = await prepareSandbox({ engine, config, run, run6, runLink, log: () => {} });
+    const sandbox = await prepareSandbox({ engine, config, run, run6, runLink, log: quietLog });
     // Only the session network exists until a build asks for one.
     expect(engine.networks).toEqual([
       {
@@ -152,7 +153,7 @@ describe('the build networks', () => {
       run,
       run6,
       runLink,
-      log: () => {},
+      log: quietLog,
     });
     const first = await sandbox.build.acquire();
     const second = await sandbox.build.acquire();
@@ -198,7 +199,7 @@ describe('the build networks', () => {
       run,
       run6,
       runLink,
-      log: () => {},
+      log: quietLog,
     });
     await run(['-D', 'DOCKER-USER', '-i', 'bindb+', '-j', 'BINDERY-bindb']);
     await run6(['-D', 'FORWARD', '-o', 'bindb+', '-j', 'DROP']);
@@ -218,7 +219,7 @@ describe('the build networks', () => {
       problems: problems.map((problem) => `bindery-builds-*: ${problem}`),
     });
     // `bindery sandbox` (or a restart) puts them back.
-    await prepareSandbox({ engine, config: loadConfig({}), run, run6, runLink, log: () => {} });
+    await prepareSandbox({ engine, config: loadConfig({}), run, run6, runLink, log: quietLog });
     await (await sandbox.build.acquire()).release();
   });
 
@@ -226,17 +227,21 @@ describe('the build networks', () => {
     const denied: Iptables = async () => {
       throw new Error('Permission denied (you must be root)');
     };
-    const logged: string[] = [];
+    const { log, entries } = captureLog();
     const sandbox = await prepareSandbox({
       engine: fakeEngine(),
       config: loadConfig({ BINDERY_SANDBOX_OPTOUT: '1' }),
       run: denied,
       run6: denied,
       runLink: denied,
-      log: (line) => logged.push(line),
+      log,
     });
-    expect(logged).toEqual([
-      expect.stringMatching(/^WARNING: BINDERY_SANDBOX_OPTOUT=1: sessions and builds run WITHOUT/),
+    expect(entries()).toEqual([
+      expect.objectContaining({
+        level: 40,
+        component: 'sandbox',
+        msg: expect.stringMatching(/^BINDERY_SANDBOX_OPTOUT=1: sessions and builds run WITHOUT/),
+      }),
     ]);
     const network = await sandbox.build.acquire();
     expect(network.network).toMatch(/^bindery-builds-/);
@@ -274,18 +279,15 @@ describe('the build networks', () => {
         'DROP',
       ]);
     }
-    const logged: string[] = [];
-    const sandbox = await prepareSandbox({
-      engine,
-      config,
-      run,
-      run6,
-      runLink,
-      log: (line) => logged.push(line),
-    });
+    const { log, entries } = captureLog();
+    const sandbox = await prepareSandbox({ engine, config, run, run6, runLink, log });
     expect(engine.removed).toEqual(['bindery-builds-0000dead', 'bindery-builds-00000old']);
-    expect(logged).toEqual([
-      'removed build networks left by a stopped worker: bindery-builds-0000dead, bindery-builds-00000old',
+    expect(entries()).toEqual([
+      expect.objectContaining({
+        level: 30,
+        component: 'sandbox',
+        msg: 'removed build networks left by a stopped worker: bindery-builds-0000dead, bindery-builds-00000old',
+      }),
     ]);
     expect(runLink.rules.get('FORWARD')).toEqual([
       '-p ARP --arp-ip-src 172.30.0.0/16 -j DROP',
@@ -306,7 +308,7 @@ describe('the build networks', () => {
     const { run, run6, runLink } = firewall();
     const config = loadConfig({});
     // What an older version left: bindery-builds on bindery1, with its rules.
-    await prepareSandbox({ engine, config, run, run6, runLink, log: () => {} });
+    await prepareSandbox({ engine, config, run, run6, runLink, log: quietLog });
     engine.existing.push({
       name: 'bindery-builds',
       subnet: '172.31.0.0/16',
@@ -316,7 +318,7 @@ describe('the build networks', () => {
     });
     await run6(['-I', 'INPUT', '1', '-i', 'bindery1', '-j', 'DROP']);
     await run(['-I', 'DOCKER-USER', '1', '-i', 'bindery1', '-j', 'BINDERY-bindery1']);
-    await prepareSandbox({ engine, config, run, run6, runLink, log: () => {} });
+    await prepareSandbox({ engine, config, run, run6, runLink, log: quietLog });
     expect(engine.removed).toEqual(['bindery-builds']);
     expect(run.rules.get('DOCKER-USER')).toEqual([
       '-i bindb+ -j BINDERY-bindb',
