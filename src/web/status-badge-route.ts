@@ -1,4 +1,5 @@
 import type { Request, Response } from 'express';
+import { ImageStore } from '../engine/image-store.js';
 import { BinderyError } from '../errors.js';
 import { parseSpec } from '../repos/repo-spec.js';
 import { AnswerCache } from './answer-cache.js';
@@ -32,7 +33,8 @@ export function statusBadgeRoute(
       const resolved = await deps.resolve(
         parseSpec(provider, path, { githubUrl: deps.config.githubUrl }),
       );
-      const status = (await deps.engine.imageExists(resolved.imageName))
+      // An image in BINDERY_REGISTRY is built, whichever host built it.
+      const status = (await new ImageStore(deps.engine, deps.config).isBuilt(resolved.imageName))
         ? 'built'
         : ((await deps.builds.status?.(resolved.imageName)) ?? 'not built');
       return { status: 200, body: statusBadge(status) };

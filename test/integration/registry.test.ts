@@ -94,6 +94,9 @@ describe('with BINDERY_REGISTRY set', () => {
     expect(imageName).not.toBe('');
     await exec('docker', ['rmi', imageName]);
     expect(await engine.imageExists(imageName)).toBe(false);
+    // The live badge counts the registry's copy as built.
+    const badgeUrl = `${service.url}/status/git/${encodeURIComponent(repo.url)}/HEAD.svg`;
+    expect(await (await fetch(badgeUrl)).text()).toContain('binder: built');
 
     const { events } = await readEventStream(buildUrl);
     expect(phases(events)).toEqual(['built', 'launching', 'ready']);
