@@ -214,6 +214,22 @@ describe('Download my work', () => {
   }, 60_000);
 });
 
+test('one download of a session at a time: a second while the first streams is told to wait', async () => {
+  await harness.shell('head -c 20971520 /dev/urandom > ~/twenty.bin');
+  const auth = { authorization: `token ${token}` };
+  const first = await fetch(`${bar}download`, { headers: auth });
+  // Its body is not read yet: the stream waits on this client, holding its place.
+  expect(first.status).toBe(200);
+  const second = await fetch(`${bar}download`, { headers: auth });
+  expect(second.status).toBe(429);
+  expect(await second.text()).toContain('A download of this session is already under way');
+  expect((await first.arrayBuffer()).byteLength).toBeGreaterThan(20 * 2 ** 20);
+  const third = await fetch(`${bar}download`, { headers: auth });
+  expect(third.status).toBe(200);
+  await third.arrayBuffer();
+  await harness.shell('rm ~/twenty.bin');
+}, 60_000);
+
 describe('sessions on host names of their own', () => {
   test('the bar answers on the session host; the service host only redirects there', async () => {
     const hosted = await harness.proxy({ sessionHost: '{session}.sessions.test' });
