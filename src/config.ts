@@ -189,8 +189,9 @@ const schema = z.object({
   BINDERY_DISK_HEADROOM: byteSizeOrOff.default(10 * 2 ** 30),
   /**
    * The operator's registry host (`registry.internal:5000`), where images are shared between
-   * hosts: images are named `<registry>/<BINDERY_IMAGE_PREFIX><slug>:<ref>`, each build pushes
-   * its image there, "is it built?" asks it, and a host without the image pulls it. Docker talks
+   * hosts: images are named `<registry>/<BINDERY_IMAGE_PREFIX><slug>:<ref>` (a prefix naming the
+   * registry already, as BinderHub's image_prefix does, is kept as it is), each build pushes its
+   * image there, "is it built?" asks it, and a host without the image pulls it. Docker talks
    * plain HTTP only to 127.0.0.0/8 unless dockerd lists it in `insecure-registries`. Repositories'
    * Dockerfiles may start FROM it even where it resolves to a private address, never FROM an
    * image of Bindery's there. @defaultValue none
@@ -506,6 +507,15 @@ function sessionHostFor(pattern: string | undefined, publicUrl: string | undefin
   return host;
 }
 
+/**
+ * Where images are named: `<registry>/<prefix>`, or the prefix as it is when it names the
+ * registry already (BinderHub's image_prefix does, e.g. `registry.example.org/binder/r2d-`).
+ */
+function registryPrefix(registry: string | undefined, prefix: string): string {
+  if (registry === undefined || prefix.startsWith(`${registry}/`)) return prefix;
+  return `${registry}/${prefix}`;
+}
+
 /** Registry credentials: both of BINDERY_REGISTRY_USERNAME and _PASSWORD, with the registry, or none. */
 function registryAuthFor(e: {
   BINDERY_REGISTRY?: string;
@@ -555,9 +565,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sessionHost: sessionHostFor(e.BINDERY_SESSION_HOST, e.BINDERY_PUBLIC_URL),
     redisUrl: e.REDIS_URL,
     docker: dockerConnection(e),
-    imagePrefix: e.BINDERY_REGISTRY
-      ? `${e.BINDERY_REGISTRY}/${e.BINDERY_IMAGE_PREFIX}`
-      : e.BINDERY_IMAGE_PREFIX,
+    imagePrefix: registryPrefix(e.BINDERY_REGISTRY, e.BINDERY_IMAGE_PREFIX),
     baseImage: e.BINDERY_BASE_IMAGE,
     registry: e.BINDERY_REGISTRY,
     registryAuth: registryAuthFor(e),

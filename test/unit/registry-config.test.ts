@@ -34,6 +34,13 @@ describe('BINDERY_REGISTRY', () => {
     expect(imageNameFor(config.imagePrefix, 'git-demo', SHA)).toMatch(
       /^registry\.internal:5000\/bindery\/r2d-git-2ddemo-[0-9a-f]{6}:a{40}$/,
     );
+    // A prefix that names the registry already, as BinderHub's image_prefix does, is kept.
+    expect(
+      loadConfig({
+        BINDERY_REGISTRY: 'registry.internal:5000',
+        BINDERY_IMAGE_PREFIX: 'registry.internal:5000/binder/r2d-',
+      }).imagePrefix,
+    ).toBe('registry.internal:5000/binder/r2d-');
     // A namespace at the registry goes in the prefix.
     expect(
       loadConfig({ BINDERY_REGISTRY: 'ghcr.io', BINDERY_IMAGE_PREFIX: 'example/binder-' })
