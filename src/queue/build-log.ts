@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { StreamFollowers, type StreamEntry } from './stream-followers.js';
+import { compareStreamIds, StreamFollowers, type StreamEntry } from './stream-followers.js';
 
 /** The phases of a build's log: BinderHub's `waiting`, then the build's own. */
 export type BuildLogPhase = 'waiting' | 'fetching' | 'building' | 'pushing' | 'built' | 'failed';
@@ -30,6 +30,15 @@ export interface BuildLogEvent {
  */
 export const isFinalEvent = (event: BuildLogEvent): boolean =>
   event.phase === 'built' || event.phase === 'failed';
+
+/** A log event with its Redis stream entry id, which pages use as their event stream's `id`. */
+export interface BuildLogEntry {
+  id: string;
+  event: BuildLogEvent;
+}
+
+/** A Redis stream entry id (`<ms>-<seq>`), as a reconnecting client sends it back. */
+export const isStreamId = (text: string): boolean => /^\d{1,20}-\d{1,20}$/.test(text);
 
 /** The Redis stream that holds the log of `imageName`'s build. */
 export const buildLogKey = (imageName: string) => `build:${imageName}`;
@@ -92,6 +101,12 @@ export class BuildLog {
     return entries.map(decode);
   }
 
+  /** The whole stored log of `imageName` with each entry's id, oldest first. */
+  async entries(imageName: string): Promise<BuildLogEntry[]> {
+    const entries = (await this.redis.xrange(buildLogKey(imageName), '-', '+')) as StreamEntry[];
+    return entries.map((entry) => ({ id: entry[0], event: decode(entry) }));
+  }
+
   /** The newest entry of `imageName`'s log: its final event once the build has ended. */
   async last(imageName: string): Promise<BuildLogEvent | undefined> {
     const entries = (await this.redis.xrevrange(
@@ -116,9 +131,32 @@ export class BuildLog {
    * (StreamFollowers), and entries are read only as fast as the follower takes them.
    */
   async *follow(imageName: string, signal?: AbortSignal): AsyncGenerator<BuildLogEvent> {
-    for await (const entry of this.followers.follow(buildLogKey(imageName), '0-0', signal)) {
+    for await (const { event } of this.followFrom(imageName, '0-0', signal)) yield event;
+  }
+
+  /**
+   * As `follow`, from the entry after `from` (a stream id a reconnecting page saw last), each
+   * event with its id. Ends at once when the log's final event is at or before `from`: the
+   * reader has seen the whole build.
+   */
+  async *followFrom(
+    imageName: string,
+    from: string,
+    signal?: AbortSignal,
+  ): AsyncGenerator<BuildLogEntry> {
+    if (from !== '0-0') {
+      const [last] = (await this.redis.xrevrange(
+        buildLogKey(imageName),
+        '+',
+        '-',
+        'COUNT',
+        1,
+      )) as StreamEntry[];
+      if (last && isFinalEvent(decode(last)) && compareStreamIds(last[0], from) <= 0) return;
+    }
+    for await (const entry of this.followers.follow(buildLogKey(imageName), from, signal)) {
       const event = decode(entry);
-      yield event;
+      yield { id: entry[0], event };
       if (isFinalEvent(event)) return;
     }
   }

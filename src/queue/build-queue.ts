@@ -2,7 +2,7 @@ import { Queue, type JobState } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { defaultLog } from '../log/create-log.js';
 import { BUILD_QUEUE, buildJobSchema, jobIdFor, type BuildJob } from './build-job.js';
-import type { BuildLog, BuildLogEvent } from './build-log.js';
+import type { BuildLog, BuildLogEntry, BuildLogEvent } from './build-log.js';
 import { withRedisLock } from './with-redis-lock.js';
 
 export interface BuildQueueOptions {
@@ -106,6 +106,16 @@ export class BuildQueue {
     return this.log.follow(imageName, signal);
   }
 
+  /** `imageName`'s build log after the entry `from`, each event with its id (BuildLog.followFrom). */
+  followFrom(imageName: string, from: string, signal?: AbortSignal): AsyncGenerator<BuildLogEntry> {
+    return this.log.followFrom(imageName, from, signal);
+  }
+
+  /** `imageName`'s whole stored build log with entry ids, oldest first. */
+  entries(imageName: string): Promise<BuildLogEntry[]> {
+    return this.log.entries(imageName);
+  }
+
   /** `imageName`'s whole stored build log, oldest first; empty when there is none. */
   read(imageName: string): Promise<BuildLogEvent[]> {
     return this.log.read(imageName);
@@ -127,13 +137,22 @@ export class BuildQueue {
    * What the queue knows of the image's newest build: whether it is private (built with an
    * installation's credentials) and when its final try started and ended (epoch milliseconds).
    */
-  async details(
-    imageName: string,
-  ): Promise<{ private: boolean; startedAt?: number; finishedAt?: number } | undefined> {
+  async details(imageName: string): Promise<
+    | {
+        private: boolean;
+        startedAt?: number;
+        finishedAt?: number;
+        spec: BuildJob['spec'];
+        ref: string;
+      }
+    | undefined
+  > {
     const job = await this.queue.getJob(jobIdFor(imageName));
     if (!job) return undefined;
     return {
       private: job.data.installationId !== undefined,
+      spec: job.data.spec,
+      ref: job.data.ref,
       startedAt: job.processedOn,
       finishedAt: job.finishedOn,
     };

@@ -1,10 +1,10 @@
+import { stripVTControlCharacters } from 'node:util';
 import { formatDuration } from '../format-duration.js';
 import { isFinalEvent, type BuildLogEvent } from '../queue/build-log.js';
-import { escapeHtml } from './escape-html.js';
+import { binderLinks } from '../repos/binder-links.js';
+import { html } from './html.js';
+import { renderPage } from './page-layout.js';
 import type { BuildDetails } from './web-deps.js';
-
-/** Seconds between reloads of the page of a build that has not ended. */
-export const REFRESH_SECONDS = 5;
 
 /**
  * Docker image references as Bindery writes them (`<prefix><slug>:<tag>`), conservatively:
@@ -26,8 +26,6 @@ export function buildStateOf(events: readonly BuildLogEvent[]): BuildState {
   return 'building';
 }
 
-/** Docker's output colours its lines; a <pre> would show the escape codes as text. */
-const stripAnsi = (text: string) => text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, ''); // eslint-disable-line no-control-regex
 const timeOf = (ms: number) =>
   new Date(ms)
     .toISOString()
@@ -41,52 +39,21 @@ const SUMMARY: Record<BuildState, string> = {
   failed: 'The build failed; the end of the log below says why.',
 };
 
-const STYLE = `
-  body { font: 16px/1.5 system-ui, sans-serif; margin: 0; background: #f6f7f9; color: #1d2330; }
-  main { max-width: 860px; margin: 3rem auto; padding: 0 1rem; }
-  h1 { font-size: 1.4rem; margin: 0 0 .25rem; }
-  .image { color: #566; word-break: break-all; margin-bottom: 1.5rem; font-family: ui-monospace, monospace; }
-  .state { display: inline-block; padding: .2rem .7rem; border-radius: 1rem; background: #e4e9f2; font-weight: 600; }
-  .state.failed { background: #fde2e1; color: #9b1c1c; }
-  .state.built { background: #dcf5e4; color: #17663a; }
-  .message { margin: 1rem 0; }
-  .refresh { color: #566; font-size: .9rem; }
-  dl { display: grid; grid-template-columns: max-content 1fr; gap: .1rem 1rem; margin: 1rem 0; }
-  dt { color: #566; }
-  dd { margin: 0; }
-  pre { background: #10141c; color: #d6deeb; padding: 1rem; border-radius: .5rem; overflow: auto; font-size: 13px; white-space: pre-wrap; word-break: break-word; }`;
-
-/** A whole page in the launch page's look; `head` and `body` are HTML, already escaped. */
-const page = (title: string, body: string, head = '') => `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex">${head}
-<title>${escapeHtml(title)}</title>
-<style>${STYLE}
-</style>
-</head>
-<body>
-<main>
-${body}
-</main>
-</body>
-</html>
-`;
-
 /**
  * The page behind `/logs/<image name>`, where a GitHub check run's "details" link goes: the
- * build's state, its times, and its whole stored log. It reloads itself until the build ends.
- * `details` is what the build queue knows (epoch milliseconds); `now` dates a running build.
+ * build's state, its times, and its whole stored log, then (log.js) the lines of a running
+ * build as they come, from after `lastId`, the id of the last entry shown. `details` is what
+ * the build queue knows (epoch milliseconds); `now` dates a running build.
  */
 export function renderBuildLogPage(options: {
   imageName: string;
   events: readonly BuildLogEvent[];
+  /** The stream id of the last of `events`; the live part of the page goes on after it. */
+  lastId?: string;
   details?: BuildDetails;
   now: number;
 }): string {
-  const { imageName, events, details, now } = options;
+  const { imageName, events, details, now, lastId = '0-0' } = options;
   const state = buildStateOf(events);
   const final = state === 'built' || state === 'failed';
   const { startedAt, finishedAt } = details ?? {};
@@ -104,28 +71,58 @@ export function renderBuildLogPage(options: {
     times.push(['Running for', formatDuration(now - startedAt)]);
 
   const log = events
-    .map(({ message }) => stripAnsi(message.endsWith('\n') ? message : `${message}\n`))
+    // Docker's output colours its lines; a <pre> would show the escape codes as text.
+    .map(({ message }) =>
+      stripVTControlCharacters(message.endsWith('\n') ? message : `${message}\n`),
+    )
     .join('');
-  const body = `  <h1>Build log</h1>
-  <div class="image">${escapeHtml(imageName)}</div>
-  <span class="state ${state}">${state}</span>
-  <p class="message">${escapeHtml(SUMMARY[state])}</p>
-${final ? '' : `  <p class="refresh">This page refreshes every ${REFRESH_SECONDS} seconds until the build ends.</p>\n`}${
-    times.length > 0
-      ? `  <dl>${times.map(([term, value]) => `<dt>${term}</dt><dd>${escapeHtml(value)}</dd>`).join('')}</dl>\n`
-      : ''
-  }  <pre>${escapeHtml(log)}</pre>`;
-  return page(
-    `Bindery: ${state}, ${imageName}`,
+  // The launch page of the commit this image is built from (none for `bindery build` of a directory).
+  const launchPath =
+    details?.spec && details.ref && details.spec.provider !== 'local'
+      ? `/${binderLinks(details.spec, details.ref, '').persistentRequest}`
+      : undefined;
+  const body = html`<main
+    id="build-log"
+    data-stream="/logs/${encodeURIComponent(imageName)}"
+    data-after="${lastId}"
+    data-final="${String(final)}"
+  >
+    <h1>Build log</h1>
+    <div class="image">${imageName}</div>
+    ${launchPath ? html`<p><a id="launch-link" href="${launchPath}">Open the launch page of ${details!.spec!.repoLabel} at this commit</a></p>` : ''}
+    <span id="state" class="state ${state}">${state}</span>
+    <p id="summary" class="message">${SUMMARY[state]}</p>
+    ${final ? '' : html`<p id="live-note" class="hint">This page follows the build as it runs.</p>`}
+    ${
+      times.length > 0
+        ? html`<dl>
+            ${times.map(
+              ([term, value]) =>
+                html`<dt>${term}</dt>
+                  <dd>${value}</dd>`,
+            )}
+          </dl>`
+        : ''
+    }
+    <pre id="log">${log}</pre>
+  </main>`;
+  return renderPage({
+    title: `Bindery: ${state}, ${imageName}`,
     body,
-    final ? '' : `\n<meta http-equiv="refresh" content="${REFRESH_SECONDS}">`,
-  );
+    scripts: final ? [] : ['log.js'],
+    icon: state === 'built' ? 'ready' : state === 'failed' ? 'failed' : 'building',
+    noindex: true,
+  });
 }
 
 /** A page that only says `sentence`: no log, a private one, or a malformed address. */
 export function renderBuildLogNotice(title: string, sentence: string): string {
-  return page(
-    `Bindery: ${title}`,
-    `  <h1>${escapeHtml(title)}</h1>\n  <p class="message">${escapeHtml(sentence)}</p>`,
-  );
+  return renderPage({
+    title: `Bindery: ${title}`,
+    body: html`<main>
+      <h1>${title}</h1>
+      <p class="message">${sentence}</p>
+    </main>`,
+    noindex: true,
+  });
 }

@@ -1,21 +1,21 @@
 import type { Request, Response } from 'express';
 import { defaultLog } from '../log/create-log.js';
 import { isImageName, renderBuildLogNotice, renderBuildLogPage } from './build-log-page.js';
+import { openEventStream, resumePoint } from './event-stream.js';
+import { setPageHeaders } from './page-headers.js';
 import type { WebDeps } from './web-deps.js';
 
 /**
  * Where a Bindery check run's "Details" link goes: /logs/<image name>, its `/` and `:` escaped
- * or not. The page has no script, so the policy forbids any; it is never cached (it changes).
+ * or not. The page shows the stored log; asked for `text/event-stream` (the page's log.js), the
+ * same address streams the entries after `after` (or Last-Event-ID) live, to the build's end.
  */
 export function buildLogRoute(deps: Pick<WebDeps, 'builds' | 'log'>) {
   return async (request: Request, response: Response) => {
-    const html = (status: number, body: string) =>
-      response
-        .status(status)
-        .type('html')
-        .set('cache-control', 'no-store')
-        .set('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'")
-        .send(body);
+    const html = (status: number, body: string) => {
+      setPageHeaders(response);
+      response.status(status).type('html').send(body);
+    };
     let imageName = '';
     try {
       imageName = decodeURIComponent(request.path.slice('/logs/'.length));
@@ -32,14 +32,19 @@ export function buildLogRoute(deps: Pick<WebDeps, 'builds' | 'log'>) {
       );
       return;
     }
+    const live = /text\/event-stream/.test(request.get('accept') ?? '');
     try {
-      const [events, details] = await Promise.all([
-        deps.builds.read?.(imageName) ?? [],
+      const [entries, details] = await Promise.all([
+        deps.builds.entries?.(imageName) ?? [],
         deps.builds.details?.(imageName),
       ]);
       // Private logs are shown only in the GitHub check run, and a private log looks missing.
       // A log without a job is refused too: its job is being replaced, and may have been private.
-      if (events.length === 0 || !details || details.private) {
+      if (entries.length === 0 || !details || details.private) {
+        if (live) {
+          response.status(404).json({ message: `No build log for ${imageName}.` });
+          return;
+        }
         html(
           404,
           renderBuildLogNotice(
@@ -49,9 +54,37 @@ export function buildLogRoute(deps: Pick<WebDeps, 'builds' | 'log'>) {
         );
         return;
       }
-      html(200, renderBuildLogPage({ imageName, events, details, now: Date.now() }));
+      if (live) {
+        const stream = openEventStream(request, response);
+        try {
+          for await (const { id, event } of deps.builds.followFrom(
+            imageName,
+            resumePoint(request),
+            stream.signal,
+          )) {
+            if (!stream.send(event, id)) await stream.drained();
+          }
+        } finally {
+          stream.end();
+        }
+        return;
+      }
+      html(
+        200,
+        renderBuildLogPage({
+          imageName,
+          events: entries.map(({ event }) => event),
+          lastId: entries.at(-1)?.id,
+          details,
+          now: Date.now(),
+        }),
+      );
     } catch (error) {
       (deps.log ?? defaultLog()).error(`build log page: ${(error as Error).message}`);
+      if (response.headersSent) {
+        response.end();
+        return;
+      }
       html(
         503,
         renderBuildLogNotice(

@@ -4,10 +4,11 @@ import { BinderyError, ForbiddenError } from '../errors.js';
 import { defaultLog } from '../log/create-log.js';
 import { binderLinks } from '../repos/binder-links.js';
 import type { ResolvedRepo } from '../build/builder.js';
+import { isFinalEvent, type BuildLogEvent } from '../queue/build-log.js';
 import { parseSpec, type RepoSpec } from '../repos/repo-spec.js';
 import { ImageLaunches, launchHoldMs } from '../sessions/image-launches.js';
 import { launchSession } from '../sessions/launch-session.js';
-import { openEventStream, type EventStream } from './event-stream.js';
+import { openEventStream, resumePoint, type EventStream } from './event-stream.js';
 import { checkLaunchRate, checkSpecAllowed, requestClient } from './launch-limits.js';
 import type { Metrics } from './metrics.js';
 import type { WebDeps } from './web-deps.js';
@@ -30,6 +31,11 @@ const statusOf = (error: unknown) => (error instanceof BinderyError ? error.stat
  * GET /build/<provider>/<spec>: BinderHub's launch API. Streams `waiting`, `fetching`,
  * `building`…, `built`, `launching`, then `ready` or `failed` as server-sent events; with
  * `build_only=true` (for API token holders) it ends at `ready` with the image name.
+ *
+ * Build log events carry their log entry's id (`id:`); a client that reconnects with
+ * `Last-Event-ID` goes on after it, so it never gets a line twice. The build of a commit that
+ * failed is not started again by the next visit: its recorded log is sent, ending in its
+ * failure, unless the request says `rebuild=true` (the launch page's retry button).
  */
 export function buildRoute(deps: WebDeps, metrics: Metrics) {
   return async (request: Request, response: Response): Promise<void> => {
@@ -74,6 +80,8 @@ async function runLaunch(deps: WebDeps, metrics: Metrics, request: Request, stre
   // token is refused.
   const client = requestClient(request, config.apiTokens);
   const buildOnly = request.query.build_only === 'true';
+  const rebuild = request.query.rebuild === 'true';
+  const from = resumePoint(request);
   if (buildOnly && client !== undefined) {
     throw new ForbiddenError('build_only needs an API token: send Authorization: Bearer <token>.');
   }
@@ -91,7 +99,14 @@ async function runLaunch(deps: WebDeps, metrics: Metrics, request: Request, stre
         launchHoldMs(config),
       );
   try {
-    await buildThenLaunch(deps, metrics, stream, { spec, resolved, buildOnly, client });
+    await buildThenLaunch(deps, metrics, stream, {
+      spec,
+      resolved,
+      buildOnly,
+      client,
+      rebuild,
+      from,
+    });
   } finally {
     await release?.().catch(() => {});
   }
@@ -102,30 +117,46 @@ async function buildThenLaunch(
   deps: WebDeps,
   metrics: Metrics,
   stream: EventStream,
-  launch: { spec: RepoSpec; resolved: ResolvedRepo; buildOnly: boolean; client?: string },
+  launch: {
+    spec: RepoSpec;
+    resolved: ResolvedRepo;
+    buildOnly: boolean;
+    client?: string;
+    /** Build again even if this commit's build failed. */
+    rebuild: boolean;
+    /** The last log entry id the client saw (`0-0`: none). */
+    from: string;
+  },
 ) {
   const { config } = deps;
-  const { spec, resolved, buildOnly, client } = launch;
+  const { spec, resolved, buildOnly, client, rebuild, from } = launch;
   const { imageName } = resolved;
   // This host's images, and the registry's when BINDERY_REGISTRY is set: an image built on
   // another host is pulled by the launch, not built again.
   const images = new ImageStore(deps.engine, config);
   if (await images.isBuilt(imageName)) {
     stream.send({ phase: 'built', imageName, message: 'Found built image, launching...\n' });
+  } else if (!rebuild && (await failedBefore(deps, imageName))) {
+    await sendLog(deps, stream, imageName, from);
+    return;
   } else {
     const started = Date.now();
     metrics.inProgressBuilds.inc();
     let outcome = 'failure';
     try {
       await deps.builds.enqueue({ imageName, ref: resolved.ref, spec });
-      let final: { phase: string; message: string } | undefined;
-      for await (const event of deps.builds.follow(imageName, stream.signal)) {
-        // The next event is read only once this client has taken the last ones.
-        if (!stream.send(event)) await stream.drained();
-        final = event;
-      }
+      const final = await sendLog(deps, stream, imageName, from);
       if (stream.signal.aborted) return;
       if (final?.phase === 'failed') return;
+      // A client that had seen the whole log came back: the image must be there now.
+      if (!final && !(await images.isBuilt(imageName))) {
+        stream.send({
+          phase: 'failed',
+          imageName,
+          message: 'The build ended without an image; reload the page to build it again.\n',
+        });
+        return;
+      }
       outcome = 'success';
     } finally {
       metrics.inProgressBuilds.dec();
@@ -168,4 +199,29 @@ async function buildThenLaunch(
     metrics.launchTime.labels(outcome, '0', spec.repoLabel).observe((Date.now() - started) / 1000);
     metrics.launchCount.labels(outcome, spec.provider, spec.repoLabel).inc();
   }
+}
+
+/** Whether the newest build of `imageName` failed and its log, ending in that failure, is kept. */
+async function failedBefore(deps: WebDeps, imageName: string): Promise<boolean> {
+  if ((await deps.builds.status?.(imageName)) !== 'failed') return false;
+  const entries = (await deps.builds.entries?.(imageName)) ?? [];
+  return entries.at(-1)?.event.phase === 'failed';
+}
+
+/**
+ * Sends `imageName`'s build log after the entry `from`, each event with its entry id, to its
+ * final event; returns that event (undefined when the client had seen it, or went away). The
+ * first and final events name the image, so that a page can link to its log.
+ */
+async function sendLog(deps: WebDeps, stream: EventStream, imageName: string, from: string) {
+  let final: BuildLogEvent | undefined;
+  let first = true;
+  for await (const { id, event } of deps.builds.followFrom(imageName, from, stream.signal)) {
+    const named = first || isFinalEvent(event) ? { ...event, imageName } : event;
+    first = false;
+    // The next event is read only once this client has taken the last ones.
+    if (!stream.send(named, id)) await stream.drained();
+    if (isFinalEvent(event)) final = event;
+  }
+  return final;
 }

@@ -10,7 +10,12 @@ import { AnswerCache } from './answer-cache.js';
 import { BADGE_LOGO } from './badges.js';
 import { buildLogRoute } from './build-log-route.js';
 import { buildRoute, specFromPath } from './build-route.js';
-import { renderLaunchPage, urlpathFrom } from './launch-page.js';
+import { evaluateHomeForm, homeFormInput } from './home-form.js';
+import { renderHomePage } from './home-page.js';
+import { renderLaunchError, renderLaunchPage, urlpathFrom } from './launch-page.js';
+import { pageAssetsRoute } from './page-assets-route.js';
+import { pageHeaders } from './page-headers.js';
+import { ASSETS } from './page-layout.js';
 import { healthRoute } from './health-route.js';
 import { createMetrics } from './metrics.js';
 import { statusBadgeRoute } from './status-badge-route.js';
@@ -53,32 +58,35 @@ export function createApp(deps: WebDeps) {
   // Before any body parsing: the webhook signature is checked against the raw payload.
   if (deps.webhooks) app.use(deps.webhooks);
 
-  app.get('/', (_request, response) => {
-    response.type('html')
-      .send(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Bindery</title></head>
-<body style="font:16px/1.5 system-ui,sans-serif;max-width:720px;margin:3rem auto;padding:0 1rem">
-<h1>Bindery</h1><p>Turn a git repository into a live Jupyter session. Open
-<code>/v2/gh/OWNER/REPO/REF</code>, or <code>/v2/git/URL-ESCAPED-URL/REF</code> for any git host.</p>
-<form onsubmit="location.href='/v2/gh/'+this.repo.value+'/'+(this.ref.value||'HEAD');return false">
-<input name="repo" placeholder="owner/repo" required> <input name="ref" placeholder="HEAD"> <button>launch</button></form>
-</body></html>`);
+  app.use(ASSETS, pageAssetsRoute());
+
+  app.get('/', pageHeaders, (request, response) => {
+    const submitted = 'repo' in request.query;
+    const result = submitted
+      ? evaluateHomeForm(homeFormInput(request.query), {
+          publicUrl: deps.config.publicUrl,
+          githubUrl: deps.config.githubUrl,
+        })
+      : undefined;
+    response.type('html').send(renderHomePage({ config: deps.config, result }));
   });
 
-  app.get(/^\/v2\/.+/, (request, response) => {
+  app.get(/^\/v2\/.+/, pageHeaders, (request, response) => {
     const { provider, path } = specFromPath(request.path, '/v2/');
+    let repo: RepoSpec;
     try {
-      parseSpec(provider, path, { githubUrl: deps.config.githubUrl });
+      repo = parseSpec(provider, path, { githubUrl: deps.config.githubUrl });
     } catch (error) {
       const status = error instanceof BinderyError ? error.status : 400;
       response
         .status(status)
-        .type('text')
-        .send(`${(error as Error).message}\n`);
+        .type('html')
+        .send(renderLaunchError((error as Error).message));
       return;
     }
     response
       .type('html')
-      .send(renderLaunchPage({ provider, spec: path, urlpath: urlpathFrom(request.query) }));
+      .send(renderLaunchPage({ provider, spec: path, repo, urlpath: urlpathFrom(request.query) }));
   });
 
   // BinderHub's first URLs: /repo/<owner>/<repo>[/<ref>] meant a GitHub repository.

@@ -1,12 +1,14 @@
 import type { Request, Response } from 'express';
+import { isStreamId } from '../queue/build-log.js';
 
 export interface EventStream {
   /**
-   * Sends one `data: <json>` message. False when the client has not yet taken what was sent
+   * Sends one `data: <json>` message, after an `id: <id>` line when `id` is given (a build log
+   * entry's id, which the browser sends back as Last-Event-ID when it reconnects). False when the client has not yet taken what was sent
    * before: wait for `drained()` before sending more, so a slow client's backlog stays in Redis
    * rather than in this process.
    */
-  send(message: object): boolean;
+  send(message: object, id?: string): boolean;
   /** Resolves once the client has taken what was sent, or has gone away. */
   drained(): Promise<void>;
   /** Aborts when the client goes away. */
@@ -16,6 +18,19 @@ export interface EventStream {
 
 /** Seconds between keep-alive comments, as BinderHub sends them. */
 const KEEPALIVE_MS = 25_000;
+/** How soon a browser reconnects a dropped stream (its own default is about 3 s). */
+const RETRY_MS = 1_000;
+
+/**
+ * Where a reconnecting client's stream goes on: after the `Last-Event-ID` its browser sends, or
+ * the `after` query of a page that showed the log up to there; `0-0` (the start) otherwise.
+ */
+export function resumePoint(request: Request): string {
+  const header = request.get('last-event-id');
+  const query = typeof request.query.after === 'string' ? request.query.after : undefined;
+  const id = header ?? query ?? '';
+  return isStreamId(id) ? id : '0-0';
+}
 
 /**
  * Opens a server-sent event stream on `response`: `data: <json>\n\n` messages and a keep-alive
@@ -29,6 +44,7 @@ export function openEventStream(request: Request, response: Response): EventStre
     'x-accel-buffering': 'no',
   });
   response.flushHeaders();
+  response.write(`retry: ${RETRY_MS}\n\n`);
   const closed = new AbortController();
   const keepalive = setInterval(() => response.write(':keepalive\n\n'), KEEPALIVE_MS);
   const stop = () => {
@@ -37,8 +53,11 @@ export function openEventStream(request: Request, response: Response): EventStre
   };
   request.on('close', stop);
   return {
-    send: (message) =>
-      !response.writableEnded && response.write(`data: ${JSON.stringify(message)}\n\n`),
+    send: (message, id) =>
+      !response.writableEnded &&
+      response.write(
+        `${id === undefined ? '' : `id: ${id}\n`}data: ${JSON.stringify(message)}\n\n`,
+      ),
     drained: () =>
       new Promise<void>((resolve) => {
         if (!response.writableNeedDrain || closed.signal.aborted) return resolve();

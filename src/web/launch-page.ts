@@ -1,95 +1,106 @@
-import { escapeHtml } from './escape-html.js';
+import type { RepoSpec } from '../repos/repo-spec.js';
+import { PROVIDERS } from './home-form.js';
+import { html } from './html.js';
+import { renderPage } from './page-layout.js';
+
+/** The steps the launch page's progress bar shows, in BinderHub's phase order (DESIGN §4.1). */
+export const LAUNCH_STEPS = [
+  ['waiting', 'Waiting'],
+  ['fetching', 'Fetching'],
+  ['building', 'Building'],
+  ['pushing', 'Pushing'],
+  ['built', 'Built'],
+  ['launching', 'Launching'],
+  ['ready', 'Ready'],
+] as const;
+
+/** `gh/owner/repo` as a person writes it: `owner/repo` (a git URL stays a URL). */
+export const repositoryName = (spec: Pick<RepoSpec, 'provider' | 'repoLabel'>) =>
+  spec.repoLabel.slice(spec.provider.length + 1);
 
 /**
- * The page behind `/v2/<provider>/<spec>`: follows `/build/<provider>/<spec>` with an
- * EventSource, shows the phases and the build log, and opens the session at `urlpath` (from
- * urlpathFrom) with its token when it is ready, as BinderHub's client does.
+ * The page behind `/v2/<provider>/<spec>`: launch.js follows `/build/<provider>/<spec>` with an
+ * EventSource, moves the progress bar through the phases, shows the build log as it comes, and
+ * opens the session at `urlpath` (from urlpathFrom) with its token when it is ready, as
+ * BinderHub's client does. On failure it shows why, links to the whole log and offers a retry.
+ * Everything the script needs travels in data attributes: the page has no inline script.
  */
 export function renderLaunchPage(options: {
   provider: string;
+  /** The spec as it came in the path, still URL-escaped. */
   spec: string;
+  repo: Pick<RepoSpec, 'provider' | 'repoLabel' | 'ref'>;
   urlpath: string;
 }): string {
-  const buildUrl = `/build/${options.provider}/${options.spec}`;
-  const config = JSON.stringify({ buildUrl, urlpath: options.urlpath }).replace(/</g, '\\u003c');
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Bindery: launching ${escapeHtml(options.spec)}</title>
-<style>
-  body { font: 16px/1.5 system-ui, sans-serif; margin: 0; background: #f6f7f9; color: #1d2330; }
-  main { max-width: 860px; margin: 3rem auto; padding: 0 1rem; }
-  h1 { font-size: 1.4rem; margin: 0 0 .25rem; }
-  .repo { color: #566; word-break: break-all; margin-bottom: 1.5rem; }
-  .phase { display: inline-block; padding: .2rem .7rem; border-radius: 1rem; background: #e4e9f2; font-weight: 600; }
-  .phase.failed { background: #fde2e1; color: #9b1c1c; }
-  .phase.ready { background: #dcf5e4; color: #17663a; }
-  .message { margin: 1rem 0; }
-  details { margin-top: 1rem; }
-  pre { background: #10141c; color: #d6deeb; padding: 1rem; border-radius: .5rem; max-height: 50vh; overflow: auto; font-size: 13px; white-space: pre-wrap; }
-</style>
-</head>
-<body>
-<main>
-  <h1>Starting your Binder</h1>
-  <div class="repo">${escapeHtml(`${options.provider}/${options.spec}`)}</div>
-  <span id="phase" class="phase">connecting</span>
-  <p id="message" class="message">Asking the server for this repository…</p>
-  <details id="log-box"><summary>Build log</summary><pre id="log"></pre></details>
-</main>
-<script>
-const config = ${config};
-const phase = document.getElementById('phase');
-const message = document.getElementById('message');
-const log = document.getElementById('log');
-const source = new EventSource(config.buildUrl);
-source.onmessage = (event) => {
-  const data = JSON.parse(event.data);
-  phase.textContent = data.phase;
-  phase.className = 'phase ' + data.phase;
-  if (data.phase === 'building' || data.phase === 'fetching') {
-    log.textContent += data.message.replace(/\\x1b\\[[0-9;]*m/g, '');
-    log.scrollTop = log.scrollHeight;
-    // Build events carry log lines, not news: without this the page still says "Waiting…".
-    message.textContent =
-      data.phase === 'building' ? 'Building the image (see the build log).' : 'Fetching the repository…';
-  } else if (data.message) {
-    message.textContent = data.message;
-  }
-  if (data.phase === 'failed') {
-    source.close();
-    document.getElementById('log-box').open = true;
-  }
-  if (data.phase === 'ready' && data.url) {
-    source.close();
-    const target = sessionUrl(data.url, config.urlpath, data.token);
-    message.textContent = 'Ready: opening ' + target.origin + target.pathname;
-    window.location.href = target.href;
-  }
-};
-// BinderHub's LaunchSpec.getJupyterServerRedirectUrl: urlpath resolved against the server's
-// URL, then the token appended, so a urlpath's own query and fragment are kept. Unlike
-// BinderHub, a urlpath that resolves outside the session (../, another host, javascript:)
-// opens the session's default page instead: the token must not leave /user/<session>/.
-function sessionUrl(serverUrl, urlpath, token) {
-  const server = new URL(serverUrl, window.location.href);
-  let target = new URL(urlpath, server);
-  if (target.origin !== server.origin || !target.pathname.startsWith(server.pathname)) {
-    target = new URL(server.href);
-  }
-  target.searchParams.append('token', token);
-  return target;
+  const { repo } = options;
+  const host = PROVIDERS[repo.provider as keyof typeof PROVIDERS] ?? repo.provider;
+  const body = html`<main
+    id="launch"
+    data-build-url="/build/${options.provider}/${options.spec}"
+    data-urlpath="${options.urlpath}"
+  >
+    <h1>Starting your Binder</h1>
+    <p class="repo">
+      <span class="host">${host}</span>
+      <span id="repo-name" class="name">${repositoryName(repo)}</span> at
+      <span id="repo-ref" class="ref">${repo.ref}</span>
+    </p>
+    <ol id="steps" class="steps" aria-label="Progress">
+      ${LAUNCH_STEPS.map(([phase, label]) => html`<li data-phase="${phase}">${label}</li>`)}
+    </ol>
+    <p class="status">
+      <span id="phase" class="phase">connecting</span>
+      <span id="message" class="message">Asking the server for this repository…</span>
+      <span id="elapsed" class="elapsed" aria-live="off"></span>
+    </p>
+    <section id="failure" class="failure" hidden>
+      <h2>The launch failed <span id="failed-step"></span></h2>
+      <pre id="failure-message" class="failure-message"></pre>
+      <p class="actions">
+        <button type="button" id="retry" class="primary">Build again</button>
+        <a id="full-log" class="button" hidden>Full build log</a>
+      </p>
+    </section>
+    <details id="log-box" class="log-box" open>
+      <summary>Build log</summary>
+      <pre id="log" class="log" tabindex="0"></pre>
+      <p><a id="log-page" hidden>This log on a page of its own</a></p>
+      <p id="follow-note" class="hint" hidden>
+        Scrolled up: new lines keep coming below.
+        <button type="button" id="follow">Follow the log</button>
+      </p>
+    </details>
+    <noscript
+      ><p class="field-error">
+        This page needs JavaScript to follow the build;
+        <a href="/build/${options.provider}/${options.spec}">the raw event stream</a> shows the
+        same.
+      </p></noscript
+    >
+  </main>`;
+  return renderPage({
+    title: `Bindery: launching ${repositoryName(repo)}`,
+    body,
+    scripts: ['launch.js'],
+    icon: 'building',
+    noindex: true,
+  });
 }
-source.onerror = () => {
-  if (phase.className.includes('ready') || phase.className.includes('failed')) return;
-  message.textContent = 'Lost the connection to the server; retrying…';
-};
-</script>
-</body>
-</html>
-`;
+
+/** The page for a `/v2/…` address that names no repository: why, and the way to the form. */
+export function renderLaunchError(sentence: string): string {
+  return renderPage({
+    title: 'Bindery: not a launch address',
+    body: html`<main>
+      <h1>Not a launch address</h1>
+      <p class="field-error">${sentence}</p>
+      <p>
+        <a href="/">Make a launch link with the form</a>: it takes a repository's name or its web
+        address.
+      </p>
+    </main>`,
+    noindex: true,
+  });
 }
 
 /** The first value of a query parameter, as `URLSearchParams.get` returns it; undefined if absent. */

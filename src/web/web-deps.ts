@@ -7,7 +7,7 @@ import type { Logger } from '../log/create-log.js';
 import type { RouteTable } from '../proxy/route-table.js';
 import type { Sandbox } from '../sandbox/prepare-sandbox.js';
 import type { BuildJob } from '../queue/build-job.js';
-import type { BuildLogEvent } from '../queue/build-log.js';
+import type { BuildLogEntry, BuildLogEvent } from '../queue/build-log.js';
 import type { RepoSpec } from '../repos/repo-spec.js';
 import type { SessionStore } from '../sessions/session-store.js';
 
@@ -17,6 +17,13 @@ export interface Builds {
   enqueue(job: BuildJob): Promise<unknown>;
   /** The build's log from the start, followed live; ends after its final event. */
   follow(imageName: string, signal: AbortSignal): AsyncIterable<BuildLogEvent>;
+  /**
+   * The build's log after the entry `from` (`0-0`: from the start), each event with its stream
+   * id, followed live; ends after its final event, at once if that is at or before `from`.
+   */
+  followFrom(imageName: string, from: string, signal: AbortSignal): AsyncIterable<BuildLogEntry>;
+  /** The build's whole stored log with entry ids, oldest first (the log page). */
+  entries?(imageName: string): Promise<BuildLogEntry[]>;
   /** `building` or `failed` when the newest build of the image is, for the status badge. */
   status?(imageName: string): Promise<'building' | 'failed' | undefined>;
   /** The build's whole stored log, oldest first; empty when there is none (the log page). */
@@ -33,6 +40,9 @@ export interface BuildDetails {
   startedAt?: number;
   /** When its final try ended. */
   finishedAt?: number;
+  /** The repository it builds, and the commit (the log page links to its launch page). */
+  spec?: RepoSpec;
+  ref?: string;
 }
 
 /** Everything the Express app is made from; every side effect comes in here. */

@@ -14,6 +14,7 @@ import { createBuildWorker, type BuildFunction } from '../../workers/build-worke
 import type { Sandbox } from '../../src/sandbox/prepare-sandbox.js';
 import { SessionStore } from '../../src/sessions/session-store.js';
 import { createApp } from '../../src/web/create-app.js';
+import { readEventStream } from '../helpers/event-stream.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
@@ -132,22 +133,22 @@ describe('GET /logs/<image name>', () => {
     expect(page.headers.get('content-type')).toMatch(/^text\/html/);
     expect(page.headers.get('cache-control')).toBe('no-store');
     expect(page.body).toContain(`<div class="image">${image}</div>`);
-    expect(page.body).toContain('<span class="state built">built</span>');
+    expect(page.body).toContain('<span id="state" class="state built">built</span>');
     expect(page.body).toContain('Step 1/2 : FROM bindery/base\n');
     expect(page.body).toContain('echo &#34;&#60;b&#62;tags&#60;/b&#62; &#38; more&#34;\n');
     expect(page.body).not.toContain('<b>tags</b>');
     expect(page.body).toContain(`Built image ${image}\n`);
-    expect(page.body).toMatch(/<dt>Started<\/dt><dd>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC<\/dd>/);
-    expect(page.body).toMatch(/<dt>Duration<\/dt><dd>\d+ s<\/dd>/);
+    expect(page.body).toMatch(/<dt>Started<\/dt>\s*<dd>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC<\/dd>/);
+    expect(page.body).toMatch(/<dt>Duration<\/dt>\s*<dd>\d+ s<\/dd>/);
     expect(page.body).not.toContain('http-equiv="refresh"');
 
     // The check run's link may arrive with the name's `/` and `:` escaped.
     const escaped = await get(`/logs/${encodeURIComponent(image)}`);
     expect(escaped.status).toBe(200);
-    expect(escaped.body).toContain('<span class="state built">built</span>');
+    expect(escaped.body).toContain('<span id="state" class="state built">built</span>');
   });
 
-  test('a running build: state building, its lines so far, and a page that refreshes itself', async () => {
+  test('a running build: state building, its lines so far, then the rest live from where the page ended', async () => {
     const image = imageOf('running');
     await queue.enqueue(jobFor(image));
     await waitFor(async () =>
@@ -156,17 +157,50 @@ describe('GET /logs/<image name>', () => {
 
     const page = await get(`/logs/${image}`);
     expect(page.status).toBe(200);
-    expect(page.body).toContain('<span class="state building">building</span>');
-    expect(page.body).toContain('<meta http-equiv="refresh" content="5">');
-    expect(page.body).toContain('This page refreshes every 5 seconds until the build ends.');
+    expect(page.body).toContain('<span id="state" class="state building">building</span>');
+    expect(page.body).toContain('This page follows the build as it runs.');
+    expect(page.body).toContain('<script src="/static/log.js" defer></script>');
+    expect(page.body).not.toContain('http-equiv="refresh"');
     expect(page.body).toContain('Step 1/2 : FROM bindery/base\n');
     expect(page.body).toMatch(/<dt>Running for<\/dt>/);
+    const after = /data-after="(\d+-\d+)"/.exec(page.body)![1]!;
+    expect(after).toBe((await queue.entries(image)).at(-1)!.id);
 
+    // What log.js asks for: the entries after the last one the page showed, to the end.
+    const rest = readEventStream(`${url}/logs/${encodeURIComponent(image)}?after=${after}`);
+    const resumed = readEventStream(`${url}/logs/${image}`, {
+      headers: { 'last-event-id': after },
+    });
+    const whole = readEventStream(`${url}/logs/${image}`);
     finishRunning();
+    for (const stream of [await rest, await resumed]) {
+      expect(stream.status).toBe(200);
+      expect(stream.events).toEqual([expect.objectContaining({ phase: 'built' })]);
+    }
+    expect((await whole).events.map((event) => event.phase)).toEqual([
+      'waiting',
+      'fetching',
+      'building',
+      'building',
+      'built',
+    ]);
     await waitFor(async () => (await queue.details(image))?.finishedAt !== undefined);
-    const after = await get(`/logs/${image}`);
-    expect(after.body).toContain('<span class="state built">built</span>');
-    expect(after.body).not.toContain('http-equiv="refresh"');
+    const ended = await get(`/logs/${image}`);
+    expect(ended.body).toContain('<span id="state" class="state built">built</span>');
+    expect(ended.body).not.toContain('log.js');
+    // A reader that had seen the final event is told nothing more, and is not kept waiting.
+    const last = (await queue.entries(image)).at(-1)!.id;
+    expect(
+      (await readEventStream(`${url}/logs/${image}`, { headers: { 'last-event-id': last } }))
+        .events,
+    ).toEqual([]);
+  });
+
+  test('the page links to the launch page of its commit', async () => {
+    const image = imageOf('linked');
+    await buildToTheEnd(image);
+    const page = await get(`/logs/${image}`);
+    expect(page.body).toContain(`href="/v2/gh/owner/repo/${SHA}"`);
   });
 
   test('an image that never built here is 404 with a sentence', async () => {

@@ -295,7 +295,7 @@ describe('launching through /build, as a BinderHub client does', () => {
       await fetch(`${web.url}/v2/git/${escaped(repo.url)}/HEAD?labpath=index.ipynb`)
     ).text();
     expect(page).toContain(`/build/git/${escaped(repo.url)}/HEAD`);
-    expect(page).toContain('"urlpath":"doc/tree/index.ipynb"');
+    expect(page).toContain('data-urlpath="doc/tree/index.ipynb"');
     const legacy = await fetch(`${web.url}/repo/owner/name`, { redirect: 'manual' });
     expect(legacy.headers.get('location')).toBe('/v2/gh/owner/name/HEAD');
   }, 60_000);

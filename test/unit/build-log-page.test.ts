@@ -10,7 +10,7 @@ import { formatDuration } from '../../src/format-duration.js';
 
 const IMAGE = `bindery/r2d-gh-owner-2drepo-1a2b3c:${'a'.repeat(40)}`;
 const STARTED = Date.UTC(2025, 0, 2, 3, 4, 5);
-const REFRESH = '<meta http-equiv="refresh" content="5">';
+const LIVE = '<script src="/static/log.js" defer></script>';
 
 const waiting: BuildLogEvent = { phase: 'waiting', message: 'Waiting for build to start...\n' };
 const fetching: BuildLogEvent = { phase: 'fetching', message: 'Fetching repository...\n' };
@@ -18,8 +18,11 @@ const step: BuildLogEvent = { phase: 'building', message: 'Step 1/9 : FROM base\
 const built: BuildLogEvent = { phase: 'built', message: 'Built image\n', imageName: IMAGE };
 const failed: BuildLogEvent = { phase: 'failed', message: 'postBuild exited with 1\n' };
 
+/** The page without the layout's whitespace between tags. */
+const flat = (html: string) => html.replace(/>\s+</g, '><');
+
 /** The text inside the page's <pre>. */
-const preOf = (html: string) => /<pre>([\s\S]*)<\/pre>/.exec(html)?.[1];
+const preOf = (html: string) => /<pre id="log">([\s\S]*)<\/pre>/.exec(html)?.[1];
 
 describe('build state from the log', () => {
   test.each([
@@ -44,15 +47,15 @@ describe('the build log page', () => {
       now: STARTED + 600_000,
     });
     expect(html).toContain(`<div class="image">${IMAGE}</div>`);
-    expect(html).toContain('<span class="state built">built</span>');
-    expect(html).toContain('<dt>Started</dt><dd>2025-01-02 03:04:05 UTC</dd>');
-    expect(html).toContain('<dt>Finished</dt><dd>2025-01-02 03:05:28 UTC</dd>');
-    expect(html).toContain('<dt>Duration</dt><dd>1 min 23 s</dd>');
+    expect(html).toContain('<span id="state" class="state built">built</span>');
+    expect(flat(html)).toContain('<dt>Started</dt><dd>2025-01-02 03:04:05 UTC</dd>');
+    expect(flat(html)).toContain('<dt>Finished</dt><dd>2025-01-02 03:05:28 UTC</dd>');
+    expect(flat(html)).toContain('<dt>Duration</dt><dd>1 min 23 s</dd>');
     expect(preOf(html)).toBe(
       'Waiting for build to start...\nFetching repository...\nStep 1/9 : FROM base\nBuilt image\n',
     );
-    expect(html).not.toContain('http-equiv="refresh"');
-    expect(html).not.toContain('refreshes');
+    expect(html).not.toContain(LIVE);
+    expect(html).not.toContain('follows the build');
   });
 
   test("the duration comes with the final event, before the queue has recorded the job's end", () => {
@@ -62,24 +65,24 @@ describe('the build log page', () => {
       details: { private: false, startedAt: STARTED },
       now: STARTED + 600_000,
     });
-    expect(html).toContain('<dt>Duration</dt><dd>1 min 23 s</dd>');
-    expect(html).not.toContain('<dt>Finished</dt>');
+    expect(flat(html)).toContain('<dt>Duration</dt><dd>1 min 23 s</dd>');
+    expect(flat(html)).not.toContain('<dt>Finished</dt>');
   });
 
-  test('a failed build says so, keeps the log, and stops refreshing', () => {
+  test('a failed build says so, keeps the log, and follows nothing', () => {
     const html = renderBuildLogPage({
       imageName: IMAGE,
       events: [waiting, fetching, failed],
       details: { private: false, startedAt: STARTED, finishedAt: STARTED + 4_000 },
       now: STARTED + 5_000,
     });
-    expect(html).toContain('<span class="state failed">failed</span>');
+    expect(html).toContain('<span id="state" class="state failed">failed</span>');
     expect(preOf(html)).toContain('postBuild exited with 1\n');
     expect(html).toContain('<dd>4 s</dd>');
-    expect(html).not.toContain(REFRESH);
+    expect(html).not.toContain(LIVE);
   });
 
-  test('a running build refreshes itself, says so, and shows how long it has run', () => {
+  test('a running build follows itself live, says so, and shows how long it has run', () => {
     const html = renderBuildLogPage({
       imageName: IMAGE,
       events: [waiting, fetching, step],
@@ -87,22 +90,22 @@ describe('the build log page', () => {
       details: { private: false, startedAt: STARTED, finishedAt: STARTED + 1_000 },
       now: STARTED + 3_725_000,
     });
-    expect(html).toContain('<span class="state building">building</span>');
-    expect(html).toContain(REFRESH);
-    expect(html).toContain('This page refreshes every 5 seconds until the build ends.');
-    expect(html).toContain('<dt>Running for</dt><dd>1 h 2 min</dd>');
+    expect(html).toContain('<span id="state" class="state building">building</span>');
+    expect(html).toContain(LIVE);
+    expect(html).toContain('This page follows the build as it runs.');
+    expect(flat(html)).toContain('<dt>Running for</dt><dd>1 h 2 min</dd>');
     expect(html).not.toContain('Finished');
   });
 
-  test('a waiting build has no times yet and refreshes', () => {
+  test('a waiting build has no times yet and follows itself', () => {
     const html = renderBuildLogPage({
       imageName: IMAGE,
       events: [waiting],
       details: { private: false },
       now: STARTED,
     });
-    expect(html).toContain('<span class="state waiting">waiting</span>');
-    expect(html).toContain(REFRESH);
+    expect(html).toContain('<span id="state" class="state waiting">waiting</span>');
+    expect(html).toContain(LIVE);
     expect(html).not.toContain('<dl>');
   });
 
@@ -117,7 +120,7 @@ describe('the build log page', () => {
       details: { private: false, startedAt: STARTED },
       now: STARTED,
     });
-    expect(html).not.toContain('<script');
+    expect(html).not.toContain('<script>');
     expect(html).not.toContain('<img');
     expect(html).not.toContain('\x1b');
     expect(preOf(html)).toBe(
@@ -125,6 +128,25 @@ describe('the build log page', () => {
         '&#60;script&#62;alert(&#34;x&#34;)&#60;/script&#62; &#38; &#39;quotes&#39;\n' +
         '&#60;/pre&#62;&#60;img src=x onerror=alert(1)&#62;\n',
     );
+  });
+
+  test('cursor moves and hyperlinks in a log (pip, apt) leave no escape codes on the page', () => {
+    const html = renderBuildLogPage({
+      imageName: IMAGE,
+      events: [
+        waiting,
+        {
+          phase: 'building',
+          message:
+            '\x1b[2K\x1b[?25lCollecting \x1b]8;;https://pypi.org/project/numpy/\x07numpy\x1b]8;;\x07 \x1b[1A\x1b[32mdone\x1b[0m\n',
+        },
+      ],
+      details: { private: false, startedAt: STARTED },
+      now: STARTED,
+    });
+    expect(html).not.toContain('\x1b');
+    expect(html).not.toContain('\x07');
+    expect(preOf(html)).toBe('Waiting for build to start...\nCollecting numpy done\n');
   });
 
   test('a notice page escapes its sentence', () => {

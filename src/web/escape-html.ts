@@ -1,3 +1,0 @@
-/** `text` safe inside HTML text and quoted attributes. */
-export const escapeHtml = (text: string) =>
-  text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
