@@ -1,10 +1,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 import type { Config } from '../config.js';
 import type { ContainerEngine } from '../engine/container-engine.js';
 import { ImageStore } from '../engine/image-store.js';
 import { BuildError, UnavailableError } from '../errors.js';
+import { formatDuration } from '../format-duration.js';
 import { fetchCommit } from '../repos/fetch-commit.js';
 import { lookupAll, type LookupAll } from '../repos/git-host-guard.js';
 import type { GitHubClient } from '../repos/github-client.js';
@@ -69,9 +71,6 @@ export interface BuilderDeps {
   buildNetwork?: () => Promise<{ network: string; release(): Promise<void> }>;
 }
 
-/** `90 s`, `5 min`: how long a limit is, for people. */
-const duration = (ms: number) =>
-  ms < 120_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} min`;
 /** `512 KiB`, `10 MiB`: how big a limit is, for people. */
 const size = (bytes: number) =>
   bytes < 2 ** 20 ? `${Math.round(bytes / 1024)} KiB` : `${Math.round(bytes / 2 ** 20)} MiB`;
@@ -79,8 +78,6 @@ const size = (bytes: number) =>
 const STEP_LINE = /^Step \d+\/\d+ : /;
 /** Lines of Docker's own about layers and containers, not the build's output. */
 const BUILDER_NOISE = /^ ---> |^Removing intermediate container |^\s*$/;
-// eslint-disable-next-line no-control-regex -- the escape character is what this removes
-const stripAnsi = (text: string) => text.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
 
 /**
  * Turns repositories into images: resolve the ref, reuse the image when it exists, else fetch,
@@ -226,7 +223,7 @@ export class Builder {
       () =>
         limit.abort(
           new BuildError(
-            `The build took longer than ${duration(config.build.timeoutMs)}, this service's limit, and was stopped.`,
+            `The build took longer than ${formatDuration(config.build.timeoutMs)}, this service's limit, and was stopped.`,
           ),
         ),
       config.build.timeoutMs,
@@ -263,7 +260,8 @@ export class Builder {
             return;
           }
           if (STEP_LINE.test(line)) stepTail = [];
-          else if (!BUILDER_NOISE.test(line)) stepTail = [...stepTail.slice(-7), stripAnsi(line)];
+          else if (!BUILDER_NOISE.test(line))
+            stepTail = [...stepTail.slice(-7), stripVTControlCharacters(line)];
           emit({ phase: 'building', message: `${line}\n` });
         },
       });
