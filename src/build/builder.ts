@@ -13,7 +13,7 @@ import type { GitHubClient } from '../repos/github-client.js';
 import { providerFor } from '../repos/provider-registry.js';
 import type { RepoSpec } from '../repos/repo-spec.js';
 import { hashDirectory, packBuildContext, RENDERED_DOCKERFILE } from './build-context.js';
-import type { BuildEvent, BuildEventListener } from './build-events.js';
+import type { BuildEvent, BuildEventListener } from '../build-event.js';
 import { planBuild, type BaseImageFacts, type BuildPlan } from './detect.js';
 import { indexArgsForCheck, openIndexAccess } from './index-access.js';
 import { checkRepositoryDockerfile } from './dockerfile-guard.js';

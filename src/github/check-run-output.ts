@@ -1,5 +1,5 @@
 import { formatDuration } from '../format-duration.js';
-import type { BuildLogEvent } from '../queue/build-log.js';
+import type { BuildEvent } from '../build-event.js';
 
 /** GitHub refuses a check run whose `output.text` or `output.summary` is longer than this. */
 export const GITHUB_OUTPUT_LIMIT = 65_535;
@@ -15,7 +15,7 @@ export interface CheckRunOutput {
 export interface FinishedBuild {
   imageName: string;
   /** The whole stored log, final event last. */
-  events: readonly BuildLogEvent[];
+  events: readonly BuildEvent[];
   /** Milliseconds from the worker starting the build to its end, when known. */
   durationMs?: number;
   /** Where the image launches (public repositories). */
@@ -25,14 +25,14 @@ export interface FinishedBuild {
 }
 
 /** A build that found its image already there did not fetch anything. */
-export const wasCached = (events: readonly BuildLogEvent[]) =>
+export const wasCached = (events: readonly BuildEvent[]) =>
   !events.some((event) => event.phase === 'fetching' || event.phase === 'building');
 
 /**
  * The last lines of the log that fit in a check run's text, in a code fence longer than any
  * run of backticks in the log itself, so that no log line can end the fence early.
  */
-export function logTail(events: readonly BuildLogEvent[], limit = TAIL_LIMIT): string {
+export function logTail(events: readonly BuildEvent[], limit = TAIL_LIMIT): string {
   let text = events.map((event) => event.message.replace(/\n?$/, '\n')).join('');
   let note = '';
   if (text.length > limit) {

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
-import type { BuildLogEvent } from '../queue/build-log.js';
+import type { BuildEvent } from '../build-event.js';
 import { withRedisLock } from '../queue/with-redis-lock.js';
 import type { InstallationOctokit } from './github-app.js';
 import { renderComment, upsertComment, type CommentContent } from './pull-request-comment.js';
@@ -20,7 +20,7 @@ export interface CommentDeps {
   octokit: InstallationOctokit;
   botLogin: () => Promise<string>;
   config: Pick<Config, 'publicUrl' | 'githubUrl'>;
-  builds: { lastEvent(imageName: string): Promise<BuildLogEvent | undefined> };
+  builds: { lastEvent(imageName: string): Promise<BuildEvent | undefined> };
   /** Locks, and the pull requests waiting for each commit's build. */
   redis: Redis;
   /**

@@ -1,4 +1,5 @@
-import { isFinalEvent, type BuildLogEvent } from '../queue/build-log.js';
+import type { BuildEvent } from '../build-event.js';
+import { isFinalEvent } from '../queue/build-log.js';
 import { formatDuration } from '../format-duration.js';
 import { finishedOutput } from './check-run-output.js';
 import {
@@ -11,7 +12,7 @@ import type { ReportJob } from './github-jobs.js';
 
 export interface ReportDeps extends CommentDeps {
   builds: CommentDeps['builds'] & {
-    follow(imageName: string, signal?: AbortSignal): AsyncIterable<BuildLogEvent>;
+    follow(imageName: string, signal?: AbortSignal): AsyncIterable<BuildEvent>;
   };
   /** Ends the wait for a build that never ends (its job lost); the check then times out. */
   signal: AbortSignal;
@@ -31,7 +32,7 @@ export async function reportBuild(job: ReportJob, deps: ReportDeps): Promise<str
       ? octokit.rest.checks.update({ owner, repo, check_run_id: checkRunId, ...fields })
       : Promise.resolve();
 
-  const events: BuildLogEvent[] = [];
+  const events: BuildEvent[] = [];
   let started = false;
   try {
     for await (const event of deps.builds.follow(imageName, deps.signal)) {

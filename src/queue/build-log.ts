@@ -1,40 +1,22 @@
 import type { Redis } from 'ioredis';
+import type { BuildEvent } from '../build-event.js';
 import { compareStreamIds, StreamFollowers, type StreamEntry } from './stream-followers.js';
 
-/** The phases of a build's log: BinderHub's `waiting`, then the build's own. */
-export type BuildLogPhase = 'waiting' | 'fetching' | 'building' | 'pushing' | 'built' | 'failed';
-
-/** One entry of a build's log; a build's own events (src/build) fit it as they are. */
-export interface BuildLogEvent {
-  phase: BuildLogPhase;
-  /** One line for a person: a log line while building, a summary otherwise. */
-  message: string;
-  imageName?: string;
-  /**
-   * On `pushing` events: each layer's state by layer id, `{current, total}` bytes while it
-   * uploads, else Docker's word for it, as BinderHub sends them.
-   */
-  progress?: Record<string, { current: number; total: number } | string>;
-  /**
-   * On the final event the build worker writes: milliseconds from its worker taking up this
-   * try of the build to its end. It travels with the event because readers stop at the final
-   * event, and the queue records the job's end only after the worker has written it.
-   */
-  durationMs?: number;
-}
+/** @deprecated The same type as BuildEvent (src/build-event.ts); use that name. */
+export type BuildLogEvent = BuildEvent;
 
 /**
  * The terminal rule: `built` and `failed` end a build's log. Only the build worker writes them,
  * once per build and last (it holds back the builder's own `built` and writes it at the end),
  * so a follower may stop at the first one it reads.
  */
-export const isFinalEvent = (event: BuildLogEvent): boolean =>
+export const isFinalEvent = (event: BuildEvent): boolean =>
   event.phase === 'built' || event.phase === 'failed';
 
 /** A log event with its Redis stream entry id, which pages use as their event stream's `id`. */
 export interface BuildLogEntry {
   id: string;
-  event: BuildLogEvent;
+  event: BuildEvent;
 }
 
 /** A Redis stream entry id (`<ms>-<seq>`), as a reconnecting client sends it back. */
@@ -53,9 +35,9 @@ export interface BuildLogOptions {
 }
 
 /** Reads the event back from a stream entry's fields (`event`, its JSON). */
-function decode([, fields]: StreamEntry): BuildLogEvent {
+function decode([, fields]: StreamEntry): BuildEvent {
   const at = fields.indexOf('event');
-  return JSON.parse(fields[at + 1] ?? '{}') as BuildLogEvent;
+  return JSON.parse(fields[at + 1] ?? '{}') as BuildEvent;
 }
 
 /**
@@ -82,7 +64,7 @@ export class BuildLog {
   }
 
   /** Adds `event` to the end of `imageName`'s log and restarts the log's time to live. */
-  async append(imageName: string, event: BuildLogEvent): Promise<void> {
+  async append(imageName: string, event: BuildEvent): Promise<void> {
     const key = buildLogKey(imageName);
     // An exact MAXLEN, not `~`: approximate trimming keeps up to a whole stream node (100
     // entries) past the cap, and the cap is a promise about memory. Dropping one entry is cheap.
@@ -96,7 +78,7 @@ export class BuildLog {
   }
 
   /** The whole stored log of `imageName`, oldest first; empty when there is none. */
-  async read(imageName: string): Promise<BuildLogEvent[]> {
+  async read(imageName: string): Promise<BuildEvent[]> {
     const entries = (await this.redis.xrange(buildLogKey(imageName), '-', '+')) as StreamEntry[];
     return entries.map(decode);
   }
@@ -108,7 +90,7 @@ export class BuildLog {
   }
 
   /** The newest entry of `imageName`'s log: its final event once the build has ended. */
-  async last(imageName: string): Promise<BuildLogEvent | undefined> {
+  async last(imageName: string): Promise<BuildEvent | undefined> {
     const entries = (await this.redis.xrevrange(
       buildLogKey(imageName),
       '+',
@@ -130,7 +112,7 @@ export class BuildLog {
    * waited for. Every follower of this BuildLog reads on one shared connection
    * (StreamFollowers), and entries are read only as fast as the follower takes them.
    */
-  async *follow(imageName: string, signal?: AbortSignal): AsyncGenerator<BuildLogEvent> {
+  async *follow(imageName: string, signal?: AbortSignal): AsyncGenerator<BuildEvent> {
     for await (const { event } of this.followFrom(imageName, '0-0', signal)) yield event;
   }
 

@@ -2,7 +2,8 @@ import { Queue, type JobState } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { defaultLog } from '../log/create-log.js';
 import { BUILD_QUEUE, buildJobSchema, jobIdFor, type BuildJob } from './build-job.js';
-import type { BuildLog, BuildLogEntry, BuildLogEvent } from './build-log.js';
+import type { BuildEvent } from '../build-event.js';
+import type { BuildLog, BuildLogEntry } from './build-log.js';
 import { withRedisLock } from './with-redis-lock.js';
 
 export interface BuildQueueOptions {
@@ -25,7 +26,7 @@ export interface BuildQueueOptions {
 }
 
 /** BinderHub's first event of a build. */
-export const WAITING_EVENT: BuildLogEvent = {
+export const WAITING_EVENT: BuildEvent = {
   phase: 'waiting',
   message: 'Waiting for build to start...\n',
 };
@@ -102,7 +103,7 @@ export class BuildQueue {
   }
 
   /** `imageName`'s build log from the start, then live, to its final event (BuildLog.follow). */
-  follow(imageName: string, signal?: AbortSignal): AsyncGenerator<BuildLogEvent> {
+  follow(imageName: string, signal?: AbortSignal): AsyncGenerator<BuildEvent> {
     return this.log.follow(imageName, signal);
   }
 
@@ -117,12 +118,12 @@ export class BuildQueue {
   }
 
   /** `imageName`'s whole stored build log, oldest first; empty when there is none. */
-  read(imageName: string): Promise<BuildLogEvent[]> {
+  read(imageName: string): Promise<BuildEvent[]> {
     return this.log.read(imageName);
   }
 
   /** The newest event of `imageName`'s build log (BuildLog.last). */
-  lastEvent(imageName: string): Promise<BuildLogEvent | undefined> {
+  lastEvent(imageName: string): Promise<BuildEvent | undefined> {
     return this.log.last(imageName);
   }
 

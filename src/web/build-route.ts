@@ -4,7 +4,8 @@ import { BinderyError, ForbiddenError } from '../errors.js';
 import { defaultLog } from '../log/create-log.js';
 import { binderLinks } from '../repos/binder-links.js';
 import type { ResolvedRepo } from '../build/builder.js';
-import { isFinalEvent, type BuildLogEvent } from '../queue/build-log.js';
+import type { BuildEvent } from '../build-event.js';
+import { isFinalEvent } from '../queue/build-log.js';
 import { parseSpec, type RepoSpec } from '../repos/repo-spec.js';
 import { ImageLaunches, launchHoldMs } from '../sessions/image-launches.js';
 import { launchSession } from '../sessions/launch-session.js';
@@ -214,7 +215,7 @@ async function failedBefore(deps: WebDeps, imageName: string): Promise<boolean> 
  * first and final events name the image, so that a page can link to its log.
  */
 async function sendLog(deps: WebDeps, stream: EventStream, imageName: string, from: string) {
-  let final: BuildLogEvent | undefined;
+  let final: BuildEvent | undefined;
   let first = true;
   for await (const { id, event } of deps.builds.followFrom(imageName, from, stream.signal)) {
     const named = first || isFinalEvent(event) ? { ...event, imageName } : event;

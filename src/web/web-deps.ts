@@ -7,7 +7,8 @@ import type { Logger } from '../log/create-log.js';
 import type { RouteTable } from '../proxy/route-table.js';
 import type { Sandbox } from '../sandbox/prepare-sandbox.js';
 import type { BuildJob } from '../queue/build-job.js';
-import type { BuildLogEntry, BuildLogEvent } from '../queue/build-log.js';
+import type { BuildEvent } from '../build-event.js';
+import type { BuildLogEntry } from '../queue/build-log.js';
 import type { RepoSpec } from '../repos/repo-spec.js';
 import type { SessionStore } from '../sessions/session-store.js';
 
@@ -16,7 +17,7 @@ export interface Builds {
   /** Enqueues the build unless one for the same image is waiting or running. */
   enqueue(job: BuildJob): Promise<unknown>;
   /** The build's log from the start, followed live; ends after its final event. */
-  follow(imageName: string, signal: AbortSignal): AsyncIterable<BuildLogEvent>;
+  follow(imageName: string, signal: AbortSignal): AsyncIterable<BuildEvent>;
   /**
    * The build's log after the entry `from` (`0-0`: from the start), each event with its stream
    * id, followed live; ends after its final event, at once if that is at or before `from`.
@@ -27,7 +28,7 @@ export interface Builds {
   /** `building` or `failed` when the newest build of the image is, for the status badge. */
   status?(imageName: string): Promise<'building' | 'failed' | undefined>;
   /** The build's whole stored log, oldest first; empty when there is none (the log page). */
-  read?(imageName: string): Promise<BuildLogEvent[]>;
+  read?(imageName: string): Promise<BuildEvent[]>;
   /** What the queue knows of the image's newest build; undefined when it has no job. */
   details?(imageName: string): Promise<BuildDetails | undefined>;
 }

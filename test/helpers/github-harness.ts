@@ -12,7 +12,8 @@ import { createGitHubWorker } from '../../workers/github-worker.js';
 import { createWebhookHandlers } from '../../src/github/webhook-handlers.js';
 import { createWebhookMiddleware } from '../../src/github/webhook-middleware.js';
 import type { BuildJob } from '../../src/queue/build-job.js';
-import { BuildLog, isFinalEvent, type BuildLogEvent } from '../../src/queue/build-log.js';
+import type { BuildEvent } from '../../src/build-event.js';
+import { BuildLog, isFinalEvent } from '../../src/queue/build-log.js';
 import { BuildQueue } from '../../src/queue/build-queue.js';
 import { createBuildWorker } from '../../workers/build-worker.js';
 import { waitFor } from './wait-for.js';
@@ -103,7 +104,7 @@ export async function startGitHubHarness(options: HarnessOptions) {
    */
   const hooks: { afterFinalEvent?: (imageName: string) => Promise<void> } = {};
   class WorkerLog extends BuildLog {
-    override async append(imageName: string, event: BuildLogEvent): Promise<void> {
+    override async append(imageName: string, event: BuildEvent): Promise<void> {
       await super.append(imageName, event);
       if (isFinalEvent(event)) await hooks.afterFinalEvent?.(imageName);
     }

@@ -25,7 +25,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import type { BuildEvent, BuildPhase } from '../../src/build/build-events.js';
+import type { BuildEvent, BuildPhase } from '../../src/build-event.js';
 import { Builder, type BuildResult } from '../../src/build/builder.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { DockerEngine } from '../../src/engine/docker-engine.js';

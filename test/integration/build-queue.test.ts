@@ -10,7 +10,8 @@ import { loadConfig } from '../../src/config.js';
 import { DockerEngine } from '../../src/engine/docker-engine.js';
 import { RepositoryError, UnavailableError } from '../../src/errors.js';
 import { jobIdFor, type BuildJob } from '../../src/queue/build-job.js';
-import { BuildLog, buildLogKey, type BuildLogEvent } from '../../src/queue/build-log.js';
+import type { BuildEvent } from '../../src/build-event.js';
+import { BuildLog, buildLogKey } from '../../src/queue/build-log.js';
 import { BuildQueue, WAITING_EVENT } from '../../src/queue/build-queue.js';
 import { createBuildWorker, type BuildFunction } from '../../workers/build-worker.js';
 import { parseSource } from '../../src/repos/repo-spec.js';
@@ -123,7 +124,7 @@ function setUp(build: BuildFunction, options: SetUpOptions = {}) {
   return { queue, queueName, log, startWorker, jobState, jobTimes };
 }
 
-const RESTART_EVENT: BuildLogEvent = {
+const RESTART_EVENT: BuildEvent = {
   phase: 'waiting',
   message: 'The worker building this image stopped; the build starts again.\n',
 };
@@ -162,7 +163,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-const built = (imageName: string): BuildLogEvent => ({
+const built = (imageName: string): BuildEvent => ({
   phase: 'built',
   message: `Built image ${imageName}\n`,
   imageName,
@@ -172,7 +173,7 @@ const built = (imageName: string): BuildLogEvent => ({
  * The final event as the worker writes it: its phase and message, and how long this try took
  * (it travels with the event, so that no reader depends on BullMQ having recorded the job's end).
  */
-const ended = (event: BuildLogEvent) => ({ ...event, durationMs: expect.any(Number) });
+const ended = (event: BuildEvent) => ({ ...event, durationMs: expect.any(Number) });
 
 describe('build queue', () => {
   test('concurrent requests for one image attach to one build, and every follower gets all of it', async () => {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Builder } from '../../src/build/builder.js';
-import type { BuildEvent } from '../../src/build/build-events.js';
+import type { BuildEvent } from '../../src/build-event.js';
 import { loadConfig } from '../../src/config.js';
 import { DockerEngine } from '../../src/engine/docker-engine.js';
 import {

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import type { BuildEvent } from '../../src/build/build-events.js';
+import type { BuildEvent } from '../../src/build-event.js';
 import { Builder, type BuildResult } from '../../src/build/builder.js';
 import { INDEX_FORWARDER_HOST } from '../../src/build/index-access.js';
 import { loadConfig } from '../../src/config.js';

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { buildLogKey, type BuildLogEvent } from '../../src/queue/build-log.js';
+import type { BuildEvent } from '../../src/build-event.js';
+import { buildLogKey } from '../../src/queue/build-log.js';
 import { RedisRouteTable } from '../../src/proxy/redis-route-table.js';
 import { startService } from '../../src/service.js';
 import { SessionStore } from '../../src/sessions/session-store.js';
@@ -173,7 +174,7 @@ test('Redis killed mid-build and started again: the build ends built with its ea
       const key = buildLogKey(String(job!.data.imageName));
       const readLog = async () =>
         ((await redis.xrange(key, '-', '+')) as [string, string[]][]).map(
-          ([, fields]) => JSON.parse(fields[1]!) as BuildLogEvent,
+          ([, fields]) => JSON.parse(fields[1]!) as BuildEvent,
         );
       await waitFor(
         async () =>
