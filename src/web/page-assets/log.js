@@ -30,6 +30,13 @@ if (root.dataset.final !== 'true') {
       state.className = `state ${data.phase}`;
       document.getElementById('summary').textContent = SUMMARY[data.phase];
       document.getElementById('live-note')?.remove();
+      // "Running for" was true when the page loaded; the build's times are on the next load.
+      for (const term of document.querySelectorAll('dt')) {
+        if (term.textContent === 'Running for') {
+          term.nextElementSibling?.remove();
+          term.remove();
+        }
+      }
       document.getElementById('favicon').href =
         `/static/favicon-${data.phase === 'built' ? 'ready' : 'failed'}.svg`;
     } else if (state.textContent === 'waiting' && data.phase !== 'waiting') {
