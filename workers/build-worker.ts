@@ -1,9 +1,10 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
+import type { BuildEvent } from '../src/build-event.js';
 import { BinderyError, BuildError, UnavailableError } from '../src/errors.js';
 import { defaultLog } from '../src/log/create-log.js';
 import { BUILD_QUEUE, buildJobSchema, type BuildJob } from '../src/queue/build-job.js';
-import { BuildLog, type BuildLogEvent } from '../src/queue/build-log.js';
+import { BuildLog } from '../src/queue/build-log.js';
 import type { RunningRole, ServiceOptions, ServiceParts } from '../src/service.js';
 
 /**
@@ -13,7 +14,7 @@ import type { RunningRole, ServiceOptions, ServiceParts } from '../src/service.j
  */
 export type BuildFunction = (
   job: BuildJob,
-  onEvent: (event: BuildLogEvent) => void,
+  onEvent: (event: BuildEvent) => void,
   signal: AbortSignal,
 ) => Promise<unknown>;
 
@@ -115,8 +116,8 @@ export function createBuildWorker({
     // Appends keep the order of events; after the end, a late event of the build is dropped.
     let written: Promise<void> = Promise.resolve();
     let ended = false;
-    let builtEvent: BuildLogEvent | undefined;
-    const onEvent = (event: BuildLogEvent) => {
+    let builtEvent: BuildEvent | undefined;
+    const onEvent = (event: BuildEvent) => {
       if (ended) return;
       // The build's own `built` becomes the final event; `failed` comes from the error thrown.
       if (event.phase === 'built') builtEvent = event;

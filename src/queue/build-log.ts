@@ -2,9 +2,6 @@ import type { Redis } from 'ioredis';
 import type { BuildEvent } from '../build-event.js';
 import { compareStreamIds, StreamFollowers, type StreamEntry } from './stream-followers.js';
 
-/** @deprecated The same type as BuildEvent (src/build-event.ts); use that name. */
-export type BuildLogEvent = BuildEvent;
-
 /**
  * The terminal rule: `built` and `failed` end a build's log. Only the build worker writes them,
  * once per build and last (it holds back the builder's own `built` and writes it at the end),

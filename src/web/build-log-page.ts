@@ -1,6 +1,7 @@
 import { stripVTControlCharacters } from 'node:util';
 import { formatDuration } from '../format-duration.js';
-import { isFinalEvent, type BuildLogEvent } from '../queue/build-log.js';
+import type { BuildEvent } from '../build-event.js';
+import { isFinalEvent } from '../queue/build-log.js';
 import { binderLinks } from '../repos/binder-links.js';
 import { html } from './html.js';
 import { renderPage } from './page-layout.js';
@@ -19,7 +20,7 @@ export const isImageName = (name: string): boolean => IMAGE_NAME.test(name);
 export type BuildState = 'waiting' | 'building' | 'built' | 'failed';
 
 /** The state of the build whose log is `events` (oldest first, not empty). */
-export function buildStateOf(events: readonly BuildLogEvent[]): BuildState {
+export function buildStateOf(events: readonly BuildEvent[]): BuildState {
   const last = events.at(-1);
   if (!last || last.phase === 'waiting') return 'waiting';
   if (isFinalEvent(last)) return last.phase as 'built' | 'failed';
@@ -47,7 +48,7 @@ const SUMMARY: Record<BuildState, string> = {
  */
 export function renderBuildLogPage(options: {
   imageName: string;
-  events: readonly BuildLogEvent[];
+  events: readonly BuildEvent[];
   /** The stream id of the last of `events`; the live part of the page goes on after it. */
   lastId?: string;
   details?: BuildDetails;

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Builder } from '../../src/build/builder.js';
-import type { BuildEvent } from '../../src/build/build-events.js';
+import type { BuildEvent } from '../../src/build-event.js';
 import { loadConfig } from '../../src/config.js';
 import { DockerEngine } from '../../src/engine/docker-engine.js';
 import { parseSource } from '../../src/repos/repo-spec.js';

@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import type { BuildLogEvent } from '../../src/queue/build-log.js';
+import type { BuildEvent } from '../../src/build-event.js';
 import {
   buildStateOf,
   isImageName,
@@ -12,11 +12,11 @@ const IMAGE = `bindery/r2d-gh-owner-2drepo-1a2b3c:${'a'.repeat(40)}`;
 const STARTED = Date.UTC(2025, 0, 2, 3, 4, 5);
 const LIVE = '<script src="/static/log.js" defer></script>';
 
-const waiting: BuildLogEvent = { phase: 'waiting', message: 'Waiting for build to start...\n' };
-const fetching: BuildLogEvent = { phase: 'fetching', message: 'Fetching repository...\n' };
-const step: BuildLogEvent = { phase: 'building', message: 'Step 1/9 : FROM base\n' };
-const built: BuildLogEvent = { phase: 'built', message: 'Built image\n', imageName: IMAGE };
-const failed: BuildLogEvent = { phase: 'failed', message: 'postBuild exited with 1\n' };
+const waiting: BuildEvent = { phase: 'waiting', message: 'Waiting for build to start...\n' };
+const fetching: BuildEvent = { phase: 'fetching', message: 'Fetching repository...\n' };
+const step: BuildEvent = { phase: 'building', message: 'Step 1/9 : FROM base\n' };
+const built: BuildEvent = { phase: 'built', message: 'Built image\n', imageName: IMAGE };
+const failed: BuildEvent = { phase: 'failed', message: 'postBuild exited with 1\n' };
 
 /** The page without the layout's whitespace between tags. */
 const flat = (html: string) => html.replace(/>\s+</g, '><');
@@ -33,7 +33,7 @@ describe('build state from the log', () => {
     ['ended in failed', [waiting, fetching, step, failed], 'failed'],
     // A build that starts again after its worker died writes `waiting` once more.
     ['started again', [waiting, fetching, step, waiting], 'waiting'],
-  ] as [string, BuildLogEvent[], string][])('a log %s is %s', (_name, events, state) => {
+  ] as [string, BuildEvent[], string][])('a log %s is %s', (_name, events, state) => {
     expect(buildStateOf(events)).toBe(state);
   });
 });
