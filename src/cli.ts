@@ -11,7 +11,6 @@ import { constants } from 'node:os';
 import { inspect } from 'node:util';
 import { BinderyError } from './errors.js';
 import { parseCommandLine, UsageError, type CommandLine } from './cli/command-line.js';
-import { print, say } from './cli/terminal.js';
 
 type Run = Extract<CommandLine, { action: 'run' }>;
 
@@ -46,12 +45,12 @@ function listenForSignals(): { signal: AbortSignal; received: () => NodeJS.Signa
 async function main(argv: string[]): Promise<number> {
   const line = parseCommandLine(argv);
   if (line.action === 'help') {
-    print(line.text);
+    process.stdout.write(`${line.text}\n`);
     return 0;
   }
   if (line.action === 'version') {
     const manifest = readFileSync(new URL('../package.json', import.meta.url), 'utf8');
-    print(`bindery ${(JSON.parse(manifest) as { version: string }).version}`);
+    process.stdout.write(`bindery ${(JSON.parse(manifest) as { version: string }).version}\n`);
     return 0;
   }
   const { signal, received } = listenForSignals();
@@ -61,7 +60,7 @@ async function main(argv: string[]): Promise<number> {
   } catch (error) {
     const name = received();
     if (!name) throw error;
-    say(`bindery: stopped by ${name}.`);
+    process.stderr.write(`bindery: stopped by ${name}.\n`);
     return 128 + constants.signals[name];
   }
 }
@@ -71,10 +70,13 @@ main(process.argv.slice(2)).then(
   (error: unknown) => {
     // People get a sentence; only unexpected failures get a stack.
     if (error instanceof UsageError) {
-      say(`bindery: ${error.message}\n\n${error.usage}`);
+      process.stderr.write(`bindery: ${error.message}\n\n${error.usage}\n`);
       process.exit(2);
     }
-    say(error instanceof BinderyError ? `bindery: ${error.message}` : inspect(error));
+    // The command's own words (src/cli/terminal.ts says why), written here without loading it.
+    process.stderr.write(
+      `${error instanceof BinderyError ? `bindery: ${error.message}` : inspect(error)}\n`,
+    );
     process.exit(1);
   },
 );

@@ -391,7 +391,8 @@ describe('the bindery command', () => {
       BINDERY_SESSION_NETWORK: network,
       BINDERY_GIT_ALLOWED_HOSTS: '127.0.0.1',
     };
-    const worker = startBindery(env, 'worker', '--role', 'build');
+    // The service's lines are the logger's, in the format LOG_FORMAT asks for.
+    const worker = startBindery({ ...env, LOG_FORMAT: 'json' }, 'worker', '--role', 'build');
     const port = await freePort();
     const web = await startService({
       config: loadConfig({
@@ -408,7 +409,7 @@ describe('the bindery command', () => {
     });
     try {
       await waitFor(
-        () => /Bindery running roles: build\n/.test(worker.output.err),
+        () => /"msg":"Bindery running roles: build"\}\n/.test(worker.output.err),
         'the worker',
         60_000,
       );
@@ -427,7 +428,11 @@ describe('the bindery command', () => {
 
       worker.child.kill('SIGTERM');
       expect(await worker.exited).toBe(0);
-      expect(worker.output.err).toContain('stopping...');
+      const entries = worker.output.err
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(entries).toContainEqual(expect.objectContaining({ level: 30, msg: 'stopping' }));
     } finally {
       worker.child.kill('SIGKILL');
       await web.close();
