@@ -170,6 +170,9 @@ async function buildThenLaunch(
     return;
   }
 
+  // A client gone before its session starts gets none: when it reconnects (Last-Event-ID), the
+  // reconnected request launches it, so one visit makes one session.
+  if (stream.signal.aborted) return;
   stream.send({ phase: 'launching', message: 'Launching server...\n' });
   const started = Date.now();
   metrics.inProgressLaunches.inc();
