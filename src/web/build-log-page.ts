@@ -9,9 +9,10 @@ import type { BuildDetails } from './web-deps.js';
 
 /**
  * Docker image references as Bindery writes them (`<prefix><slug>:<tag>`), conservatively:
- * lowercase repository characters, one `:`, and a tag as Docker allows it.
+ * lowercase repository characters, one `:`, and a tag as Docker allows it; after a registry
+ * host with a port (BINDERY_REGISTRY=registry.internal:5000) when there is one.
  */
-const IMAGE_NAME = /^[a-z0-9._/-]{1,255}:[A-Za-z0-9_.-]{1,128}$/;
+const IMAGE_NAME = /^([a-z0-9.-]{1,253}:\d{1,5}\/)?[a-z0-9._/-]{1,255}:[A-Za-z0-9_.-]{1,128}$/;
 
 /** Whether `name` is an image name a build log may exist for. */
 export const isImageName = (name: string): boolean => IMAGE_NAME.test(name);

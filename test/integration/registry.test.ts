@@ -88,6 +88,10 @@ describe('with BINDERY_REGISTRY set', () => {
     expect(await registry.tags(repository)).toEqual([tag]);
     // The sign-in went to Docker in a header, never into the log.
     expect(JSON.stringify(events)).not.toContain(AUTH.password);
+    // The build's log page takes a name with the registry's port in it.
+    const logPage = await fetch(`${service.url}/logs/${imageName}`);
+    expect(logPage.status).toBe(200);
+    expect(await logPage.text()).toContain(`Successfully pushed ${imageName}`);
   }, 300_000);
 
   test('a host without the image pulls it instead of building, and its session runs', async () => {

@@ -161,6 +161,10 @@ describe('image names and durations', () => {
     [IMAGE, true],
     [`bindery-test/q1-1:${'0'.repeat(40)}`, true],
     ['registry.example.org/bindery/r2d-x:v1.0_rc-2', true],
+    // Under BINDERY_REGISTRY with a port.
+    [`127.0.0.1:5000/bindery/r2d-x:${'0'.repeat(40)}`, true],
+    ['registry.internal:5000/bindery/r2d-x:tag/../../etc', false],
+    ['registry.internal:http/bindery/r2d-x:tag', false],
     ['bindery/r2d-x', false],
     ['Bindery/r2d-x:tag', false],
     ['bindery/r2d x:tag', false],
