@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type { ContainerEngine } from '../engine/container-engine.js';
 import type { Logger } from '../log/create-log.js';
 import { linkRules, type EgressPolicy } from './egress-rules.js';
-import { verifyFirewall, type Iptables } from './firewall.js';
+import { hasRule, verifyFirewall, type Iptables } from './firewall.js';
 import { SandboxError } from './sandbox-error.js';
 
 /** The label every build network carries, valued with the name its networks start with. */
@@ -54,12 +54,6 @@ export function buildBridgePrefix(prefix: string): string {
   return `bb${createHash('sha1').update(prefix).digest('hex').slice(0, 5)}`;
 }
 
-const has = (run: Iptables, chain: string, args: string[]) =>
-  run(['-C', chain, ...args]).then(
-    () => true,
-    () => false,
-  );
-
 /** Whether process `pid` of this host runs (EPERM: it runs, as another user). */
 function alive(pid: number): boolean {
   try {
@@ -102,20 +96,20 @@ export function createBuildNetworks(deps: {
 
   const addArpRule = async (subnet: string) => {
     for (const rule of linkRules({ subnet })) {
-      if (!(await has(runLink, rule.chain, rule.args)))
+      if (!(await hasRule(runLink, rule.chain, rule.args)))
         await runLink(['-I', rule.chain, '1', ...rule.args]);
     }
   };
   const removeArpRule = async (subnet: string) => {
     for (const rule of linkRules({ subnet })) {
-      while (await has(runLink, rule.chain, rule.args))
+      while (await hasRule(runLink, rule.chain, rule.args))
         await runLink(['-D', rule.chain, ...rule.args]);
     }
   };
   const missingArpRule = async (subnet: string) => {
     const problems: string[] = [];
     for (const rule of linkRules({ subnet })) {
-      if (!(await has(runLink, rule.chain, rule.args)))
+      if (!(await hasRule(runLink, rule.chain, rule.args)))
         problems.push(`ebtables ${rule.chain} lacks: ${rule.args.join(' ')}`);
     }
     return problems;

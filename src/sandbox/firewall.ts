@@ -33,7 +33,8 @@ export const ip6tables: Iptables = async (args) =>
 export const ebtables: Iptables = async (args) =>
   (await exec('ebtables', args[0] === '-C' ? ['--check', ...args.slice(1)] : args)).stdout;
 
-const has = (run: Iptables, chain: string, args: string[]) =>
+/** Whether `chain` holds the rule `args` (the tool's check, `-C`). */
+export const hasRule = (run: Iptables, chain: string, args: string[]) =>
   run(['-C', chain, ...args]).then(
     () => true,
     () => false,
@@ -57,18 +58,19 @@ export async function installFirewall(
   await run(['--noflush'], `*filter\n:${chain} - [0:0]\n${rules.join('\n')}\nCOMMIT\n`);
   const hooks = hookRules(policy);
   await removeStaleHostPorts(policy, run);
-  if (!(await has(run, 'DOCKER-USER', hooks[0]!.args)))
+  if (!(await hasRule(run, 'DOCKER-USER', hooks[0]!.args)))
     await run(['-I', 'DOCKER-USER', '1', ...hooks[0]!.args]);
   // INPUT: insert the refusal first, then the reply rule above it.
   for (const hook of hooks.slice(1).reverse()) {
-    if (!(await has(run, hook.chain, hook.args))) await run(['-I', hook.chain, '1', ...hook.args]);
+    if (!(await hasRule(run, hook.chain, hook.args)))
+      await run(['-I', hook.chain, '1', ...hook.args]);
   }
   for (const rule of ipv6Rules(policy)) {
-    if (!(await has(run6, rule.chain, rule.args)))
+    if (!(await hasRule(run6, rule.chain, rule.args)))
       await run6(['-I', rule.chain, '1', ...rule.args]);
   }
   for (const rule of linkRules(policy)) {
-    if (!(await has(runLink, rule.chain, rule.args)))
+    if (!(await hasRule(runLink, rule.chain, rule.args)))
       await runLink(['-I', rule.chain, '1', ...rule.args]);
   }
 }
@@ -89,15 +91,15 @@ export async function verifyFirewall(
     problems.push(`chain ${chain} has ${actual.length} rules, expected ${expected.length}`);
   }
   for (const hook of hookRules(policy)) {
-    if (!(await has(run, hook.chain, hook.args)))
+    if (!(await hasRule(run, hook.chain, hook.args)))
       problems.push(`${hook.chain} lacks: ${hook.args.join(' ')}`);
   }
   for (const rule of ipv6Rules(policy)) {
-    if (!(await has(run6, rule.chain, rule.args)))
+    if (!(await hasRule(run6, rule.chain, rule.args)))
       problems.push(`ip6tables ${rule.chain} lacks: ${rule.args.join(' ')}`);
   }
   for (const rule of linkRules(policy)) {
-    if (!(await has(runLink, rule.chain, rule.args)))
+    if (!(await hasRule(runLink, rule.chain, rule.args)))
       problems.push(`ebtables ${rule.chain} lacks: ${rule.args.join(' ')}`);
   }
   return problems;
@@ -111,17 +113,17 @@ export async function removeFirewall(
   runLink: Iptables = ebtables,
 ): Promise<void> {
   for (const hook of hookRules(policy)) {
-    while (await has(run, hook.chain, hook.args)) await run(['-D', hook.chain, ...hook.args]);
+    while (await hasRule(run, hook.chain, hook.args)) await run(['-D', hook.chain, ...hook.args]);
   }
   await removeStaleHostPorts({ ...policy, hostPorts: [] }, run);
   const chain = egressChain(policy);
   await run(['-F', chain]).catch(() => {});
   await run(['-X', chain]).catch(() => {});
   for (const rule of ipv6Rules(policy)) {
-    while (await has(run6, rule.chain, rule.args)) await run6(['-D', rule.chain, ...rule.args]);
+    while (await hasRule(run6, rule.chain, rule.args)) await run6(['-D', rule.chain, ...rule.args]);
   }
   for (const rule of linkRules(policy)) {
-    while (await has(runLink, rule.chain, rule.args))
+    while (await hasRule(runLink, rule.chain, rule.args))
       await runLink(['-D', rule.chain, ...rule.args]);
   }
 }
