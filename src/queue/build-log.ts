@@ -88,14 +88,19 @@ export class BuildLog {
 
   /** The newest entry of `imageName`'s log: its final event once the build has ended. */
   async last(imageName: string): Promise<BuildEvent | undefined> {
-    const entries = (await this.redis.xrevrange(
+    const newest = await this.newestEntry(imageName);
+    return newest && decode(newest);
+  }
+
+  private async newestEntry(imageName: string): Promise<StreamEntry | undefined> {
+    const [newest] = (await this.redis.xrevrange(
       buildLogKey(imageName),
       '+',
       '-',
       'COUNT',
       1,
     )) as StreamEntry[];
-    return entries[0] && decode(entries[0]);
+    return newest;
   }
 
   /** Deletes `imageName`'s log, before a new build of the image starts. */
@@ -124,13 +129,7 @@ export class BuildLog {
     signal?: AbortSignal,
   ): AsyncGenerator<BuildLogEntry> {
     if (from !== '0-0') {
-      const [last] = (await this.redis.xrevrange(
-        buildLogKey(imageName),
-        '+',
-        '-',
-        'COUNT',
-        1,
-      )) as StreamEntry[];
+      const last = await this.newestEntry(imageName);
       if (last && isFinalEvent(decode(last)) && compareStreamIds(last[0], from) <= 0) return;
     }
     for await (const entry of this.followers.follow(buildLogKey(imageName), from, signal)) {
