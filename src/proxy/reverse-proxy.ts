@@ -61,6 +61,7 @@ export interface ReverseProxyOptions {
    * visitor itself. @defaultValue none: those paths go to the session like any other
    */
   sessionBar?: {
+    /** `rest` is what follows `/user/<session>/_bindery` (sessionBarPath). */
     handle(
       request: IncomingMessage,
       response: ServerResponse,

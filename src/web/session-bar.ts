@@ -4,6 +4,7 @@ import type { Config } from '../config.js';
 import { formatBytes } from '../format-bytes.js';
 import { createLog } from '../log/create-log.js';
 import type { ContainerEngine } from '../engine/container-engine.js';
+import type { ReverseProxyOptions } from '../proxy/reverse-proxy.js';
 import type { RouteTable } from '../proxy/route-table.js';
 import { SESSION_BAR } from '../proxy/session-bar-path.js';
 import { sessionUrl } from '../proxy/session-host.js';
@@ -37,16 +38,8 @@ export interface SessionBarDeps {
   log?: { info(message: string): void; warn(message: string): void };
 }
 
-/** What the reverse proxy hands `/user/<session>/_bindery/…` to (ReverseProxyOptions.sessionBar). */
-export interface SessionBar {
-  /** `rest` is what follows `/user/<session>/_bindery` (sessionBarPath). */
-  handle(
-    request: IncomingMessage,
-    response: ServerResponse,
-    session: string,
-    rest: string,
-  ): Promise<void>;
-}
+/** What the reverse proxy hands `/user/<session>/_bindery/…` to, as the proxy declares it. */
+export type SessionBar = NonNullable<ReverseProxyOptions['sessionBar']>;
 
 /** The largest Stop form Bindery reads: it holds one hex secret. */
 const FORM_MAX_BYTES = 4 * 1024;
