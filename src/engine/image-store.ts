@@ -21,7 +21,8 @@ type Engine = Pick<ContainerEngine, 'imageExists' | 'registryHasImage' | 'pushIm
 export class ImageStore {
   constructor(
     private readonly engine: Engine,
-    private readonly config: Pick<Config, 'registry' | 'registryAuth'>,
+    private readonly config: Pick<Config, 'registry' | 'registryAuth'> &
+      Partial<Pick<Config, 'imagePrefix'>>,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -81,10 +82,14 @@ export class ImageStore {
     await this.engine.pullImage(name, this.config.registryAuth);
   }
 
-  /** Resolves when the registry answers a manifest lookup (found or not); for /health. */
+  /**
+   * Resolves when the registry answers a manifest lookup (found or not); for /health. The name
+   * asked for is under the image prefix, where the credentials have rights (registries with
+   * per-repository permissions refuse others), and is no image's: slugs end in a hash.
+   */
   async checkRegistry(): Promise<void> {
-    const { registry, registryAuth } = this.config;
+    const { registry, registryAuth, imagePrefix = `${registry}/` } = this.config;
     if (registry === undefined) return;
-    await this.engine.registryHasImage(`${registry}/bindery-health-check:absent`, registryAuth);
+    await this.engine.registryHasImage(`${imagePrefix}health-check:absent`, registryAuth);
   }
 }

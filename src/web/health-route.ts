@@ -28,7 +28,7 @@ interface Health {
 export function healthRoute(
   deps: Pick<WebDeps, 'engine' | 'redis' | 'sandbox'> & {
     /** BINDERY_REGISTRY, checked when set. */
-    config?: Pick<WebDeps['config'], 'registry' | 'registryAuth'>;
+    config?: Pick<WebDeps['config'], 'registry' | 'registryAuth' | 'imagePrefix'>;
   },
   now: () => number = Date.now,
 ) {

@@ -133,6 +133,13 @@ describe('ImageStore with BINDERY_REGISTRY', () => {
     expect(events[3]!.progress).toEqual({ aaa: 'Pushed', bbb: { current: 4_100, total: 5_000 } });
   });
 
+  it('asks for a name under the image prefix to see that the registry answers', async () => {
+    const { engine, asked } = engineOf({});
+    const prefix = `${REGISTRY}/bindery/r2d-`;
+    await new ImageStore(engine, { ...config, imagePrefix: prefix }).checkRegistry();
+    expect(asked).toEqual([{ call: 'lookup', name: `${prefix}health-check:absent`, auth: AUTH }]);
+  });
+
   it('says which registry does not answer, for /health and for a launch', async () => {
     const { engine } = engineOf({ down: true });
     const images = new ImageStore(engine, config);
