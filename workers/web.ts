@@ -6,6 +6,7 @@ import { createReverseProxy } from '../src/proxy/reverse-proxy.js';
 import { reconcileSessions } from '../src/sessions/reconcile-sessions.js';
 import type { RunningRole, ServiceOptions, ServiceParts } from '../src/service.js';
 import { createApp, createHttpHandler } from '../src/web/create-app.js';
+import { createSessionBar } from '../src/web/session-bar.js';
 
 /**
  * The web role: BinderHub's pages and API, the GitHub App's webhooks and the sessions' proxy
@@ -56,6 +57,14 @@ export async function startWeb(
     publicUrl: config.publicUrl,
     onActivity: (name, at) => store.touch(name, at),
     log: parts.log,
+    // Download my work, Share, Stop and the time left, at /user/<session>/_bindery/.
+    sessionBar: createSessionBar({
+      engine,
+      store,
+      routes,
+      config,
+      log: parts.log.child({ component: 'session-bar' }),
+    }),
   });
   const server = createServer(createHttpHandler(app, proxy));
   server.on('upgrade', (request, socket, head) => proxy.handleUpgrade(request, socket, head));

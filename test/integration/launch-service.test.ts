@@ -146,6 +146,13 @@ describe('launching through /build, as a BinderHub client does', () => {
         `BINDER_PERSISTENT_REQUEST=${ready.binder_persistent_request}`,
       ]),
     );
+    // The service answers the session bar on the session's path itself, with the token only.
+    const bar = await fetch(`${ready.url}_bindery/`, {
+      headers: { authorization: `token ${String(ready.token)}` },
+    });
+    expect(bar.status).toBe(200);
+    expect(await bar.text()).toContain('Download my work');
+    expect((await fetch(`${ready.url}_bindery/`)).status).toBe(403);
   }, 300_000);
 
   test('a cached launch says "Found built image" and builds nothing', async () => {
