@@ -6,6 +6,7 @@ import type { Config } from '../config.js';
 import type { ContainerEngine } from '../engine/container-engine.js';
 import { ImageStore } from '../engine/image-store.js';
 import { BuildError, UnavailableError } from '../errors.js';
+import { formatBytes } from '../format-bytes.js';
 import { formatDuration } from '../format-duration.js';
 import { fetchCommit } from '../repos/fetch-commit.js';
 import { lookupAll, type LookupAll } from '../repos/git-host-guard.js';
@@ -70,10 +71,6 @@ export interface BuilderDeps {
    */
   buildNetwork?: () => Promise<{ network: string; release(): Promise<void> }>;
 }
-
-/** `512 KiB`, `10 MiB`: how big a limit is, for people. */
-const size = (bytes: number) =>
-  bytes < 2 ** 20 ? `${Math.round(bytes / 1024)} KiB` : `${Math.round(bytes / 2 ** 20)} MiB`;
 
 const STEP_LINE = /^Step \d+\/\d+ : /;
 /** Lines of Docker's own about layers and containers, not the build's output. */
@@ -254,7 +251,7 @@ export class Builder {
           if (logBytes > config.build.logMaxBytes) {
             limit.abort(
               new BuildError(
-                `The build printed more than ${size(config.build.logMaxBytes)} of log, this service's limit, and was stopped.`,
+                `The build printed more than ${formatBytes(config.build.logMaxBytes)} of log, this service's limit, and was stopped.`,
               ),
             );
             return;

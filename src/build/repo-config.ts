@@ -3,6 +3,7 @@ import { lstat, open, realpath, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { RepositoryError } from '../errors.js';
+import { formatBytes } from '../format-bytes.js';
 
 /**
  * Files read from the config directory (binder/, .binder/ or the root), as repo2docker does.
@@ -102,9 +103,7 @@ async function readBounded(
 }
 
 const tooBig = (path: string, bytes: number) =>
-  new RepositoryError(
-    `${path} is ${(bytes / 2 ** 20).toFixed(1)} MiB; configuration files must be under 1 MiB.`,
-  );
+  new RepositoryError(`${path} is ${formatBytes(bytes)}; configuration files must be under 1 MiB.`);
 
 /**
  * The text of the file at `path` inside `repoDir`, or undefined when there is none. A link is

@@ -1,6 +1,7 @@
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NotFoundError, RepositoryError } from '../errors.js';
+import { formatBytes } from '../format-bytes.js';
 import { GitCommandError, OUT_OF_MEMORY, runGit, type RunGitOptions } from './git.js';
 import { remoteFor, type GitHostGuard } from './git-host-guard.js';
 import { describeRemoteFailure } from './resolve-ref.js';
@@ -40,8 +41,6 @@ async function directorySize(dir: string): Promise<number> {
   }
   return total;
 }
-
-const megabytes = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MiB`;
 
 export interface FetchOptions {
   /**
@@ -154,7 +153,7 @@ export async function fetchCommit(
     }
     if (tooBig.signal.aborted) {
       throw new RepositoryError(
-        `${url} is larger than this service's limit of ${megabytes(limits.maxBytes)}; ` +
+        `${url} is larger than this service's limit of ${formatBytes(limits.maxBytes)}; ` +
           `Bindery builds repositories up to that size.`,
       );
     }
@@ -236,7 +235,7 @@ async function assertCheckoutFits(
   }
   if (bytes > limits.maxBytes) {
     throw new RepositoryError(
-      `${at} holds files past this service's limit of ${megabytes(limits.maxBytes)}; ` +
+      `${at} holds files past this service's limit of ${formatBytes(limits.maxBytes)}; ` +
         `Bindery builds repositories up to that size.`,
     );
   }

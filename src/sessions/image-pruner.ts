@@ -1,3 +1,4 @@
+import { formatBytes } from '../format-bytes.js';
 import type { Logger } from '../log/create-log.js';
 import { ensureDiskRoom, pruneImages, type PruneDeps, type PruneResult } from './prune-images.js';
 
@@ -45,10 +46,9 @@ export class ImagePruner {
 
   private report(result: PruneResult | undefined) {
     if (!result || result.removed.length === 0) return;
-    const mib = Math.round(result.bytes / 2 ** 20);
     this.log.info(
       `removed ${result.removed.length} built image(s), least recently launched first ` +
-        `(${result.count} left, ${mib} MiB of their own): ${result.removed.join(', ')}`,
+        `(${result.count} left, ${formatBytes(result.bytes)} of their own): ${result.removed.join(', ')}`,
     );
   }
 }

@@ -1,6 +1,7 @@
 import type { Config } from '../config.js';
 import type { BuiltImage, ContainerEngine } from '../engine/container-engine.js';
 import { UnavailableError } from '../errors.js';
+import { formatBytes } from '../format-bytes.js';
 import type { ImageLaunches } from './image-launches.js';
 
 export interface PruneDeps {
@@ -22,10 +23,6 @@ export interface PruneResult {
 
 /** The tag a failed build's layers are kept under (src/build/image-name.ts). */
 const FAILED_TAG = /:failed-[^:/]*$/;
-
-/** `1.5 GiB`, `300 MiB`: a size for people. */
-const size = (bytes: number) =>
-  bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)} GiB` : `${Math.round(bytes / 2 ** 20)} MiB`;
 
 /** Bytes of a set of names: an image id with several names counts once. */
 function bytesOf(images: BuiltImage[]): number {
@@ -104,8 +101,8 @@ export async function ensureDiskRoom(deps: PruneDeps): Promise<PruneResult | und
   const after = (await deps.engine.diskSpace()) ?? space;
   if (after.freeBytes < headroom) {
     throw new UnavailableError(
-      `This service is short of disk space (${size(after.freeBytes)} free on ${after.path}, ` +
-        `it keeps ${size(headroom)} free for builds: BINDERY_DISK_HEADROOM), and removing ` +
+      `This service is short of disk space (${formatBytes(after.freeBytes)} free on ${after.path}, ` +
+        `it keeps ${formatBytes(headroom)} free for builds: BINDERY_DISK_HEADROOM), and removing ` +
         'unused built images did not free enough; the build did not start. Try again later.',
     );
   }

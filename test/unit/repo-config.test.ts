@@ -186,7 +186,7 @@ describe('readRepoConfig: what counts as a config file', () => {
   it('refuses a config file over 1 MiB, naming the file and the limit', async () => {
     await write({ 'binder/environment.yml': 'a'.repeat(3 * 2 ** 20) });
     expect((await refusal()).message).toBe(
-      'binder/environment.yml is 3.0 MiB; configuration files must be under 1 MiB.',
+      'binder/environment.yml is 3 MiB; configuration files must be under 1 MiB.',
     );
   });
 
