@@ -214,6 +214,21 @@ export async function startBuildWorker(
       }
     },
   });
+  // One line per build in the service's log; what the build printed is in its own build log.
+  const log = parts.log.child({ component: 'build-worker' });
+  worker.on('completed', (job) => {
+    const ms = job.processedOn ? Date.now() - job.processedOn : undefined;
+    log.info({ image: job.data.imageName, ms }, `built ${job.data.imageName}`);
+  });
+  worker.on('failed', (job, error) => {
+    if (!job) return;
+    // A repository that does not build is routine; anything else may be the service's.
+    const level = error instanceof UnrecoverableError ? 'info' : 'warn';
+    log[level](
+      { image: job.data.imageName, attempts: job.attemptsMade },
+      `build failed: ${error.message.split('\n')[0]}`,
+    );
+  });
   return {
     async close() {
       await worker.close();

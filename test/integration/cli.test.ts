@@ -425,14 +425,23 @@ describe('the bindery command', () => {
       });
       built.push(String(ready.imageName));
       expect(await engine.imageExists(String(ready.imageName))).toBe(true);
+      const entries = () =>
+        worker.output.err
+          .split('\n')
+          .filter((line) => line.startsWith('{'))
+          .map((line) => JSON.parse(line) as Record<string, unknown>);
+      // The build's one line in the service's log (its own lines are in its build log).
+      const builtLine = expect.objectContaining({
+        level: 30,
+        component: 'build-worker',
+        image: ready.imageName,
+        msg: `built ${String(ready.imageName)}`,
+      });
+      await waitFor(() => entries().some((entry) => builtLine.asymmetricMatch(entry)), 'built');
 
       worker.child.kill('SIGTERM');
       expect(await worker.exited).toBe(0);
-      const entries = worker.output.err
-        .split('\n')
-        .filter((line) => line.startsWith('{'))
-        .map((line) => JSON.parse(line) as Record<string, unknown>);
-      expect(entries).toContainEqual(expect.objectContaining({ level: 30, msg: 'stopping' }));
+      expect(entries()).toContainEqual(expect.objectContaining({ level: 30, msg: 'stopping' }));
     } finally {
       worker.child.kill('SIGKILL');
       await web.close();
