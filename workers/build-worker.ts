@@ -2,6 +2,7 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { BuildEvent } from '../src/build-event.js';
 import { BinderyError, BuildError, UnavailableError } from '../src/errors.js';
+import { formatDuration } from '../src/format-duration.js';
 import { defaultLog } from '../src/log/create-log.js';
 import { BUILD_QUEUE, buildJobSchema, type BuildJob } from '../src/queue/build-job.js';
 import { BuildLog } from '../src/queue/build-log.js';
@@ -43,8 +44,6 @@ export interface BuildOutcome {
 }
 
 const line = (text: string) => (text.endsWith('\n') ? text : `${text}\n`);
-const duration = (ms: number) =>
-  ms < 120_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} min`;
 /** A promise that rejects with `signal`'s reason once it aborts. */
 const whenAborted = (signal: AbortSignal) =>
   new Promise<never>((_, reject) => {
@@ -102,7 +101,7 @@ export function createBuildWorker({
       () =>
         limit.abort(
           new BuildError(
-            `The build took longer than ${duration(timeoutMs)}, this service's limit, and was stopped.`,
+            `The build took longer than ${formatDuration(timeoutMs)}, this service's limit, and was stopped.`,
           ),
         ),
       timeoutMs,
