@@ -1,12 +1,9 @@
 import type { Config } from '../config.js';
+import { formatBytes } from '../format-bytes.js';
 import { formatDuration } from '../format-duration.js';
 import { PROVIDERS, type HomeFormField, type HomeFormResult } from './home-form.js';
 import { html, type Html } from './html.js';
 import { renderPage } from './page-layout.js';
-
-const GIB = 2 ** 30;
-const memory = (bytes: number) =>
-  bytes >= GIB ? `${+(bytes / GIB).toFixed(1)} GiB` : `${Math.round(bytes / 2 ** 20)} MiB`;
 
 /** The limits every session has, from the service's configuration. */
 export function sessionLimits(
@@ -14,7 +11,7 @@ export function sessionLimits(
 ) {
   return {
     cpus: `${config.session.cpus} CPU${config.session.cpus === 1 ? '' : 's'}`,
-    memory: memory(config.session.memoryBytes),
+    memory: formatBytes(config.session.memoryBytes),
     idle: formatDuration(config.idleTimeoutSeconds * 1000),
     maxAge: formatDuration(config.maxAgeSeconds * 1000),
   };
