@@ -335,6 +335,13 @@ const schema = z.object({
   PRIVATE_KEY_PATH: z.string().optional(),
   /** The secret GitHub signs webhook deliveries with. @defaultValue none */
   WEBHOOK_SECRET: z.string().optional(),
+  /**
+   * The GitHub App's own OAuth client id; with GITHUB_CLIENT_SECRET it turns on "Sign in with
+   * GitHub" and private repositories for the people who can read them. @defaultValue none (off)
+   */
+  GITHUB_CLIENT_ID: z.string().min(1).optional(),
+  /** The GitHub App's OAuth client secret, with GITHUB_CLIENT_ID. @defaultValue none */
+  GITHUB_CLIENT_SECRET: z.string().min(1).optional(),
 
   // ## Logging
   /**
@@ -407,6 +414,8 @@ export interface Config {
   githubToken: string | undefined;
   /** The GitHub App, when APP_ID, its private key and WEBHOOK_SECRET are all set. */
   githubApp: GitHubAppConfig | undefined;
+  /** Sign-in with GitHub (GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET); private repositories need it. */
+  signIn: { clientId: string; clientSecret: string } | undefined;
   egress: { ports: readonly number[]; allowCidrs: readonly string[] };
   /** LOG_LEVEL and LOG_FORMAT, for src/log/create-log.ts. */
   log: {
@@ -444,6 +453,18 @@ export interface GitHubAppConfig {
  * The GitHub App's settings, or undefined when none of them is set (the app is off). Some
  * but not all set is a mistake, named at start rather than found at the first webhook.
  */
+/** GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET, both or neither. */
+function signInConfig(e: z.infer<typeof schema>): Config['signIn'] {
+  const { GITHUB_CLIENT_ID: clientId, GITHUB_CLIENT_SECRET: clientSecret } = e;
+  if (clientId === undefined && clientSecret === undefined) return undefined;
+  if (clientId === undefined || clientSecret === undefined) {
+    throw new ConfigError(
+      `${clientId === undefined ? 'GITHUB_CLIENT_ID' : 'GITHUB_CLIENT_SECRET'} is missing: sign-in needs both GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET (the GitHub App's OAuth credentials, from its settings page); unset both to run without sign-in.`,
+    );
+  }
+  return Object.freeze({ clientId, clientSecret });
+}
+
 function githubAppConfig(e: z.infer<typeof schema>): GitHubAppConfig | undefined {
   const given = {
     APP_ID: e.APP_ID !== undefined,
@@ -596,6 +617,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     githubUrl: `${e.GHE_PROTOCOL}://${e.GHE_HOST}`,
     githubToken: e.GITHUB_TOKEN,
     githubApp: githubAppConfig(e),
+    signIn: signInConfig(e),
     log: Object.freeze({
       level: e.LOG_LEVEL,
       format: e.LOG_FORMAT ?? (e.NODE_ENV === 'production' ? 'json' : 'pretty'),

@@ -2,10 +2,13 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createWebhookHandlers } from '../src/github/webhook-handlers.js';
 import { createWebhookMiddleware } from '../src/github/webhook-middleware.js';
+import { repoInstallation } from '../src/github/repo-installation.js';
 import { createReverseProxy } from '../src/proxy/reverse-proxy.js';
 import { reconcileSessions } from '../src/sessions/reconcile-sessions.js';
 import type { RunningRole, ServiceOptions, ServiceParts } from '../src/service.js';
 import { createApp, createHttpHandler } from '../src/web/create-app.js';
+import { PrivateAccess } from '../src/web/private-access.js';
+import { PrivateSessions } from '../src/web/private-sessions.js';
 import { createSessionBar } from '../src/web/session-bar.js';
 
 /**
@@ -37,6 +40,19 @@ export async function startWeb(
   if (kept.length + removed.length > 0) {
     log.info(`sessions reconciled: ${kept.length} kept, ${removed.length} removed`);
   }
+  // Private repositories for signed-in readers (GITHUB_CLIENT_ID/SECRET): the web pages launch
+  // them, the proxy keeps their sessions to their launcher and whom they share them with.
+  const privateAccess =
+    config.signIn &&
+    new PrivateAccess({
+      config,
+      redis: parts.redis,
+      namespace: parts.namespace,
+      installationFor: github && ((owner, repo) => repoInstallation(github.app, owner, repo)),
+    });
+  const privateSessions =
+    privateAccess &&
+    new PrivateSessions(parts.redis, parts.namespace, privateAccess, config.maxAgeSeconds);
   const app = createApp({
     config,
     engine,
@@ -50,12 +66,15 @@ export async function startWeb(
     version: options.version ?? '0.1.0',
     webhooks,
     log: parts.log,
+    privateAccess,
+    privateSessions,
   });
   const proxy = createReverseProxy({
     routes,
     sessionHost: config.sessionHost,
     publicUrl: config.publicUrl,
     onActivity: (name, at) => store.touch(name, at),
+    admit: privateSessions && ((request, session) => privateSessions.admits(request, session)),
     log: parts.log,
     // Download my work, Share, Stop and the time left, at /user/<session>/_bindery/.
     sessionBar: createSessionBar({

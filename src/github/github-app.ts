@@ -77,11 +77,14 @@ export function createGitHubApp({
     appId: app.appId,
     installation: (installationId) => probot.auth(installationId),
     async installationToken(installationId) {
+      // Asked through the app's Octokit, which knows GHE's API root: Probot's own auth
+      // strategy would ask api.github.com whatever the baseUrl (its request has no baseUrl).
       const octokit = await probot.auth();
-      const { token } = (await octokit.auth({ type: 'installation', installationId })) as {
-        token: string;
-      };
-      return token;
+      const { data } = await octokit.request(
+        'POST /app/installations/{installation_id}/access_tokens',
+        { installation_id: installationId },
+      );
+      return data.token;
     },
     botLogin() {
       login ??= probot

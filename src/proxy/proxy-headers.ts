@@ -18,6 +18,20 @@ const HOP_BY_HOP = new Set([
   'expect',
 ]);
 const FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+/**
+ * The service's own cookies (a GitHub sign-in, one under way): a session runs a repository's
+ * code, and must never see them.
+ */
+export const SERVICE_COOKIES = new Set(['bindery-user', 'bindery-sign-in']);
+
+/** A Cookie header's value without the service's own cookies; empty when none is left. */
+export function withoutServiceCookies(value: string): string {
+  return value
+    .split(';')
+    .filter((pair) => !SERVICE_COOKIES.has(pair.slice(0, pair.indexOf('=')).trim()))
+    .join(';')
+    .trim();
+}
 
 /** Names listed in a Connection header, which are hop-by-hop too. */
 function connectionOptions(rawHeaders: string[]): Set<string> {
@@ -69,7 +83,13 @@ export function requestHeadersFor(request: IncomingMessage, upgrade: boolean): s
     request.rawHeaders,
     (name) => FORWARDED.has(name) || (!upgrade && (HOP_BY_HOP.has(name) || connection.has(name))),
   );
-  return [...kept, ...forwardedHeaders(request)];
+  const cookiesKept: string[] = [];
+  for (let i = 0; i < kept.length; i += 2) {
+    const isCookie = kept[i]!.toLowerCase() === 'cookie';
+    const value = isCookie ? withoutServiceCookies(kept[i + 1]!) : kept[i + 1]!;
+    if (!isCookie || value) cookiesKept.push(kept[i]!, value);
+  }
+  return [...cookiesKept, ...forwardedHeaders(request)];
 }
 
 /** The target's response headers for the client: all but hop-by-hop ones and framing. */

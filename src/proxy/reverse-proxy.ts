@@ -60,6 +60,12 @@ export interface ReverseProxyOptions {
    * the session, on the session's path and on its own host name alike; it authenticates the
    * visitor itself. @defaultValue none: those paths go to the session like any other
    */
+  /**
+   * Whether the visitor may reach `session` at all (a private repository's session: its
+   * launcher and whom they shared it with, src/web/private-sessions.ts); one refused gets the
+   * 404 of a session that does not exist. @defaultValue everyone (the session token decides)
+   */
+  admit?(request: IncomingMessage, session: string): Promise<boolean>;
   sessionBar?: {
     /** `rest` is what follows `/user/<session>/_bindery` (sessionBarPath). */
     handle(
@@ -201,6 +207,9 @@ export function createReverseProxy(options: ReverseProxyOptions): ReverseProxy {
     }
     if (placement.to !== 'session') return answer(response, request, pageFor(placement));
     const { session, path } = placement;
+    if (options.admit && !(await options.admit(request, session))) {
+      return answer(response, request, noSessionPage(session, launchPageUrl));
+    }
     const bar = options.sessionBar && sessionBarPath(path, session);
     if (bar !== undefined) return options.sessionBar!.handle(request, response, session, bar);
     const target = await resolve(session);
@@ -228,6 +237,15 @@ export function createReverseProxy(options: ReverseProxyOptions): ReverseProxy {
       return refuseUpgrade(socket, request, pageFor(placement), startedAt, named);
     }
     const { session, path } = placement;
+    if (options.admit && !(await options.admit(request, session))) {
+      return refuseUpgrade(
+        socket,
+        request,
+        noSessionPage(session, launchPageUrl),
+        startedAt,
+        session,
+      );
+    }
     const target = await resolve(session);
     if (!(target instanceof URL)) return refuseUpgrade(socket, request, target, startedAt, session);
     touch(session);

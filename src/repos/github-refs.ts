@@ -14,6 +14,11 @@ export interface GitHubApi {
   token?: () => Promise<string | undefined>;
   /** How long resolving may take, retries and rate-limit waits included. @defaultValue 60000 */
   timeoutMs?: number;
+  /**
+   * Resolve a private repository too: only when `token` is a signed-in user's who may read it
+   * (src/web/private-access.ts), never for the operator's or the app's token.
+   */
+  allowPrivate?: boolean;
 }
 
 /** The REST API's root for a GitHub web URL (`https://github.com` or a GHE host). */
@@ -81,7 +86,7 @@ export async function resolveGitHubRef(
     ask('GET /repos/{owner}/{repo}', 'application/vnd.github+json'),
     ask('GET /repos/{owner}/{repo}/commits/{ref}', 'application/vnd.github.sha', { ref }),
   ]);
-  if (repository.ok && !isPublic(repository.data)) {
+  if (repository.ok && !api.allowPrivate && !isPublic(repository.data)) {
     throw new ForbiddenError(
       `${owner}/${repo} is a private repository on GitHub; Bindery launches public repositories ` +
         `only, so that a link never shows code its visitor cannot read. Make the repository ` +

@@ -12,6 +12,7 @@ import { launchSession } from '../sessions/launch-session.js';
 import { openEventStream, resumePoint, type EventStream } from './event-stream.js';
 import { checkLaunchRate, checkSpecAllowed, requestClient } from './launch-limits.js';
 import type { Metrics } from './metrics.js';
+import type { PrivateLaunch } from './private-access.js';
 import type { WebDeps } from './web-deps.js';
 
 /**
@@ -90,7 +91,19 @@ async function runLaunch(deps: WebDeps, metrics: Metrics, request: Request, stre
     await checkLaunchRate(deps.redis, client, config.quotas.launchesPerMinute, deps.namespace);
   }
 
-  const resolved = await deps.resolve(spec);
+  let resolved: ResolvedRepo;
+  let privateLaunch: PrivateLaunch | undefined;
+  try {
+    resolved = await deps.resolve(spec);
+  } catch (error) {
+    // A private repository launches only for a signed-in visitor who may read it.
+    if (!deps.privateAccess) throw error;
+    ({ resolved, private: privateLaunch } = await deps.privateAccess.resolveForVisitor(
+      spec,
+      request,
+      error,
+    ));
+  }
   // From before it looks for its image until the session runs, a launch holds the image: the
   // image pruner leaves it be, or has removed it already and the launch builds it again.
   const release = buildOnly
@@ -107,6 +120,7 @@ async function runLaunch(deps: WebDeps, metrics: Metrics, request: Request, stre
       client,
       rebuild,
       from,
+      privateLaunch,
     });
   } finally {
     await release?.().catch(() => {});
@@ -127,10 +141,12 @@ async function buildThenLaunch(
     rebuild: boolean;
     /** The last log entry id the client saw (`0-0`: none). */
     from: string;
+    /** A private repository's: fetched with the app installation's token. */
+    privateLaunch?: PrivateLaunch;
   },
 ) {
   const { config } = deps;
-  const { spec, resolved, buildOnly, client, rebuild, from } = launch;
+  const { spec, resolved, buildOnly, client, rebuild, from, privateLaunch } = launch;
   const { imageName } = resolved;
   // This host's images, and the registry's when BINDERY_REGISTRY is set: an image built on
   // another host is pulled by the launch, not built again.
@@ -145,7 +161,12 @@ async function buildThenLaunch(
     metrics.inProgressBuilds.inc();
     let outcome = 'failure';
     try {
-      await deps.builds.enqueue({ imageName, ref: resolved.ref, spec });
+      await deps.builds.enqueue({
+        imageName,
+        ref: resolved.ref,
+        spec,
+        ...(privateLaunch && { installationId: privateLaunch.installationId }),
+      });
       const final = await sendLog(deps, stream, imageName, from);
       if (stream.signal.aborted) return;
       if (final?.phase === 'failed') return;
@@ -185,6 +206,14 @@ async function buildThenLaunch(
       links,
       client,
     });
+    // Before its URL and token are sent: only its launcher gets in, and whom they share it with.
+    if (privateLaunch) {
+      await deps.privateSessions?.record(
+        session.name,
+        { id: privateLaunch.userId },
+        privateLaunch.repo,
+      );
+    }
     outcome = 'success';
     stream.send({
       phase: 'ready',

@@ -15,6 +15,9 @@ import { renderHomePage } from './home-page.js';
 import { renderLaunchError, renderLaunchPage, urlpathFrom } from './launch-page.js';
 import { pageAssetsRoute } from './page-assets-route.js';
 import { pageHeaders } from './page-headers.js';
+import { PrivateAccess } from './private-access.js';
+import { shareRoute } from './share-route.js';
+import { signInRoutes } from './sign-in-routes.js';
 import { ASSETS } from './page-layout.js';
 import { healthRoute } from './health-route.js';
 import { createMetrics } from './metrics.js';
@@ -59,6 +62,12 @@ export function createApp(deps: WebDeps) {
   if (deps.webhooks) app.use(deps.webhooks);
 
   app.use(ASSETS, pageAssetsRoute());
+
+  // Sign-in with GitHub, for private repositories; off without GITHUB_CLIENT_ID/SECRET.
+  const privateAccess =
+    deps.privateAccess ?? (deps.config.signIn ? new PrivateAccess(deps) : undefined);
+  app.use(signInRoutes({ ...deps, log }));
+  if (deps.privateSessions) app.post('/share/:session', shareRoute({ ...deps, log }));
 
   app.get('/', pageHeaders, (request, response) => {
     const submitted = 'repo' in request.query;
@@ -105,7 +114,7 @@ export function createApp(deps: WebDeps) {
     resolving
       .compute(`${spec.provider} ${spec.url} ${spec.ref}`, () => deps.resolve(spec))
       .then((resolved) => ({ ...resolved }));
-  app.get(/^\/build\/.+/, buildRoute({ ...deps, resolve, log }, metrics));
+  app.get(/^\/build\/.+/, buildRoute({ ...deps, resolve, log, privateAccess }, metrics));
 
   app.get(/^\/logs\/.+/, buildLogRoute({ ...deps, log }));
 

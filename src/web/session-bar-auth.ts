@@ -1,5 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { withoutServiceCookies } from '../proxy/proxy-headers.js';
 
 /** The session bar's own cookie: the token's HMAC, sent only to `/user/<session>/_bindery/`. */
 export const BAR_COOKIE = 'bindery-bar';
@@ -85,7 +86,11 @@ function jupyterStatus(session: BarSession, cookies: string, host: string | unde
   return new Promise<number>((resolve) => {
     const asked = httpRequest(
       new URL(`/user/${session.name}/api/status`, session.target),
-      { headers: { cookie: cookies, ...(host ? { host } : {}) }, timeout: 5_000 },
+      {
+        // Never the service's own cookies: the session runs a repository's code.
+        headers: { cookie: withoutServiceCookies(cookies), ...(host ? { host } : {}) },
+        timeout: 5_000,
+      },
       (response) => {
         response.resume();
         resolve(response.statusCode ?? 0);

@@ -11,6 +11,8 @@ import type { BuildEvent } from '../build-event.js';
 import type { BuildLogEntry } from '../queue/build-log.js';
 import type { RepoSpec } from '../repos/repo-spec.js';
 import type { SessionStore } from '../sessions/session-store.js';
+import type { PrivateAccess } from './private-access.js';
+import type { PrivateSessions } from './private-sessions.js';
 
 /** What the web layer needs of the build queue and its log (src/queue implements it). */
 export interface Builds {
@@ -64,4 +66,10 @@ export interface WebDeps {
   webhooks?: RequestHandler;
   /** The service's logger: the access log and failures go to its `web` child. @defaultValue defaultLog() */
   log?: Logger;
+  /** The GitHub App's installation on `owner/repo` (private repositories are fetched by it). */
+  installationFor?(owner: string, repo: string): Promise<number | undefined>;
+  /** Private repositories for signed-in readers, when sign-in is on. @defaultValue made by createApp */
+  privateAccess?: PrivateAccess;
+  /** Who may reach a private repository's session (the proxy asks it too). */
+  privateSessions?: PrivateSessions;
 }
