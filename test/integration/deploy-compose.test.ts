@@ -54,18 +54,19 @@ beforeAll(async () => {
 afterAll(async () => {
   await compose('down', '--volumes', '--timeout', '20');
   await git?.close();
+  // The sessions it started are on this file's own network; its images are named under the
+  // registry, `127.0.0.1:<port>/<prefix>…`.
   const engine = new DockerEngine();
-  const { stdout: containers } = await exec('docker', [
+  const network = env.BINDERY_SESSION_NETWORK!;
+  const { stdout: sessions } = await exec('docker', [
     'ps',
-    '-a',
-    '--format',
-    '{{.ID}} {{.Image}}',
+    '-aq',
+    '--filter',
+    `network=${network}`,
   ]);
-  for (const [id, image] of containers.split('\n').map((line) => line.split(' '))) {
-    if (id && image?.startsWith(prefix)) await engine.removeContainer(id);
-  }
+  for (const id of sessions.split('\n').filter(Boolean)) await engine.removeContainer(id);
   const { stdout } = await exec('docker', ['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}']);
-  for (const image of stdout.split('\n').filter((name) => name.startsWith(prefix))) {
+  for (const image of stdout.split('\n').filter((name) => name.includes(prefix))) {
     await engine.removeImage(image);
   }
   await removeTestSandbox(loadConfig({ BINDERY_SESSION_NETWORK: env.BINDERY_SESSION_NETWORK }));
