@@ -7,6 +7,8 @@ import { SwarmEngine } from './engine/swarm-engine.js';
 import { createGitHubApp, type GitHubApp } from './github/github-app.js';
 import { GITHUB_QUEUE } from './github/github-jobs.js';
 import { GitHubQueue } from './github/github-queue.js';
+import { createGitHubClient } from './repos/github-client.js';
+import { githubApiUrl } from './repos/github-refs.js';
 import { BUILD_QUEUE } from './queue/build-job.js';
 import { BuildLog } from './queue/build-log.js';
 import { BuildQueue } from './queue/build-queue.js';
@@ -116,24 +118,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       log,
     );
     closers.push(() => pruner.close());
-    const parts: ServiceParts = {
-      config,
-      namespace,
-      log,
-      redis,
-      engine,
-      sandbox,
-      // Builds run untrusted code too (postBuild, root in a Dockerfile): each on a network of its
-      // own behind the sandbox's rules unless BINDERY_BUILD_NETWORK says otherwise, never on the
-      // sessions' bridge.
-      builder: new Builder({ engine, config, buildNetwork: () => sandbox.build.acquire() }),
-      builds,
-      queueName,
-      githubQueueName: `${GITHUB_QUEUE}${suffix}`,
-      store: new SessionStore(redis, namespace),
-      routes: new RedisRouteTable(redis, { prefix: namespace }),
-      pruner,
-    };
+    const githubQueueName = `${GITHUB_QUEUE}${suffix}`;
+    let github: ServiceParts['github'];
     if (config.githubApp) {
       const app = createGitHubApp({
         app: config.githubApp,
@@ -144,16 +130,48 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       });
       const queue = new GitHubQueue({
         connection: redis,
-        queueName: parts.githubQueueName,
+        queueName: githubQueueName,
         onError: (error) => log.error({ component: 'queue' }, `GitHub queue: ${error.message}`),
       });
-      parts.github = { app, queue, webhookSecret: config.githubApp.webhookSecret };
+      github = { app, queue, webhookSecret: config.githubApp.webhookSecret };
       closers.push(
         () => app.close(),
         () => queue.close(),
       );
     }
 
+    // gh refs resolve through Octokit with retry and throttling, counted in the GitHub App's
+    // limits (shared through Redis) when the app is on.
+    const githubApi = await createGitHubClient({
+      apiUrl: githubApiUrl(config.githubUrl),
+      token: config.githubToken,
+      throttle: github?.app.throttle,
+      log: log.child({ component: 'github-api' }),
+    });
+    const parts: ServiceParts = {
+      config,
+      namespace,
+      log,
+      redis,
+      engine,
+      sandbox,
+      // Builds run untrusted code too (postBuild, root in a Dockerfile): each on a network of its
+      // own behind the sandbox's rules unless BINDERY_BUILD_NETWORK says otherwise, never on the
+      // sessions' bridge.
+      builder: new Builder({
+        engine,
+        config,
+        github: githubApi,
+        buildNetwork: () => sandbox.build.acquire(),
+      }),
+      builds,
+      queueName,
+      githubQueueName,
+      github,
+      store: new SessionStore(redis, namespace),
+      routes: new RedisRouteTable(redis, { prefix: namespace }),
+      pruner,
+    };
     let url: string | undefined;
     for (const role of new Set(options.roles)) {
       const running = await STARTERS[role](parts, options);

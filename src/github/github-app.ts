@@ -19,6 +19,11 @@ export interface GitHubApp {
   installationToken(installationId: number): Promise<string>;
   /** The app's bot account (`<slug>[bot]`), the author of its comments; asked once. */
   botLogin(): Promise<string>;
+  /**
+   * The throttling options of the app's clients (`Bottleneck`, the Redis connection, the
+   * namespace), for another Octokit of this process to count its requests in the same limits.
+   */
+  readonly throttle: Record<string, unknown>;
   close(): Promise<void>;
 }
 
@@ -57,10 +62,11 @@ export function createGitHubApp({
     log.warn(`the rate limiter's Redis connection failed: ${error.message}`),
   );
   // Probot's own Redis option installs ioredis through npx at run time; this reuses ours.
+  const throttle = connection ? { Bottleneck, connection, id: namespace } : {};
   const Octokit = connection
     ? ProbotOctokit.defaults((options: { throttle?: object }) => ({
         ...options,
-        throttle: { ...options.throttle, Bottleneck, connection, id: namespace },
+        throttle: { ...options.throttle, ...throttle },
       }))
     : ProbotOctokit;
   const probot = new Probot({
@@ -75,6 +81,7 @@ export function createGitHubApp({
   return {
     probot,
     appId: app.appId,
+    throttle,
     installation: (installationId) => probot.auth(installationId),
     async installationToken(installationId) {
       // Asked through the app's Octokit, which knows GHE's API root: Probot's own auth
