@@ -245,6 +245,12 @@ const schema = z.object({
   BINDERY_SANDBOX_OPTOUT: z.enum(['0', '1']).default('0'),
   /** Container runtime for sessions: runc, or runsc (gVisor). @defaultValue runc */
   BINDERY_RUNTIME: z.enum(['runc', 'runsc']).default('runc'),
+  /**
+   * Where sessions run: `docker`, containers on this host's daemon; `swarm`, one Docker Swarm
+   * service per session, created through DOCKER_HOST, which must be a Swarm manager (builds stay
+   * on the worker's own daemon either way). @defaultValue docker
+   */
+  BINDERY_ENGINE: z.enum(['docker', 'swarm']).default('docker'),
 
   // ## Builds
   /** Seconds a clone may take. @defaultValue 300 */
@@ -383,6 +389,8 @@ export interface Config {
   redisUrl: string;
   /** DOCKER_HOST and what goes with it (src/docker-connection.ts). */
   docker: DockerConnection;
+  /** BINDERY_ENGINE: sessions as containers (`docker`) or as Swarm services (`swarm`). */
+  engine: 'docker' | 'swarm';
   /** Where built images are named: BINDERY_IMAGE_PREFIX, after `<BINDERY_REGISTRY>/` when that is set. */
   imagePrefix: string;
   baseImage: string;
@@ -580,12 +588,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       `BINDERY_EGRESS_PORTS: "${e.BINDERY_EGRESS_PORTS.join(',')}" must be TCP ports`,
     );
   }
+  if (e.BINDERY_ENGINE === 'swarm' && e.BINDERY_RUNTIME === 'runsc') {
+    throw new ConfigError(
+      'BINDERY_RUNTIME=runsc cannot be asked of Swarm (a service cannot choose its runtime): set "default-runtime": "runsc" in each node\'s /etc/docker/daemon.json and leave BINDERY_RUNTIME unset.',
+    );
+  }
   return Object.freeze({
     port: e.PORT,
     publicUrl: (e.BINDERY_PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
     sessionHost: sessionHostFor(e.BINDERY_SESSION_HOST, e.BINDERY_PUBLIC_URL),
     redisUrl: e.REDIS_URL,
     docker: dockerConnection(e),
+    engine: e.BINDERY_ENGINE,
     imagePrefix: registryPrefix(e.BINDERY_REGISTRY, e.BINDERY_IMAGE_PREFIX),
     baseImage: e.BINDERY_BASE_IMAGE,
     registry: e.BINDERY_REGISTRY,

@@ -99,6 +99,7 @@ async function interfacesOnSubnet(address: string, prefix: number, except: strin
  * test files running at once must use different names and subnets. Taken so far (jest may run
  * files side by side): netns-target.test 10.250, 10.251 and 10.254 (`bnd-t…`); sandbox-egress
  * 10.252 and 10.253 (`bnd-e…`); sandbox-build-network 10.244.46 and 10.244.47 (`bnd-b…`);
+ * swarm-sessions 10.244.48 and 10.244.49 (`bnd-s…`);
  * git-dns-pinning 192.88.99.0/30 (`bnd-pin`).
  */
 export async function startNetnsTarget(options: NetnsTargetOptions): Promise<NetnsTarget> {
