@@ -19,7 +19,7 @@ export const waitingPullRequestsKey = (
 export interface CommentDeps {
   octokit: InstallationOctokit;
   botLogin: () => Promise<string>;
-  config: Pick<Config, 'publicUrl' | 'githubUrl'>;
+  config: Pick<Config, 'publicUrl' | 'githubUrl'> & Partial<Pick<Config, 'signIn'>>;
   builds: { lastEvent(imageName: string): Promise<BuildEvent | undefined> };
   /** Locks, and the pull requests waiting for each commit's build. */
   redis: Redis;
@@ -71,6 +71,7 @@ export function commentOnPullRequest(deps: CommentDeps, build: PullRequestBuild)
           branch: build.branch,
           logUrl: build.logUrl,
           private: build.private,
+          privateLaunches: deps.config.signIn !== undefined,
         }),
       });
     },

@@ -17,7 +17,19 @@ export interface CommentContent {
   /** The build log page (public repositories). */
   logUrl?: string;
   private: boolean;
+  /**
+   * Sign-in is on (GITHUB_CLIENT_ID/SECRET): a private repository launches for the people who
+   * can read it, and its links go through "Sign in with GitHub".
+   */
+  privateLaunches?: boolean;
 }
+
+/**
+ * Where a link to a private repository's launch page goes: the sign-in flow, which comes back
+ * to `path` once signed in (src/web/sign-in-routes.ts).
+ */
+export const signInLaunchUrl = (publicUrl: string, path: string) =>
+  `${publicUrl}/sign-in?next=${encodeURIComponent(path)}`;
 
 const STATES: Record<CommentState, string> = {
   building: '⏳ building',
@@ -28,7 +40,10 @@ const STATES: Record<CommentState, string> = {
 /** The comment's text under the marker: the launch badge pinned to the head commit, and the state. */
 export function renderComment(content: CommentContent): string {
   const { publicUrl, owner, repo, sha } = content;
-  const launch = `${publicUrl}/v2/gh/${owner}/${repo}/${sha}`;
+  const viaSignIn = content.private && content.privateLaunches;
+  const link = (path: string) =>
+    viaSignIn ? signInLaunchUrl(publicUrl, path) : `${publicUrl}${path}`;
+  const launch = link(`/v2/gh/${owner}/${repo}/${sha}`);
   const commit = `[\`${sha.slice(0, 7)}\`](${content.githubUrl}/${owner}/${repo}/commit/${sha})`;
   const state = content.logUrl
     ? `${STATES[content.state]} ([build log](${content.logUrl}))`
@@ -42,10 +57,15 @@ export function renderComment(content: CommentContent): string {
   if (content.branch) {
     const { name, repo: branchRepo } = content.branch;
     lines.push(
-      `- Branch \`${name}\`, its newest commit: ${publicUrl}/v2/gh/${branchRepo}/${encodeURIComponent(name)}`,
+      `- Branch \`${name}\`, its newest commit: ${link(`/v2/gh/${branchRepo}/${encodeURIComponent(name)}`)}`,
     );
   }
-  if (content.private) {
+  if (viaSignIn) {
+    lines.push(
+      '',
+      'This repository is private: it launches for the people who can read it on GitHub, once they sign in with GitHub on Bindery (the links above ask them to).',
+    );
+  } else if (content.private) {
     lines.push(
       '',
       'This repository is private: Bindery builds it to check its environment, but launches only public repositories.',

@@ -2,6 +2,7 @@ import type { BuildEvent } from '../build-event.js';
 import { isFinalEvent } from '../queue/build-log.js';
 import { formatDuration } from '../format-duration.js';
 import { finishedOutput } from './check-run-output.js';
+import { signInLaunchUrl } from './pull-request-comment.js';
 import {
   commentOnPullRequest,
   waitingPullRequestsKey,
@@ -78,8 +79,12 @@ export async function reportBuild(job: ReportJob, deps: ReportDeps): Promise<str
       events,
       durationMs,
       logUrl,
-      launchUrl:
-        built && !job.private ? `${config.publicUrl}/v2/gh/${owner}/${repo}/${sha}` : undefined,
+      launchUrl: !built
+        ? undefined
+        : !job.private
+          ? `${config.publicUrl}/v2/gh/${owner}/${repo}/${sha}`
+          : // A private repository launches for its readers, once signed in.
+            config.signIn && signInLaunchUrl(config.publicUrl, `/v2/gh/${owner}/${repo}/${sha}`),
     }),
   });
 

@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { sign } from '@octokit/webhooks-methods';
 import { Redis } from 'ioredis';
 import nock from 'nock';
 import { loadConfig } from '../../src/config.js';
@@ -17,6 +18,8 @@ import { startGheServer } from '../helpers/ghe-server.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
 import { testPrivateKey, WEBHOOK_SECRET } from '../helpers/github-harness.js';
 import { removeTestSandbox, testSessionNetwork } from '../helpers/test-service.js';
+import { waitFor } from '../helpers/wait-for.js';
+import { webhookExample } from '../helpers/webhook-examples.js';
 
 jest.setTimeout(240_000);
 const exec = promisify(execFile);
@@ -179,7 +182,7 @@ beforeAll(async () => {
     }),
     namespace,
     host: '127.0.0.1',
-    roles: ['web', 'build'],
+    roles: ['web', 'build', 'github'],
     log: logs.log,
   });
 });
@@ -332,10 +335,13 @@ describe('a private repository', () => {
     const { stdout: history } = await exec('docker', ['history', '--no-trunc', image]);
     const { stdout: inspected } = await exec('docker', ['image', 'inspect', image]);
     const created = (await exec('docker', ['create', image])).stdout.trim();
-    const files = await exec('sh', [
-      '-c',
-      `docker export ${created} | grep -acE '${secrets.join('|')}' || true`,
-    ]);
+    const count = async (pattern: string) =>
+      (
+        await exec('sh', ['-c', `docker export ${created} | grep -acE '${pattern}' || true`])
+      ).stdout.trim();
+    // The export holds the repository (the control), and neither token.
+    expect(Number(await count(`only for readers ${run}`))).toBeGreaterThan(0);
+    const files = { stdout: await count(secrets.join('|')) };
     await exec('docker', ['rm', created]);
     const buildLog = JSON.stringify(await new BuildLog(redis).read(image));
     const session = (await engine.listSessions()).find(
@@ -426,5 +432,42 @@ describe('a private repository', () => {
     expect(await status(plain, carol)).toBe(404);
     expect(await status(viaLink.href, carol)).toBe(404);
     expect(await status(plain, alice)).toBe(200);
+  });
+});
+
+describe("a private repository's check run", () => {
+  it('links its launch to the sign-in flow, and not to a public log', async () => {
+    const push = webhookExample('push', (p) => p.ref === 'refs/heads/master' && p.installation);
+    Object.assign(push.repository, {
+      name: 'demo',
+      full_name: 'secret/demo',
+      private: true,
+      default_branch: 'main',
+    });
+    push.repository.owner.login = 'secret';
+    push.installation.id = INSTALLATION;
+    push.ref = 'refs/heads/main';
+    push.after = sha;
+    const body = JSON.stringify(push);
+    const delivered = await fetch(`${url}/api/github/webhooks`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-github-event': 'push',
+        'x-github-delivery': randomBytes(16).toString('hex'),
+        'x-hub-signature-256': await sign(WEBHOOK_SECRET, body),
+      },
+      body,
+    });
+    expect(delivered.status).toBe(200);
+    const check = () => github.checkRuns.find((run) => run.head_sha === sha);
+    await waitFor(() => check()?.status === 'completed', 'the check run to complete', 150_000);
+    expect(check()!.conclusion).toBe('success');
+    expect(check()!.details_url).toBeUndefined();
+    const signInLink = `${url}/sign-in?next=${encodeURIComponent(`/v2/gh/secret/demo/${sha}`)}`;
+    expect((check()!.output as { summary: string }).summary).toContain(
+      `[Launch it](${signInLink})`,
+    );
+    expect(github.rejected).toEqual([]);
   });
 });

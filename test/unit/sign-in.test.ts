@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { IncomingMessage } from 'node:http';
 import { loadConfig } from '../../src/config.js';
+import { renderComment } from '../../src/github/pull-request-comment.js';
 import { requestHeadersFor } from '../../src/proxy/proxy-headers.js';
 import { safeNext, signInPath } from '../../src/web/sign-in-routes.js';
 import { cookieAttributes } from '../../src/web/signed-in-users.js';
@@ -64,5 +65,34 @@ describe('where sign-in returns to', () => {
     expect(signInPath('/v2/gh/a/b/main?urlpath=lab')).toBe(
       '/sign-in?next=%2Fv2%2Fgh%2Fa%2Fb%2Fmain%3Furlpath%3Dlab',
     );
+  });
+});
+
+describe("a private repository's pull request comment", () => {
+  const content = {
+    publicUrl: 'https://binder.example.org',
+    githubUrl: 'https://github.com',
+    owner: 'secret',
+    repo: 'demo',
+    sha: 'a'.repeat(40),
+    state: 'built' as const,
+    branch: { name: 'feature/x', repo: 'secret/demo' },
+    private: true,
+  };
+  const signIn = (path: string) =>
+    `https://binder.example.org/sign-in?next=${encodeURIComponent(path)}`;
+
+  it('sends its launch links through the sign-in flow when sign-in is on', () => {
+    const text = renderComment({ ...content, privateLaunches: true });
+    expect(text).toContain(`](${signIn(`/v2/gh/secret/demo/${'a'.repeat(40)}`)})`);
+    expect(text).toContain(`its newest commit: ${signIn('/v2/gh/secret/demo/feature%2Fx')}`);
+    expect(text).toContain('once they sign in with GitHub');
+    expect(text).not.toContain('https://binder.example.org/v2/');
+  });
+
+  it('says private repositories do not launch when sign-in is off', () => {
+    const text = renderComment(content);
+    expect(text).not.toContain('/sign-in');
+    expect(text).toContain('launches only public repositories');
   });
 });
