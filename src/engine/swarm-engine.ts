@@ -52,6 +52,7 @@ type Task = Docker.Task & {
  */
 export class SwarmEngine extends DockerEngine {
   private readonly swarm: Docker;
+  private localNode: Promise<string> | undefined;
 
   constructor(connection?: DockerConnection | string) {
     super(connection);
@@ -109,6 +110,9 @@ export class SwarmEngine extends DockerEngine {
           },
         },
         RestartPolicy: { Condition: 'none' },
+        // The proxy reaches a session at its bridge address, which only its own node routes to
+        // (README, Sessions on Docker Swarm): the task goes to this daemon's node.
+        Placement: { Constraints: [`node.id==${await this.nodeId()}`] },
         Networks: spec.network ? [{ Target: spec.network }] : undefined,
       },
     } as Docker.CreateServiceOptions & Record<string, unknown>);
@@ -128,6 +132,24 @@ export class SwarmEngine extends DockerEngine {
       await this.removeContainer(id).catch(() => {});
       throw error;
     }
+  }
+
+  /** The Swarm node id of the daemon this engine talks to. */
+  private async nodeId(): Promise<string> {
+    this.localNode ??= this.swarm
+      .info()
+      .then((info: { Swarm?: { NodeID?: string } }) => info.Swarm?.NodeID ?? '')
+      .then((id: string) => {
+        if (!id)
+          throw new ConfigError(
+            'BINDERY_ENGINE=swarm: this Docker daemon is in no swarm; run docker swarm init.',
+          );
+        return id;
+      });
+    return this.localNode.catch((error: unknown) => {
+      this.localNode = undefined;
+      throw error;
+    });
   }
 
   /** The container of the service's task once it runs; rejects with the task's error when it cannot. */
@@ -157,11 +179,7 @@ export class SwarmEngine extends DockerEngine {
     return tasks.sort((a, b) => (b.CreatedAt ?? '').localeCompare(a.CreatedAt ?? ''));
   }
 
-  /**
-   * The container's address on `network`, read from the node's daemon. Only a task on this
-   * daemon's node has one the proxy can reach: sessions on the bridge of another node would need
-   * a route this host lacks, so such a placement is refused with the reason (README, Swarm).
-   */
+  /** The container's address on `network`, read from the node's daemon (a task's reports none). */
   private async containerAddress(containerId: string, network?: string): Promise<string> {
     let info: Docker.ContainerInspectInfo;
     try {
@@ -169,8 +187,7 @@ export class SwarmEngine extends DockerEngine {
     } catch (error) {
       if (!isMissing(error)) throw error;
       throw new UnavailableError(
-        'Swarm placed the session on another node, whose session bridge this host cannot reach; ' +
-          'constrain session placement to nodes the proxy runs on (README, Swarm sessions).',
+        'The session stopped as it started: its container is gone from this node.',
       );
     }
     const networks = info.NetworkSettings.Networks ?? {};

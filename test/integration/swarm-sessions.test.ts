@@ -185,6 +185,9 @@ describe('sessions as Swarm services', () => {
       Pids: config.session.pidsLimit,
     });
     expect(spec.TaskTemplate.RestartPolicy.Condition).toBe('none');
+    // Placed on this node, whose bridge the proxy reaches.
+    const node = await docker('info', '--format', '{{.Swarm.NodeID}}');
+    expect(spec.TaskTemplate.Placement.Constraints).toEqual([`node.id==${node}`]);
     // What the node made of it: the container as the kernel runs it.
     const container = JSON.parse(await docker('inspect', await containerOf(name)))[0];
     expect(container.Config.User).toBe('1000:1000');
