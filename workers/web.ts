@@ -83,6 +83,8 @@ export async function startWeb(
       routes,
       config,
       log: parts.log.child({ component: 'session-bar' }),
+      shareUrl:
+        privateSessions && ((request, record) => privateSessions.shareUrl(request, record, config)),
     }),
   });
   const server = createServer(createHttpHandler(app, proxy));

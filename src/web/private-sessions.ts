@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Redis } from 'ioredis';
+import type { Config } from '../config.js';
+import { sessionUrl } from '../proxy/session-host.js';
 import type { PrivateAccess } from './private-access.js';
 import type { SignedInUser } from './signed-in-users.js';
 
@@ -52,6 +54,23 @@ export class PrivateSessions {
     const id = randomBytes(24).toString('base64url');
     await this.redis.set(this.key('share', id), session, 'EX', SHARE_TTL_SECONDS);
     return id;
+  }
+
+  /**
+   * The share link of private `session` for the signed-in user of `request`, when they launched
+   * it: its URL with the session token and a new share id. Undefined for a public session, or
+   * for anyone else.
+   */
+  async shareUrl(
+    request: IncomingMessage,
+    session: { name: string; token: string },
+    config: Pick<Config, 'publicUrl' | 'sessionHost'>,
+  ): Promise<string | undefined> {
+    const user = await this.access.users.fromCookies(request.headers.cookie);
+    const shareId = user && (await this.share(session.name, user));
+    if (!shareId) return undefined;
+    const query = new URLSearchParams({ token: session.token, [SHARE_PARAMETER]: shareId });
+    return `${sessionUrl(config, session.name)}?${query}`;
   }
 
   /**

@@ -36,6 +36,11 @@ export interface SessionBarDeps {
    * fits. @defaultValue a logger of its own from createLog (LOG_LEVEL, LOG_FORMAT)
    */
   log?: { info(message: string): void; warn(message: string): void };
+  /**
+   * The Share link of a private repository's session for the visitor (its launcher): one that
+   * expires (src/web/private-sessions.ts). @defaultValue the session's URL with its token
+   */
+  shareUrl?(request: IncomingMessage, record: SessionRecord): Promise<string | undefined>;
 }
 
 /** What the reverse proxy hands `/user/<session>/_bindery/…` to, as the proxy declares it. */
@@ -104,7 +109,11 @@ export function createSessionBar(deps: SessionBarDeps): SessionBar {
       'This page belongs to a session and opens only for whoever holds it: open it from inside your session, or with the link (it carries the session token) that started it.',
     );
 
-  async function showBar(response: ServerResponse, record: SessionRecord): Promise<void> {
+  async function showBar(
+    request: IncomingMessage,
+    response: ServerResponse,
+    record: SessionRecord,
+  ): Promise<void> {
     const at = now();
     const [proxySeen, jupyterSeen] = await Promise.all([
       store.lastActivity(record.name),
@@ -120,7 +129,9 @@ export function createSessionBar(deps: SessionBarDeps): SessionBar {
       {
         session: record.name,
         repo: record.repo,
-        shareUrl: `${sessionUrl(config, record.name)}?token=${encodeURIComponent(record.token)}`,
+        shareUrl:
+          (await deps.shareUrl?.(request, record)) ??
+          `${sessionUrl(config, record.name)}?token=${encodeURIComponent(record.token)}`,
         labUrl: `/user/${record.name}/lab`,
         timeLeft,
         idleTimeoutSeconds: config.idleTimeoutSeconds,
@@ -229,7 +240,7 @@ export function createSessionBar(deps: SessionBarDeps): SessionBar {
       const method = request.method ?? 'GET';
       const reading = method === 'GET' || method === 'HEAD';
       if (path === '/' && reading) {
-        if (access !== 'token in query') return showBar(response, record);
+        if (access !== 'token in query') return showBar(request, response, record);
         // Trade the token in the address for a cookie of the bar's own, then drop it from view.
         const cookie = [
           `${BAR_COOKIE}=${barCookieValue(record.token)}`,

@@ -1,7 +1,6 @@
 import type { Request, Response } from 'express';
 import type { Logger } from '../log/create-log.js';
-import { sessionUrl } from '../proxy/session-host.js';
-import { SHARE_PARAMETER, SHARE_TTL_SECONDS } from './private-sessions.js';
+import { SHARE_TTL_SECONDS } from './private-sessions.js';
 import type { WebDeps } from './web-deps.js';
 
 /**
@@ -16,21 +15,17 @@ export function shareRoute(
 ) {
   return async (request: Request, response: Response): Promise<void> => {
     const session = String(request.params.session);
-    const user = await deps.privateAccess?.users.fromCookies(request.headers.cookie);
-    const [record, shareId] = await Promise.all([
-      deps.store.get(session),
-      user && deps.privateSessions?.share(session, user),
-    ]);
-    if (!record || !shareId) {
+    const record = await deps.store.get(session);
+    const url = record && (await deps.privateSessions?.shareUrl(request, record, deps.config));
+    if (!url) {
       response.status(404).json({
         message: `There is no private session ${session} of yours to share: sign in as the user who launched it.`,
       });
       return;
     }
-    const query = new URLSearchParams({ token: record.token, [SHARE_PARAMETER]: shareId });
-    deps.log.info({ session, user: user!.login }, 'private session shared');
+    deps.log.info({ session }, 'private session shared');
     response.set('cache-control', 'no-store').json({
-      url: `${sessionUrl(deps.config, session)}?${query}`,
+      url,
       expires_in_seconds: SHARE_TTL_SECONDS,
     });
   };

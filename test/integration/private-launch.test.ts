@@ -379,6 +379,18 @@ describe('a private repository', () => {
       expect(refused.status).toBe(404);
       expect(await refused.text()).not.toContain('only for readers');
     }
+    // Its session bar's Share is the expiring link, for its launcher; others do not reach it.
+    const name0 = new URL(launched!.url as string).pathname.split('/')[2]!;
+    const bar = `${url}/user/${name0}/_bindery/?token=${launched!.token}`;
+    const traded = await fetch(bar, { headers: { cookie: alice }, redirect: 'manual' });
+    expect(traded.status).toBe(303);
+    const barCookie = traded.headers.getSetCookie()[0]!.split(';')[0]!;
+    const page = await fetch(`${url}/user/${name0}/_bindery/`, {
+      headers: { cookie: `${alice}; ${barCookie}` },
+    });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toMatch(/token=\w+&#38;bindery_share=[\w-]{32}"/);
+    expect((await fetch(bar, { headers: { cookie: eve }, redirect: 'manual' })).status).toBe(404);
     // Nobody but its launcher gets a share link.
     const name = new URL(launched!.url as string).pathname.split('/')[2]!;
     const forEve = await fetch(`${url}/share/${name}`, {
