@@ -264,6 +264,13 @@ const schema = z.object({
   /** Builds one `bindery worker` runs at once. @defaultValue 1 */
   BINDERY_BUILD_CONCURRENCY: z.coerce.number().int().positive().default(1),
   /**
+   * Seconds after which a build whose worker stopped answering (killed, its machine lost) is
+   * handed to another worker; it happens within twice this. A worker renews its hold on a build
+   * every half of it, so a value below a few seconds risks a busy worker losing its build
+   * (BullMQ's lockDuration and stalledInterval). @defaultValue 30
+   */
+  BINDERY_WORKER_STALL_TIMEOUT: seconds.default(30),
+  /**
    * One Docker network for every build's steps, an operator's own: the sandbox's rules are
    * neither installed nor checked on it. Unset, `bindery serve` and `bindery worker` give each
    * build a network of its own behind the sandbox's rules; `bindery build` uses Docker's bridge.
@@ -437,6 +444,8 @@ export interface Config {
     logMaxBytes: number;
     /** Builds one worker runs at once. */
     concurrency: number;
+    /** BINDERY_WORKER_STALL_TIMEOUT: how long a dead worker's build waits for another worker. */
+    stallTimeoutMs: number;
     network: string | undefined;
     pipIndexUrl: string | undefined;
     pipExtraIndexUrl: string | undefined;
@@ -653,6 +662,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       timeoutMs: e.BINDERY_BUILD_TIMEOUT * 1000,
       logMaxBytes: e.BINDERY_BUILD_LOG_MAX,
       concurrency: e.BINDERY_BUILD_CONCURRENCY,
+      stallTimeoutMs: e.BINDERY_WORKER_STALL_TIMEOUT * 1000,
       network: e.BINDERY_BUILD_NETWORK,
       pipIndexUrl: e.PIP_INDEX_URL,
       pipExtraIndexUrl: e.PIP_EXTRA_INDEX_URL,

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { BuildEvent } from '../src/build-event.js';
@@ -28,6 +29,11 @@ export interface BuildWorkerOptions {
   concurrency: number;
   /** @defaultValue BUILD_QUEUE */
   queueName?: string;
+  /**
+   * Names this worker in each build's log, whose first line it takes is then
+   * `Building on <workerName>`. @defaultValue none: no such line
+   */
+  workerName?: string;
   /** Milliseconds a job's lock lasts unless renewed; after a worker dies, its builds wait this long. @defaultValue 30000 */
   lockDuration?: number;
   /** Milliseconds between looks for builds whose worker died. @defaultValue 30000 */
@@ -64,6 +70,7 @@ export function createBuildWorker({
   build,
   concurrency,
   queueName = BUILD_QUEUE,
+  workerName,
   lockDuration = 30_000,
   stalledInterval = 30_000,
   timeoutMs = 3_600_000,
@@ -94,6 +101,11 @@ export function createBuildWorker({
         message: 'The worker building this image stopped; the build starts again.\n',
       });
       await job.updateProgress({ stalls: job.stalledCounter });
+    }
+
+    // With workers on many hosts, the log says which one took this try.
+    if (workerName) {
+      await log.append(imageName, { phase: 'fetching', message: `Building on ${workerName}\n` });
     }
 
     const limit = new AbortController();
@@ -194,6 +206,9 @@ export async function startBuildWorker(
     log: new BuildLog(connection),
     queueName: parts.queueName,
     concurrency: config.build.concurrency,
+    workerName: `${hostname()} (worker ${process.pid})`,
+    lockDuration: config.build.stallTimeoutMs,
+    stalledInterval: config.build.stallTimeoutMs,
     onError: (error) => parts.log.error({ component: 'build-worker' }, error.message),
     // The job covers the clone too; the builder's own limits fire first with their words.
     timeoutMs: config.git.cloneTimeoutMs + config.build.timeoutMs,

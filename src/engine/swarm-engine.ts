@@ -99,7 +99,7 @@ export class SwarmEngine extends DockerEngine {
           Init: true,
           CapabilityDrop: ['ALL'],
           Ulimits: [{ Name: 'nofile', Soft: 4096, Hard: 4096 }],
-          // Honoured by daemons with API 1.46 or later; older ones drop it (SECURITY.md).
+          // Docker 20.10 (API 1.41) drops it; daemons that know it apply it (SECURITY.md).
           Privileges: { NoNewPrivileges: true },
         },
         Resources: {

@@ -13,11 +13,11 @@ import { createServer } from 'node:tls';
 import { promisify } from 'node:util';
 import { loadConfig } from '../../src/config.js';
 import { DockerEngine } from '../../src/engine/docker-engine.js';
+import { compileBindery, runBindery } from '../helpers/bindery-command.js';
 import { freePort } from '../helpers/free-port.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const exec = promisify(execFile);
-const ROOT = join(import.meta.dirname, '../..');
 const prefix = `bindery-test/dh${randomBytes(4).toString('hex')}-`;
 const local = new DockerEngine();
 const built: string[] = [];
@@ -96,24 +96,13 @@ async function certPath(name: string, files: { ca: string; cert?: string; key?: 
   return dir;
 }
 
-/** Runs the compiled `bindery` with `env`; never throws. */
-async function bindery(env: Record<string, string>, ...args: string[]) {
-  try {
-    const { stdout, stderr } = await exec(join(ROOT, 'bin/bindery.js'), args, {
-      cwd: ROOT,
-      env: { ...process.env, NODE_OPTIONS: '', BINDERY_IMAGE_PREFIX: prefix, ...env },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
+/** Runs the compiled `bindery` with `env` and this file's image prefix. */
+const bindery = (env: Record<string, string>, ...args: string[]) =>
+  runBindery({ BINDERY_IMAGE_PREFIX: prefix, ...env }, ...args);
 
 beforeAll(async () => {
   scratch = await mkdtemp(join(tmpdir(), 'bindery-docker-host-'));
-  // The command runs dist/; compiled from today's src/ (about a second).
-  await exec('npm', ['run', 'build', '--silent'], { cwd: ROOT });
+  await compileBindery();
 }, 120_000);
 
 afterAll(async () => {

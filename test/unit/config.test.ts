@@ -54,6 +54,7 @@ describe('loadConfig defaults', () => {
   it('limits builds to an hour and 10 MiB of log, one at a time, with public micromamba and CRAN', () => {
     expect(config.build).toEqual({
       concurrency: 1,
+      stallTimeoutMs: 30_000,
       timeoutMs: 3_600_000,
       logMaxBytes: 10 * MiB,
       network: undefined,
@@ -125,6 +126,7 @@ describe('loadConfig reads the environment', () => {
       BINDERY_CRAN_MIRROR: 'https://cran.example.org///',
       PIP_TRUSTED_HOST: 'mirror.example.org',
       BINDERY_BUILD_CONCURRENCY: '2',
+      BINDERY_WORKER_STALL_TIMEOUT: '5',
       BINDERY_SESSION_NETWORK: 'bindery-net',
       BINDERY_SANDBOX_OPTOUT: '1',
       BINDERY_MAX_SESSIONS: '20',
@@ -161,6 +163,7 @@ describe('loadConfig reads the environment', () => {
       },
       build: {
         concurrency: 2,
+        stallTimeoutMs: 5_000,
         timeoutMs: 120_000,
         logMaxBytes: MiB,
         network: 'bindery-build',
