@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { execFile } from 'node:child_process';
 import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { DockerEngine } from '../../src/engine/docker-engine.js';
 import { PAGE_CSP } from '../../src/web/page-headers.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
@@ -18,6 +19,7 @@ import { launchChromium, type Chromium } from './launch-chromium.js';
  * Each page's screenshot goes to test-artifacts/pages/.
  */
 
+const exec = promisify(execFile);
 const FIXTURES = join(import.meta.dirname, '../fixtures/repos');
 const ARTIFACTS = join(import.meta.dirname, '../../test-artifacts/pages');
 const SLOW_LINES = 8;
@@ -125,14 +127,22 @@ const shot = (page: Page, name: string) =>
   page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 const sessionPath = /^\/user\/bindery-[0-9a-f]{12}\//;
 
-/** Sessions of this service started from `repo`, by their Docker labels. */
-async function sessionsOf(repo: { url: string }) {
-  const sessions = await new DockerEngine().listSessions();
-  return sessions.filter(
-    (session) =>
-      session.labels['bindery.store'] === service.namespace &&
-      session.labels['bindery.repo'] === `git/${repo.url}`,
-  );
+/**
+ * Names of this service's sessions started from `repo`, by their Docker labels (asked with the
+ * docker command: an engine's connection would keep jest waiting after the tests).
+ */
+async function sessionsOf(repo: { url: string }): Promise<string[]> {
+  const { stdout } = await exec('docker', [
+    'ps',
+    '--all',
+    '--filter',
+    `label=bindery.store=${service.namespace}`,
+    '--filter',
+    `label=bindery.repo=git/${repo.url}`,
+    '--format',
+    '{{.Label "bindery.session"}}',
+  ]);
+  return stdout.split('\n').filter(Boolean);
 }
 
 /** Watches `#log` until the page leaves, keeping its last text (the lines shown before the redirect). */
@@ -278,6 +288,10 @@ describe('the launch page', () => {
     expect(log.text()).toContain('Waiting for build to start');
     // JupyterLab itself comes up in the page: its shell renders and its launcher shows.
     await page.waitForSelector('#jp-main-dock-panel', { timeout: 120_000 });
+    // Its file browser lists the repository through the session's contents API.
+    await page.waitForSelector('.jp-DirListing-item:has-text("index.ipynb")', {
+      timeout: 120_000,
+    });
     expect(new URL(page.url()).pathname).toMatch(/\/lab/);
     await shot(page, 'jupyterlab');
     await page.close();
@@ -354,6 +368,15 @@ describe('the launch page', () => {
     // A new commit of the slow repository: its postBuild runs again, for several seconds.
     const sha = await git.commit('slow', { 'live.txt': 'live\n' });
     const launch = await browser.context.newPage();
+    // Only its build matters here: the launch page's redirect into the session goes nowhere (a
+    // page closed while JupyterLab was loading left a proxied connection open past the service).
+    await launch.route('**/user/**', (route) => route.abort());
+    const redirected = launch.waitForRequest(
+      (request) => sessionPath.test(new URL(request.url()).pathname),
+      {
+        timeout: 240_000,
+      },
+    );
     await launch.goto(`${service.url}${launchPath(repos.slow)}`);
     await launch.waitForSelector('#log-page:not([hidden])', { timeout: 60_000 });
     const logPath = (await launch.getAttribute('#log-page', 'href'))!;
@@ -376,6 +399,8 @@ describe('the launch page', () => {
     );
     await shot(page, 'build-log-followed');
     await page.close();
+    // The session the launch page asked for has started before the service is taken down.
+    await redirected;
     await launch.close();
   }, 300_000);
 
@@ -398,21 +423,24 @@ describe('headers', () => {
   test('pages carry a strict policy, no framing, no sniffing and no caching; sessions keep their own', async () => {
     const broken = await fetch(`${service.url}${brokenLogPath}`);
     expect(broken.status).toBe(200);
+    await broken.arrayBuffer();
     for (const path of ['/', '/?repo=a%2Fb', launchPath(repos.demo), brokenLogPath, '/logs/x']) {
       const response = await fetch(`${service.url}${path}`);
       expect([path, response.headers.get('content-security-policy')]).toEqual([path, PAGE_CSP]);
       expect(response.headers.get('x-frame-options')).toBe('DENY');
       expect(response.headers.get('x-content-type-options')).toBe('nosniff');
       expect(response.headers.get('cache-control')).toBe('no-store');
+      await response.arrayBuffer();
     }
     const css = await fetch(`${service.url}/static/style.css`);
     expect(css.headers.get('content-type')).toMatch(/^text\/css/);
     expect(css.headers.get('cache-control')).toBe('no-cache');
+    await css.arrayBuffer();
     // A session's answers are Jupyter's own: none of the pages' headers are added to them.
     const [session] = await sessionsOf(repos.demo);
-    const jupyter = await fetch(
-      `${service.url}/user/${session!.labels['bindery.session']}/api/status`,
-    );
+    const jupyter = await fetch(`${service.url}/user/${session!}/api/status`);
+    // Read to its end: an unread answer keeps the proxy's connection to the session busy.
+    await jupyter.arrayBuffer();
     expect(jupyter.headers.get('content-security-policy')).not.toBe(PAGE_CSP);
     expect(jupyter.headers.get('x-frame-options')).toBeNull();
   }, 60_000);
