@@ -102,6 +102,9 @@ export async function waitForJupyter(
         headers: { Authorization: `token ${token}` },
         signal: attempt.signal,
       });
+      // The body is let go either way: an unread one keeps its connection to the session busy
+      // (and the process alive) until garbage collection, after the container is long gone.
+      await response.body?.cancel();
       if (response.ok) return;
       last = `HTTP ${response.status}`;
     } catch (error) {
