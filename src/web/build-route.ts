@@ -12,7 +12,7 @@ import { launchSession } from '../sessions/launch-session.js';
 import { openEventStream, resumePoint, type EventStream } from './event-stream.js';
 import { checkLaunchRate, checkSpecAllowed, requestClient } from './launch-limits.js';
 import type { Metrics } from './metrics.js';
-import type { PrivateLaunch } from './private-access.js';
+import { SignInNeededError, type PrivateLaunch } from './private-access.js';
 import type { WebDeps } from './web-deps.js';
 
 /**
@@ -65,6 +65,8 @@ export function buildRoute(deps: WebDeps, metrics: Metrics) {
           error instanceof BinderyError
             ? `${error.message}\n`
             : 'Bindery failed unexpectedly; the operator can see why in its log.\n',
+        // The launch page offers it: the repository may be private, and the visitor's to launch.
+        ...(error instanceof SignInNeededError && { sign_in_url: error.signInUrl }),
       });
     } finally {
       stream.end();

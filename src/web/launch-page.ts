@@ -59,6 +59,7 @@ export function renderLaunchPage(options: {
       <p class="actions">
         <button type="button" id="retry" class="primary">Build again</button>
         <a id="full-log" class="button" hidden>Full build log</a>
+        <a id="sign-in" class="button" hidden>Sign in with GitHub</a>
       </p>
     </section>
     <details id="log-box" class="log-box" open>

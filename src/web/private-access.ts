@@ -33,6 +33,19 @@ export interface PrivateLaunch {
   installationId: number;
 }
 
+/**
+ * The 404 of a repository an anonymous visitor cannot launch: missing, or private and theirs to
+ * launch once signed in (the same for both). `signInUrl` is the sign-in path that comes back.
+ */
+export class SignInNeededError extends NotFoundError {
+  constructor(
+    message: string,
+    readonly signInUrl: string,
+  ) {
+    super(message);
+  }
+}
+
 /** `owner` and `repo` of a `gh` spec, from its label `gh/<owner>/<repo>`. */
 const ownerAndRepo = (spec: RepoSpec) => spec.repoLabel.split('/').slice(1, 3) as [string, string];
 
@@ -103,9 +116,10 @@ export class PrivateAccess {
     const missing = `GitHub has no repository ${owner}/${repo} with a branch, tag or commit "${spec.ref}" (or the repository is private).`;
     const user = await this.users.fromCookies(request.headers.cookie);
     if (!user) {
-      const back = `/v2/${spec.repoLabel}/${encodeURIComponent(spec.ref)}`;
-      throw new NotFoundError(
-        `${missing} To launch a private repository you can read, sign in with GitHub: ${this.deps.config.publicUrl}${signInPath(back)}`,
+      const signIn = signInPath(`/v2/${spec.repoLabel}/${encodeURIComponent(spec.ref)}`);
+      throw new SignInNeededError(
+        `${missing} To launch a private repository you can read, sign in with GitHub: ${this.deps.config.publicUrl}${signIn}`,
+        signIn,
       );
     }
     if (!(await this.canRead(user, owner, repo))) throw new NotFoundError(missing);

@@ -289,10 +289,17 @@ describe('a private repository', () => {
       phase: 'failed',
       status_code: 404,
       message: `${missing('demo')} To launch a private repository you can read, sign in with GitHub: ${signInUrl('demo')}\n`,
+      sign_in_url: signInUrl('demo').slice(url.length),
     });
-    expect(failureOf(nothing.events)?.message).toBe(
-      `${missing('nothing')} To launch a private repository you can read, sign in with GitHub: ${signInUrl('nothing')}\n`,
-    );
+    expect(failureOf(nothing.events)).toEqual({
+      phase: 'failed',
+      status_code: 404,
+      message: `${missing('nothing')} To launch a private repository you can read, sign in with GitHub: ${signInUrl('nothing')}\n`,
+      sign_in_url: signInUrl('nothing').slice(url.length),
+    });
+    // The launch page has the button its script shows with that link.
+    const page = await (await fetch(`${url}/v2/gh/secret/demo/main`)).text();
+    expect(page).toContain('<a id="sign-in" class="button" hidden>Sign in with GitHub</a>');
     const followed = await fetch(signInUrl('demo'), { redirect: 'manual' });
     expect(followed.headers.get('location')).toMatch(/\/login\/oauth\/authorize\?/);
   });

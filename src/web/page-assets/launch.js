@@ -159,7 +159,7 @@ function startLaunchPage(document, window) {
     log.scrollTop = log.scrollHeight;
   });
 
-  function fail(text, output) {
+  function fail(text, output, signInUrl) {
     finished = true;
     source.close();
     clearInterval(timer);
@@ -173,6 +173,10 @@ function startLaunchPage(document, window) {
     const link = $('full-log');
     link.hidden = !imageName;
     if (imageName) link.href = `/logs/${encodeURIComponent(imageName)}`;
+    // A repository that may be private, and this visitor's to launch once signed in.
+    const signIn = $('sign-in');
+    signIn.hidden = !signInUrl;
+    if (signInUrl) signIn.href = signInUrl;
     $('failure').hidden = false;
   }
 
@@ -198,7 +202,9 @@ function startLaunchPage(document, window) {
     }
     const before = tail.join('');
     if (data.message && data.phase !== 'ready') appendLog(data.message);
-    if (data.phase === 'failed') return fail(data.message || 'The server gave no reason.', before);
+    if (data.phase === 'failed') {
+      return fail(data.message || 'The server gave no reason.', before, data.sign_in_url);
+    }
     if (!PHASES.includes(data.phase)) return;
     lastPhase = data.phase;
     showPhase(data.phase);
