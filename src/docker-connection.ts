@@ -88,3 +88,16 @@ export function dockerConnection(e: DockerVariables): DockerConnection {
   }
   return { host };
 }
+
+/** Names of this machine in a DOCKER_HOST: a daemon there shares its iptables. */
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
+
+/**
+ * A sentence when DOCKER_HOST names another machine: the sandbox's firewall is installed with
+ * this machine's iptables, so that daemon's sessions and builds would run without it.
+ */
+export function dockerElsewhere(host: string | undefined): string | undefined {
+  if (!host || host.startsWith('unix://')) return undefined;
+  if (LOOPBACK.test(new URL(host).hostname)) return undefined;
+  return `DOCKER_HOST ${host} is another machine, and the sandbox's firewall is installed with this machine's iptables: its sessions and builds would run without it. Run this process on that host (DOCKER_HOST unset), or set BINDERY_SANDBOX_OPTOUT=1 to run them unsandboxed (for development only).`;
+}

@@ -4,6 +4,7 @@ import { isIPv4 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { hasCredentials, indexForwarderPort, type Config } from '../config.js';
 import type { ContainerEngine } from '../engine/container-engine.js';
+import { dockerElsewhere } from '../docker-connection.js';
 import { defaultLog, type Logger } from '../log/create-log.js';
 import { isPublicAddress } from '../repos/address-ranges.js';
 import { createBuildNetworks, type BuildNetworks } from './build-networks.js';
@@ -141,7 +142,10 @@ export async function prepareSandbox(deps: {
     log,
   });
   /** Every problem, each naming the network (or networks) it is on. */
+  // The firewall is this machine's iptables: a daemon on another machine would run without it.
+  const elsewhere = dockerElsewhere(config.docker.host);
   const verify = async () => {
+    if (elsewhere) return [elsewhere];
     const found = await verifyFirewall(sessions.policy, run, run6, runLink).catch(
       (error: Error) => [error.message],
     );

@@ -362,3 +362,29 @@ describe('IPv6', () => {
     ]);
   });
 });
+
+describe('a Docker daemon on another machine', () => {
+  const sandboxFor = (DOCKER_HOST: string) =>
+    prepareSandbox({
+      engine: fakeEngine(),
+      config: loadConfig({ DOCKER_HOST }),
+      ...firewall(),
+      log: quietLog,
+    });
+
+  it("has no sandbox, since the firewall is this machine's: sessions and builds are refused", async () => {
+    const sandbox = await sandboxFor('tcp://builder.internal:2376');
+    expect(await sandbox.check()).toEqual({
+      ok: false,
+      problems: [
+        "DOCKER_HOST tcp://builder.internal:2376 is another machine, and the sandbox's firewall is installed with this machine's iptables: its sessions and builds would run without it. Run this process on that host (DOCKER_HOST unset), or set BINDERY_SANDBOX_OPTOUT=1 to run them unsandboxed (for development only).",
+      ],
+    });
+  });
+
+  it('on loopback is this machine, whatever the transport', async () => {
+    for (const host of ['tcp://127.0.0.1:2376', 'tcp://localhost:2375', 'tcp://[::1]:2376']) {
+      expect(await (await sandboxFor(host)).check()).toEqual({ ok: true, problems: [] });
+    }
+  });
+});
