@@ -13,14 +13,8 @@ import { randomBytes } from 'node:crypto';
 import { appendFile, cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Builder } from '../src/build/builder.js';
-import { loadConfig } from '../src/config.js';
-import { DockerEngine } from '../src/engine/docker-engine.js';
 import { parseSource } from '../src/repos/repo-spec.js';
-import { createTestNetwork } from '../test/helpers/docker-network.js';
-import { INDEX_PACKAGES } from '../test/helpers/fixture-packages.js';
-import { startPackageIndex } from '../test/helpers/package-index.js';
-import { ensureWheelhouse } from '../test/helpers/wheelhouse.js';
+import { startIndexBuilder } from './index-builder.js';
 import { machine, median, writeSection } from './report.js';
 
 const RUNS = Number(process.env.RUNS ?? 3);
@@ -35,27 +29,10 @@ function notebook(text: string): string {
 }
 
 async function main(): Promise<void> {
-  const engine = new DockerEngine();
-  const network = await createTestNetwork();
-  const index = await startPackageIndex({
-    host: network.gateway,
-    packages: INDEX_PACKAGES,
-    wheelhouse: await ensureWheelhouse(),
-  });
-  const prefix = `bindery-bench/b${randomBytes(4).toString('hex')}-`;
-  const builder = new Builder({
-    engine,
-    config: loadConfig({
-      BINDERY_IMAGE_PREFIX: prefix,
-      BINDERY_BUILD_NETWORK: network.name,
-      PIP_INDEX_URL: index.url,
-      PIP_TRUSTED_HOST: network.gateway,
-    }),
-  });
+  const { builder, built, close } = await startIndexBuilder();
   const cold: number[] = [];
   const rebuild: number[] = [];
   const hits: number[] = [];
-  const images: string[] = [];
   try {
     for (let run = 0; run < RUNS; run++) {
       const dir = await mkdtemp(join(tmpdir(), 'bindery-bench-'));
@@ -71,13 +48,13 @@ async function main(): Promise<void> {
 
         let result = await builder.build(spec);
         cold.push(result.durationMs);
-        images.push(result.imageName);
+        built(result.imageName);
 
         await writeFile(join(dir, 'index.ipynb'), notebook(`changed ${run}`));
         result = await builder.build(spec);
         if (result.cached) throw new Error('a changed notebook must make a new image');
         rebuild.push(result.durationMs);
-        images.push(result.imageName);
+        built(result.imageName);
 
         for (let hit = 0; hit < HITS / RUNS; hit++) {
           const started = performance.now();
@@ -93,9 +70,7 @@ async function main(): Promise<void> {
       );
     }
   } finally {
-    for (const image of images) await engine.removeImage(image);
-    await index.close();
-    await network.remove();
+    await close();
   }
 
   const ratio = median(rebuild) / median(cold);

@@ -18,21 +18,17 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { Redis } from 'ioredis';
-import { Builder } from '../src/build/builder.js';
 import { loadConfig } from '../src/config.js';
 import { DockerEngine } from '../src/engine/docker-engine.js';
 import { createLog } from '../src/log/create-log.js';
 import { parseSource } from '../src/repos/repo-spec.js';
 import { startService } from '../src/service.js';
 import { SessionStore } from '../src/sessions/session-store.js';
-import { createTestNetwork } from '../test/helpers/docker-network.js';
 import { readEventStream } from '../test/helpers/event-stream.js';
-import { INDEX_PACKAGES } from '../test/helpers/fixture-packages.js';
 import { freePort } from '../test/helpers/free-port.js';
 import { startGitServer } from '../test/helpers/git-server.js';
-import { startPackageIndex } from '../test/helpers/package-index.js';
 import { removeTestSandbox, testSessionNetwork } from '../test/helpers/test-service.js';
-import { ensureWheelhouse } from '../test/helpers/wheelhouse.js';
+import { startIndexBuilder } from './index-builder.js';
 import { machine, median, percentile, writeSection } from './report.js';
 
 const MAX = Number(process.env.MAX ?? 200);
@@ -158,26 +154,9 @@ async function sessions(): Promise<{ batches: Batch[]; stopped: string; startAva
 }
 
 async function builds(): Promise<{ wallMs: number; each: number[]; parallel: number }> {
-  const engine = new DockerEngine();
-  const network = await createTestNetwork();
-  const index = await startPackageIndex({
-    host: network.gateway,
-    packages: INDEX_PACKAGES,
-    wheelhouse: await ensureWheelhouse(),
-  });
-  const prefix = `bindery-bench/d${randomBytes(4).toString('hex')}-`;
-  const builder = new Builder({
-    engine,
-    config: loadConfig({
-      BINDERY_IMAGE_PREFIX: prefix,
-      BINDERY_BUILD_NETWORK: network.name,
-      PIP_INDEX_URL: index.url,
-      PIP_TRUSTED_HOST: network.gateway,
-    }),
-  });
+  const { builder, built, close } = await startIndexBuilder();
   const parallel = cpus().length;
   const each: number[] = [];
-  const images: string[] = [];
   const dirs: string[] = [];
   const started = performance.now();
   try {
@@ -192,16 +171,14 @@ async function builds(): Promise<{ wallMs: number; each: number[]; parallel: num
         await appendFile(join(dir, 'requirements.txt'), `# ${randomBytes(8).toString('hex')}\n`);
         const result = await builder.build(parseSource(dir));
         each.push(result.durationMs);
-        images.push(result.imageName);
+        built(result.imageName);
       }
     };
     await Promise.all(Array.from({ length: parallel }, lane));
     return { wallMs: performance.now() - started, each, parallel };
   } finally {
-    for (const image of images) await engine.removeImage(image).catch(() => {});
     for (const dir of dirs) await rm(dir, { recursive: true, force: true });
-    await index.close();
-    await network.remove();
+    await close();
   }
 }
 
