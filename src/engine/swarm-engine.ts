@@ -5,6 +5,7 @@ import type { DockerConnection } from '../docker-connection.js';
 import { DockerEngine } from './docker-engine.js';
 import { dockerOptions } from './docker-options.js';
 import { jupyterUrl } from './jupyter-url.js';
+import { SwarmNodes } from './swarm-nodes.js';
 import {
   configNetworkFor,
   sessionNetworkProblem,
@@ -30,6 +31,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 type Task = Docker.Task & {
   ServiceID?: string;
+  NodeID?: string;
   CreatedAt?: string;
   Status?: {
     State?: string;
@@ -52,11 +54,17 @@ type Task = Docker.Task & {
  */
 export class SwarmEngine extends DockerEngine {
   private readonly swarm: Docker;
-  private localNode: Promise<string> | undefined;
+  private readonly nodes: SwarmNodes;
 
   constructor(connection?: DockerConnection | string) {
     super(connection);
     this.swarm = new Docker(dockerOptions(connection));
+    // Another node's daemon is reached as the manager is: the same TLS or ssh settings.
+    this.nodes = new SwarmNodes(
+      this.swarm,
+      (host) =>
+        new Docker(dockerOptions(typeof connection === 'object' ? { ...connection, host } : host)),
+    );
   }
 
   override async ping(): Promise<void> {
@@ -110,16 +118,16 @@ export class SwarmEngine extends DockerEngine {
           },
         },
         RestartPolicy: { Condition: 'none' },
-        // The proxy reaches a session at its bridge address, which only its own node routes to
-        // (README, Sessions on Docker Swarm): the task goes to this daemon's node.
-        Placement: { Constraints: [`node.id==${await this.nodeId()}`] },
+        // The proxy reaches a session at its bridge address: on this daemon's node, or on nodes
+        // an operator labelled and routed (README, Sessions on Docker Swarm).
+        Placement: { Constraints: await this.nodes.constraints() },
         Networks: spec.network ? [{ Target: spec.network }] : undefined,
       },
     } as Docker.CreateServiceOptions & Record<string, unknown>);
     const id = (created as { id?: string; ID?: string }).id ?? (created as { ID: string }).ID;
     try {
-      const containerId = await this.startedContainer(id, spec.name);
-      const address = await this.containerAddress(containerId, spec.network);
+      const { containerId, node } = await this.startedContainer(id, spec.name);
+      const address = await this.containerAddress(node, containerId, spec.network);
       const url = jupyterUrl({ networkAddress: address });
       if (!url) {
         throw new UnavailableError(
@@ -134,33 +142,20 @@ export class SwarmEngine extends DockerEngine {
     }
   }
 
-  /** The Swarm node id of the daemon this engine talks to. */
-  private async nodeId(): Promise<string> {
-    this.localNode ??= this.swarm
-      .info()
-      .then((info: { Swarm?: { NodeID?: string } }) => info.Swarm?.NodeID ?? '')
-      .then((id: string) => {
-        if (!id)
-          throw new ConfigError(
-            'BINDERY_ENGINE=swarm: this Docker daemon is in no swarm; run docker swarm init.',
-          );
-        return id;
-      });
-    return this.localNode.catch((error: unknown) => {
-      this.localNode = undefined;
-      throw error;
-    });
-  }
-
   /** The container of the service's task once it runs; rejects with the task's error when it cannot. */
-  private async startedContainer(serviceId: string, name: string): Promise<string> {
+  private async startedContainer(
+    serviceId: string,
+    name: string,
+  ): Promise<{ containerId: string; node: Docker }> {
     const deadline = Date.now() + TASK_START_TIMEOUT_MS;
     let state = 'not scheduled';
     while (Date.now() < deadline) {
       const [task] = await this.tasksOf(serviceId);
       state = task?.Status?.State ?? state;
       const containerId = task?.Status?.ContainerStatus?.ContainerID;
-      if (state === 'running' && containerId) return containerId;
+      if (state === 'running' && containerId && task?.NodeID) {
+        return { containerId, node: await this.nodes.dockerOf(task.NodeID) };
+      }
       if (ENDED.has(state)) {
         throw new UnavailableError(
           `Swarm could not start the session ${name}: its task is ${state}${task?.Status?.Err ? ` (${task.Status.Err})` : ''}.`,
@@ -180,15 +175,17 @@ export class SwarmEngine extends DockerEngine {
   }
 
   /** The container's address on `network`, read from the node's daemon (a task's reports none). */
-  private async containerAddress(containerId: string, network?: string): Promise<string> {
+  private async containerAddress(
+    node: Docker,
+    containerId: string,
+    network?: string,
+  ): Promise<string> {
     let info: Docker.ContainerInspectInfo;
     try {
-      info = await this.swarm.getContainer(containerId).inspect();
+      info = await node.getContainer(containerId).inspect();
     } catch (error) {
       if (!isMissing(error)) throw error;
-      throw new UnavailableError(
-        'The session stopped as it started: its container is gone from this node.',
-      );
+      throw new UnavailableError('The session stopped as it started: its container is gone.');
     }
     const networks = info.NetworkSettings.Networks ?? {};
     const attached = (network && networks[network]) || Object.values(networks)[0];
@@ -200,10 +197,13 @@ export class SwarmEngine extends DockerEngine {
       filters: { label: ['bindery.kind=session'] },
     });
     const tasks = (await this.swarm.listTasks()) as Task[];
-    const containers = await this.swarm.listContainers({
-      all: true,
-      filters: { label: ['bindery.kind=session'] },
-    });
+    const containers = (
+      await Promise.all(
+        (await this.nodes.all()).map((node) =>
+          node.listContainers({ all: true, filters: { label: ['bindery.kind=session'] } }),
+        ),
+      )
+    ).flat();
     const addressOf = new Map(
       containers.map((container) => [
         container.Id,
@@ -235,26 +235,40 @@ export class SwarmEngine extends DockerEngine {
    */
   override async removeContainer(idOrName: string): Promise<void> {
     let serviceId: string;
+    let tasks: Task[];
     try {
       serviceId = (await this.swarm.getService(idOrName).inspect()).ID;
+      tasks = await this.tasksOf(serviceId);
       await this.swarm.getService(serviceId).remove();
     } catch (error) {
       if (!isMissing(error)) throw error;
       return super.removeContainer(idOrName);
     }
+    const nodes = await Promise.all(
+      [...new Set(tasks.map((task) => task.NodeID).filter((id): id is string => !!id))].map((id) =>
+        this.nodes.dockerOf(id),
+      ),
+    );
     const deadline = Date.now() + SERVICE_STOP_TIMEOUT_MS;
-    for (;;) {
-      const left = await this.swarm.listContainers({
-        all: true,
-        filters: { label: [`com.docker.swarm.service.id=${serviceId}`] },
-      });
-      if (left.length === 0) return;
-      // Past Swarm's stop grace period, the container goes as DockerEngine's would.
-      if (Date.now() > deadline) {
-        for (const container of left) await super.removeContainer(container.Id);
-        return;
+    for (const node of nodes) {
+      for (;;) {
+        const left = await node.listContainers({
+          all: true,
+          filters: { label: [`com.docker.swarm.service.id=${serviceId}`] },
+        });
+        if (left.length === 0) break;
+        // Past Swarm's stop grace period, the container goes as DockerEngine's would.
+        if (Date.now() > deadline) {
+          for (const container of left) {
+            await node
+              .getContainer(container.Id)
+              .remove({ force: true, v: true })
+              .catch(() => {});
+          }
+          break;
+        }
+        await sleep(200);
       }
-      await sleep(200);
     }
   }
 
@@ -281,9 +295,11 @@ export class SwarmEngine extends DockerEngine {
     if (!service) return super.archivePath(idOrName, path);
     const [task] = await this.tasksOf(service.ID);
     const containerId = task?.Status?.ContainerStatus?.ContainerID;
-    if (!containerId)
+    if (!containerId || !task?.NodeID)
       throw new UnavailableError(`The session ${idOrName} has no running container.`);
-    return super.archivePath(containerId, path);
+    // Read inside the container's own root, as DockerEngine's archivePath (links not followed out).
+    const node = await this.nodes.dockerOf(task.NodeID);
+    return (await node.getContainer(containerId).getArchive({ path })) as Readable;
   }
 
   /**
