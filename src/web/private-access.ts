@@ -14,7 +14,7 @@ import { SignedInUsers, type SignedInUser } from './signed-in-users.js';
 export const PERMISSION_TTL_SECONDS = 60;
 
 export interface PrivateAccessDeps {
-  config: Pick<Config, 'githubUrl' | 'publicUrl' | 'imagePrefix' | 'signIn'>;
+  config: Pick<Config, 'githubUrl' | 'publicUrl' | 'imagePrefix' | 'signIn' | 'sessionHost'>;
   redis: Redis;
   namespace: string;
   /** The GitHub App's installation on `owner/repo`, which fetches it; undefined when none. */
@@ -123,6 +123,13 @@ export class PrivateAccess {
       );
     }
     if (!(await this.canRead(user, owner, repo))) throw new NotFoundError(missing);
+    if (this.deps.config.sessionHost) {
+      // The sign-in cookie is the service host's: a session on a host of its own never gets
+      // it, so nobody could be let into the session.
+      throw new UnavailableError(
+        `${owner}/${repo} is private, and this Bindery serves sessions on host names of their own (BINDERY_SESSION_HOST), which sign-in does not reach, so nobody could open its session. Its operator can unset BINDERY_SESSION_HOST to launch private repositories.`,
+      );
+    }
     const installationId = await this.deps.installationFor?.(owner, repo);
     if (installationId === undefined) {
       throw new NotFoundError(

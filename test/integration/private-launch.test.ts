@@ -6,10 +6,14 @@ import { promisify } from 'node:util';
 import { sign } from '@octokit/webhooks-methods';
 import { Redis } from 'ioredis';
 import nock from 'nock';
+import type { IncomingMessage } from 'node:http';
 import { loadConfig } from '../../src/config.js';
 import { DockerEngine } from '../../src/engine/docker-engine.js';
+import { NotFoundError } from '../../src/errors.js';
 import { BuildLog } from '../../src/queue/build-log.js';
 import { startService, type RunningService } from '../../src/service.js';
+import { parseSpec } from '../../src/repos/repo-spec.js';
+import { PrivateAccess } from '../../src/web/private-access.js';
 import { captureLog } from '../helpers/capture-log.js';
 import { readEventStream, type StreamEvent } from '../helpers/event-stream.js';
 import { FakeGitHub } from '../helpers/fake-github.js';
@@ -488,5 +492,35 @@ describe("a private repository's check run", () => {
       `[Launch it](${signInLink})`,
     );
     expect(github.rejected).toEqual([]);
+  });
+});
+
+describe('private repositories with sessions on host names of their own', () => {
+  it('are refused, to a reader, with a sentence for the operator: sign-in would not reach the session', async () => {
+    const config = loadConfig({
+      BINDERY_PUBLIC_URL: 'http://127.0.0.1:8585',
+      BINDERY_SESSION_HOST: '{session}.sessions.test',
+      GHE_HOST: ghe.host,
+      GHE_PROTOCOL: 'http',
+      GITHUB_CLIENT_ID: CLIENT_ID,
+      GITHUB_CLIENT_SECRET: CLIENT_SECRET,
+    });
+    const access = new PrivateAccess({
+      config,
+      redis,
+      namespace,
+      installationFor: async () => INSTALLATION,
+    });
+    const id = await access.users.add({ login: 'alice', ...USERS.alice });
+    const request = { headers: { cookie: `bindery-user=${id}` } } as IncomingMessage;
+    const spec = parseSpec('gh', 'secret/demo/main', { githubUrl: config.githubUrl });
+    await expect(access.resolveForVisitor(spec, request, new Error('never'))).rejects.toThrow(
+      'never',
+    );
+    await expect(
+      access.resolveForVisitor(spec, request, new NotFoundError('missing')),
+    ).rejects.toThrow(
+      'secret/demo is private, and this Bindery serves sessions on host names of their own (BINDERY_SESSION_HOST)',
+    );
   });
 });
