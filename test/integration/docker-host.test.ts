@@ -287,7 +287,24 @@ describe('DOCKER_HOST=ssh://', () => {
     });
     expect(run).toEqual({ exitCode: 0, output: 'over ssh\n' });
     expect(sshdLog).toMatch(/Accepted publickey for root/);
-  }, 120_000);
+
+    // A whole build streams over it too: the context up, the log down.
+    const image = `${prefix}ssh:v1`;
+    const build = await bindery(
+      sshEnv(join(scratch, 'ssh', 'known_hosts')),
+      'build',
+      'test/fixtures/repos/default',
+      '--image',
+      image,
+    );
+    built.push(image);
+    expect({ code: build.code, stderr: build.code === 0 ? '' : build.stderr }).toEqual({
+      code: 0,
+      stderr: '',
+    });
+    expect(build.stdout.trim().split('\n').at(-1)).toBe(image);
+    expect(await local.imageExists(image)).toBe(true);
+  }, 300_000);
 
   test('a host key not in known_hosts is refused, in a sentence', async () => {
     const engine = new DockerEngine(
