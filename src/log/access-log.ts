@@ -4,9 +4,10 @@ import type { Logger } from 'pino';
 
 /**
  * Query parameters never written to the log: Jupyter's `token` and `_xsrf`, OAuth's `code`
- * and `state`, and anything else that names itself a secret.
+ * and `state`, a private session's share link (`bindery_share`), and anything else that names
+ * itself a secret.
  */
-const SECRET_PARAMETER = /token|secret|password|passwd|key|auth|code|state|xsrf|session_id/i;
+const SECRET_PARAMETER = /token|secret|password|passwd|key|auth|code|state|xsrf|session_id|share/i;
 /** `scheme://user:password@` in a path, plain or URL-escaped (`/build/git/https%3A%2F%2F…`). */
 const USERINFO = /(:\/\/|%3A%2F%2F)(?:(?!%2F|%40)[^/?#@])*(?:@|%40)/gi;
 const LONGEST_PATH = 500;

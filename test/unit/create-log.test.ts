@@ -90,6 +90,7 @@ describe('pathForLog', () => {
       '/user/abc/api/kernels?x=1',
     );
     expect(pathForLog('/oauth/callback?code=SECRET&state=SECRET')).toBe('/oauth/callback');
+    expect(pathForLog('/user/abc/lab?bindery_share=SECRET&reset')).toBe('/user/abc/lab?reset=');
     expect(pathForLog('/v2/gh/o/r/HEAD?urlpath=lab')).toBe('/v2/gh/o/r/HEAD?urlpath=lab');
   });
 
