@@ -103,9 +103,10 @@ export function createBuildWorker({
       await job.updateProgress({ stalls: job.stalledCounter });
     }
 
-    // With workers on many hosts, the log says which one took this try.
+    // With workers on many hosts, the log says which one took this try; `waiting` still, so
+    // that clients counting `fetching` events count fetches.
     if (workerName) {
-      await log.append(imageName, { phase: 'fetching', message: `Building on ${workerName}\n` });
+      await log.append(imageName, { phase: 'waiting', message: `Building on ${workerName}\n` });
     }
 
     const limit = new AbortController();
