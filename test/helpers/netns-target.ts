@@ -99,7 +99,8 @@ async function interfacesOnSubnet(address: string, prefix: number, except: strin
  * test files running at once must use different names and subnets. Taken so far (jest may run
  * files side by side): netns-target.test 10.250, 10.251 and 10.254 (`bnd-t…`); sandbox-egress
  * 10.252 and 10.253 (`bnd-e…`); sandbox-build-network 10.244.46 and 10.244.47 (`bnd-b…`);
- * swarm-sessions 10.244.48 and 10.244.49 (`bnd-s…`);
+ * swarm-sessions 10.244.48 and 10.244.49 (`bnd-s…`); swarm-second-node 10.244.50 to 10.244.53
+ * (`bnd-n…`);
  * git-dns-pinning 192.88.99.0/30 (`bnd-pin`).
  */
 export async function startNetnsTarget(options: NetnsTargetOptions): Promise<NetnsTarget> {
@@ -216,10 +217,22 @@ export async function probe(
   host: string,
   port: number,
   timeoutSeconds = PROBE_TIMEOUT_SECONDS,
+  /** The Docker daemon holding the container (`docker -H`); the default one when unset. */
+  dockerHost?: string,
 ): Promise<ProbeResult> {
   const { stdout } = await exec(
     'docker',
-    ['exec', container, 'python3', '-c', PROBE, host, String(port), String(timeoutSeconds)],
+    [
+      ...(dockerHost ? ['-H', dockerHost] : []),
+      'exec',
+      container,
+      'python3',
+      '-c',
+      PROBE,
+      host,
+      String(port),
+      String(timeoutSeconds),
+    ],
     { timeout: (timeoutSeconds * 2 + 15) * 1000 },
   );
   return JSON.parse(stdout) as ProbeResult;
