@@ -36,7 +36,7 @@ command -v chromium >/dev/null || missing+=(chromium)
 # ebtables-nft where it is installed; the ebtables package otherwise).
 command -v ebtables >/dev/null || missing+=(ebtables)
 # DOCKER_HOST over TLS and ssh:// is tested against a TLS server and an sshd the tests start
-# (test/integration/docker-host.test.ts). Debian starts the system's sshd on installing it.
+# (test/integration/docker-host.test.ts).
 command -v openssl >/dev/null || missing+=(openssl)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 # BINDERY_REGISTRY is tested against Debian's registry, started by each test on its own port.
@@ -48,9 +48,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   log "installing ${missing[*]} from Debian"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # Debian starts the registry it installs, on :5000 of every address; set-up installed it for
-  # the tests, which start their own, so it does not stay running (an operator's own is untouched).
+  # No service starts on install (Debian's policy-rc.d): set-up starts dockerd and Redis itself,
+  # with its own settings, and the tests start their own registry and sshd.
+  policy=/usr/sbin/policy-rc.d
+  ours=0
+  if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && ours=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+    { [ "$ours" = 0 ] || rm -f "$policy"; exit 1; }
+  [ "$ours" = 0 ] || rm -f "$policy"
+  # Nor at the next boot: Debian's registry would listen on :5000 of every address (an
+  # operator's own, installed before, is left alone).
   if [[ " ${missing[*]} " == *" docker-registry "* ]] && [ -d /run/systemd/system ]; then
     systemctl disable --now docker-registry >/dev/null 2>&1 || true
   fi
