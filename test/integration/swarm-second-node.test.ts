@@ -31,6 +31,7 @@ import { startGitServer, type GitServer } from '../helpers/git-server.js';
 import { runInKernel } from '../helpers/jupyter-kernel.js';
 import { probe, startNetnsTarget, type NetnsTarget } from '../helpers/netns-target.js';
 import { startSecondNode, type SecondNode } from '../helpers/second-docker-node.js';
+import { holdSwarm } from '../helpers/swarm-lock.js';
 
 const exec = promisify(execFile);
 const docker = async (...args: string[]) => (await exec('docker', args)).stdout.trim();
@@ -50,6 +51,8 @@ const LINK_RULES = [
 ];
 
 let initialisedSwarm = false;
+/** Releases this file's hold on the daemon's swarm (test/helpers/swarm-lock.ts). */
+let releaseSwarm: (() => Promise<void>) | undefined;
 let gwbridgeBefore = true;
 let node: SecondNode;
 let nodeId: string;
@@ -95,6 +98,8 @@ const nodeContainerOf = (session: string) =>
   node.docker('ps', '-q', '--no-trunc', '--filter', `label=bindery.session=${session}`);
 
 beforeAll(async () => {
+  // The other swarm test file may hold the daemon's swarm: wait for it to leave.
+  releaseSwarm = await holdSwarm();
   if ((await docker('info', '--format', '{{.Swarm.LocalNodeState}}')) !== 'inactive') {
     throw new Error(
       'This test makes a swarm of its own, and this Docker daemon is in one already (docker swarm leave --force if it is a leftover).',
@@ -194,7 +199,7 @@ beforeAll(async () => {
     },
   );
   sessions.push(await launch(), await launch());
-}, 600_000);
+}, 900_000);
 
 afterAll(async () => {
   const failures: unknown[] = [];
@@ -241,6 +246,7 @@ afterAll(async () => {
   await step(async () => allowed?.close());
   await step(async () => forbidden?.close());
   await step(async () => git?.close());
+  await step(async () => releaseSwarm?.());
   if (failures.length > 0) throw failures[0];
 }, 180_000);
 

@@ -24,6 +24,7 @@ import { quietLog } from '../helpers/capture-log.js';
 import { readEventStream, type StreamEvent } from '../helpers/event-stream.js';
 import { freePort } from '../helpers/free-port.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
+import { holdSwarm } from '../helpers/swarm-lock.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { runInKernel } from '../helpers/jupyter-kernel.js';
 import { probe, startNetnsTarget, type NetnsTarget } from '../helpers/netns-target.js';
@@ -38,6 +39,8 @@ const FORBIDDEN = { name: 'bnd-s49', hostAddress: '10.244.49.1', address: '10.24
 const PORTS = [80, 443, 22, 8080];
 
 let initialisedSwarm = false;
+/** Releases this file's hold on the daemon's swarm (test/helpers/swarm-lock.ts). */
+let releaseSwarm: (() => Promise<void>) | undefined;
 let gwbridgeBefore = true;
 let git: GitServer;
 let repoUrl: string;
@@ -90,6 +93,8 @@ async function launch(url: string): Promise<StreamEvent & { url: string; token: 
 const sessionName = (url: string) => /\/user\/([^/]+)\//.exec(url)![1]!;
 
 beforeAll(async () => {
+  // The other swarm test file may hold the daemon's swarm: wait for it to leave.
+  releaseSwarm = await holdSwarm();
   if ((await docker('info', '--format', '{{.Swarm.LocalNodeState}}')) === 'inactive') {
     gwbridgeBefore =
       (await docker('network', 'ls', '-q', '--filter', 'name=^docker_gwbridge$')) !== '';
@@ -121,7 +126,7 @@ beforeAll(async () => {
     BINDERY_SESSION_NETWORK: `bindery-swarm-${run}`,
     BINDERY_EGRESS_ALLOW_CIDRS: '10.244.48.0/24',
   });
-}, 120_000);
+}, 720_000);
 
 afterAll(async () => {
   // Every step is tried, whatever failed before it: a swarm left on would change the daemon for
@@ -158,6 +163,7 @@ afterAll(async () => {
     await step(() => docker('swarm', 'leave', '--force'));
     if (!gwbridgeBefore) await step(() => docker('network', 'rm', 'docker_gwbridge'));
   }
+  await step(async () => releaseSwarm?.());
   if (failures.length > 0) throw failures[0];
 }, 120_000);
 
