@@ -1,4 +1,3 @@
-import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createWebhookHandlers } from '../src/github/webhook-handlers.js';
 import { createWebhookMiddleware } from '../src/github/webhook-middleware.js';
@@ -9,6 +8,7 @@ import type { RunningRole, ServiceOptions, ServiceParts } from '../src/service.j
 import { createApp, createHttpHandler } from '../src/web/create-app.js';
 import { PrivateAccess } from '../src/web/private-access.js';
 import { PrivateSessions } from '../src/web/private-sessions.js';
+import { createHttpServer } from '../src/web/http-server.js';
 import { createSessionBar } from '../src/web/session-bar.js';
 
 /**
@@ -87,8 +87,7 @@ export async function startWeb(
         privateSessions && ((request, record) => privateSessions.shareUrl(request, record, config)),
     }),
   });
-  const server = createServer(createHttpHandler(app, proxy));
-  server.on('upgrade', (request, socket, head) => proxy.handleUpgrade(request, socket, head));
+  const server = createHttpServer(createHttpHandler(app, proxy), proxy);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, options.host ?? '0.0.0.0', resolve);

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer, request as httpRequest, type Server } from 'node:http';
+import { request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
@@ -8,6 +8,7 @@ import { RedisRouteTable } from '../../src/proxy/redis-route-table.js';
 import { createReverseProxy } from '../../src/proxy/reverse-proxy.js';
 import type { SessionRecord } from '../../src/sessions/session-store.js';
 import { SessionStore } from '../../src/sessions/session-store.js';
+import { createHttpServer } from '../../src/web/http-server.js';
 import { createSessionBar, type SessionBarDeps } from '../../src/web/session-bar.js';
 import { startDefaultSession, type DefaultSession } from './default-session.js';
 import { freePort } from './free-port.js';
@@ -95,11 +96,10 @@ export async function startSessionBarHarness(letter: string): Promise<SessionBar
           log: { info: (line) => logged.push(line), warn: (line) => logged.push(line) },
         }),
       });
-      const server = createServer((request, response) => {
+      const server = createHttpServer((request, response) => {
         if (proxy.owns(request)) return proxy.handleRequest(request, response);
         response.writeHead(404).end('service page');
-      });
-      server.on('upgrade', (request, socket, head) => proxy.handleUpgrade(request, socket, head));
+      }, proxy);
       server.on('close', () => proxy.close());
       await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
       servers.push(server);

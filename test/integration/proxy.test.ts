@@ -9,6 +9,7 @@ import { Builder } from '../../src/build/builder.js';
 import { loadConfig } from '../../src/config.js';
 import { DockerEngine } from '../../src/engine/docker-engine.js';
 import { RedisRouteTable } from '../../src/proxy/redis-route-table.js';
+import { createHttpServer } from '../../src/web/http-server.js';
 import { createReverseProxy, type ReverseProxy } from '../../src/proxy/reverse-proxy.js';
 import { parseSource } from '../../src/repos/repo-spec.js';
 import {
@@ -66,8 +67,7 @@ beforeAll(async () => {
     onActivity: (session, at) => void activity.push({ session, at }),
     log: captured.log,
   });
-  server = createServer((request, response) => proxy.handleRequest(request, response));
-  server.on('upgrade', (request, socket, head) => proxy.handleUpgrade(request, socket, head));
+  server = createHttpServer((request, response) => proxy.handleRequest(request, response), proxy);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }, 300_000);
