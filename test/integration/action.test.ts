@@ -178,7 +178,9 @@ async function startCuttingProxy(target: string, cutAfter: number) {
           while ((end = buffered.indexOf('\n\n')) >= 0) {
             const block = buffered.slice(0, end);
             buffered = buffered.slice(end + 2);
-            if (block.startsWith('data:')) events.push(JSON.parse(block.slice(5)));
+            // A message may carry an `id:` line before its `data:` (the build log's stream id).
+            const data = block.split('\n').find((line) => line.startsWith('data:'));
+            if (data) events.push(JSON.parse(data.slice(5)));
           }
           if (cut && events.length >= cutAfter) {
             response.destroy();
