@@ -5,6 +5,21 @@ import type { Iptables } from '../../src/sandbox/firewall.js';
 import { waitFor } from './wait-for.js';
 
 const exec = promisify(execFile);
+
+/** A TCP forwarder: 127.0.0.1:<argv[1]> to <argv[2]> (host:port); prints a line once listening. */
+const FORWARDER = `
+const net = require('node:net');
+const [port, target] = process.argv.slice(1);
+const [host, targetPort] = target.split(':');
+net
+  .createServer((socket) => {
+    const upstream = net.connect(Number(targetPort), host);
+    socket.pipe(upstream).pipe(socket);
+    socket.on('error', () => upstream.destroy());
+    upstream.on('error', () => socket.destroy());
+  })
+  .listen(Number(port), '127.0.0.1', () => console.log('ready'));
+`;
 const ignore = () => {};
 
 export interface SecondNode {
@@ -20,6 +35,12 @@ export interface SecondNode {
   ebtables: Iptables;
   /** `docker` against it. */
   docker(...args: string[]): Promise<string>;
+  /**
+   * Forwards TCP connections to the node's own loopback port `port` to `target` (`host:port`),
+   * from inside its namespace: what lets its daemon reach a registry on the host as `127.0.0.1`,
+   * the one address Docker speaks plain HTTP to.
+   */
+  forwardLoopback(port: number, target: string): Promise<void>;
   /** Stops its dockerd and removes its namespace, link, data root and run directory. */
   close(): Promise<void>;
 }
@@ -55,7 +76,9 @@ export async function startSecondNode(options: {
       child.stdin!.end(input ?? '');
     });
   let dockerd: ChildProcess | undefined;
+  const forwarders: ChildProcess[] = [];
   const close = async () => {
+    for (const forwarder of forwarders) forwarder.kill();
     if (dockerd?.pid && dockerd.exitCode === null) {
       dockerd.kill('SIGTERM');
       await waitFor(
@@ -102,10 +125,7 @@ export async function startSecondNode(options: {
         '--config-file',
         `${run}/daemon.json`,
       ],
-      // Swarm tasks use the image the node holds instead of asking a registry first (moby's
-      // daemon/cluster/executor/container/controller.go): a registry unreachable from here would
-      // hold each task for the length of a DNS timeout.
-      { stdio: 'ignore', env: { ...process.env, DOCKER_SERVICE_PREFER_OFFLINE_IMAGE: '1' } },
+      { stdio: 'ignore' },
     );
     const docker = async (...args: string[]) =>
       (
@@ -132,6 +152,18 @@ export async function startSecondNode(options: {
       ebtables: (args) =>
         inNetns('ebtables', args[0] === '-C' ? ['--check', ...args.slice(1)] : args),
       docker,
+      async forwardLoopback(port, target) {
+        const forwarder = spawn(
+          'nsenter',
+          [`--net=${netns}`, process.execPath, '-e', FORWARDER, String(port), target],
+          { stdio: ['ignore', 'pipe', 'inherit'] },
+        );
+        forwarders.push(forwarder);
+        await new Promise<void>((resolve, reject) => {
+          forwarder.stdout!.once('data', () => resolve());
+          forwarder.once('exit', (code) => reject(new Error(`the forwarder exited (${code})`)));
+        });
+      },
       close,
     };
   } catch (error) {

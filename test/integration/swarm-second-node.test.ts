@@ -4,15 +4,15 @@
  * `bindery.sessions=true` and `bindery.docker-host=<its socket>`, it is where Swarm places the
  * sessions. The session is reached through the proxy over a route to that node's session subnet,
  * and the sandbox's rules, installed in the node's own namespace, hold there: only the allowed
- * target on 80/443, no other network, no host service, no other session. The image reaches the
- * node by `docker save | docker load` (see the README: a registry both daemons trust is what an
- * operator would use; this shared daemon cannot be given one beyond loopback, which the node's
- * namespace does not share).
+ * target on 80/443, no other network, no host service, no other session. The build pushes the
+ * image to a registry on the host's loopback (BINDERY_REGISTRY), and the node pulls it from there
+ * as its own 127.0.0.1, relayed over the link: loopback is the one address both daemons speak
+ * plain HTTP to without an `insecure-registries` entry, which this shared daemon cannot be given.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
@@ -30,6 +30,7 @@ import { freePort } from '../helpers/free-port.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
 import { runInKernel } from '../helpers/jupyter-kernel.js';
 import { probe, startNetnsTarget, type NetnsTarget } from '../helpers/netns-target.js';
+import { startLocalRegistry, type LocalRegistry } from '../helpers/local-registry.js';
 import { startSecondNode, type SecondNode } from '../helpers/second-docker-node.js';
 import { holdSwarm } from '../helpers/swarm-lock.js';
 
@@ -61,6 +62,10 @@ let repoUrl: string;
 let allowed: NetnsTarget;
 let forbidden: NetnsTarget;
 let hostServer: Server;
+let registry: LocalRegistry;
+/** The host's end of the registry's way to the node: the link address, to the registry on loopback. */
+let registryRelay: Server;
+let image: string;
 let hostPort: number;
 let config: Config;
 let url: string;
@@ -141,6 +146,21 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => hostServer.listen(0, '0.0.0.0', resolve));
   hostPort = (hostServer.address() as { port: number }).port;
 
+  // The registry listens on the host's loopback, the one address both daemons speak plain HTTP
+  // to; the node reaches it as its own 127.0.0.1, relayed over the link.
+  registry = await startLocalRegistry();
+  const registryPort = Number(registry.host.split(':')[1]);
+  registryRelay = createServer((socket) => {
+    const upstream = connect(registryPort, '127.0.0.1');
+    socket.pipe(upstream).pipe(socket);
+    socket.on('error', () => upstream.destroy());
+    upstream.on('error', () => socket.destroy());
+  });
+  await new Promise<void>((resolve) =>
+    registryRelay.listen(registryPort, NODE.hostAddress, resolve),
+  );
+  await node.forwardLoopback(registryPort, `${NODE.hostAddress}:${registryPort}`);
+
   const port = await freePort();
   config = loadConfig({
     PORT: String(port),
@@ -151,6 +171,7 @@ beforeAll(async () => {
     BINDERY_SESSION_NETWORK: `bindery-swarm2-${run}`,
     BINDERY_EGRESS_ALLOW_CIDRS: '10.244.52.0/24',
     BINDERY_API_TOKENS: 'test-token',
+    BINDERY_REGISTRY: registry.host,
   });
   // The node's own config-only network, with a subnet of its own the host routes to it, and the
   // sandbox's rules in its namespace (what `bindery sandbox` does on each node).
@@ -189,15 +210,8 @@ beforeAll(async () => {
       headers: { Authorization: 'Bearer test-token' },
     },
   );
-  const image = built.events.at(-1)!.imageName as string;
+  image = built.events.at(-1)!.imageName as string;
   if (!image) throw new Error(`build ended with ${JSON.stringify(built.events.at(-1))}`);
-  await exec(
-    'sh',
-    ['-c', `docker save "$1" | docker -H "$2" load -q`, 'sh', image, node.dockerHost],
-    {
-      maxBuffer: 2 ** 20,
-    },
-  );
   sessions.push(await launch(), await launch());
 }, 900_000);
 
@@ -242,7 +256,9 @@ afterAll(async () => {
   await step(() => exec('ip', ['route', 'del', NODE_SUBNET]));
   await step(async () => node?.close());
   for (const rule of LINK_RULES) await step(() => iptables('-D', 'FORWARD', ...rule));
-  await step(() => new Promise((resolve) => hostServer?.close(resolve)));
+  await step(async () => hostServer && new Promise((resolve) => hostServer.close(resolve)));
+  await step(async () => registryRelay && new Promise((resolve) => registryRelay.close(resolve)));
+  await step(async () => registry?.close());
   await step(async () => allowed?.close());
   await step(async () => forbidden?.close());
   await step(async () => git?.close());
@@ -272,6 +288,21 @@ describe('a session on a second node of the swarm', () => {
       expect(await nodeContainerOf(name)).not.toBe('');
       expect(await docker('ps', '-q', '--filter', `label=bindery.session=${name}`)).toBe('');
     }
+    // The node pulled the image from the registry (it has the registry's digest), after the
+    // build pushed it there.
+    const [repository, tag] = [
+      image.slice(0, image.lastIndexOf(':')),
+      image.slice(image.lastIndexOf(':') + 1),
+    ];
+    expect(await registry.tags(repository.slice(registry.host.length + 1))).toContain(tag);
+    const digests = await node.docker(
+      'image',
+      'inspect',
+      image,
+      '--format',
+      '{{json .RepoDigests}}',
+    );
+    expect(JSON.parse(digests)).toEqual([expect.stringMatching(/@sha256:[0-9a-f]{64}$/)]);
     const ready = sessions[0]!;
     expect((await fetch(`${ready.url}api/status?token=${ready.token}`)).status).toBe(200);
     expect((await fetch(`${ready.url}api/status`)).status).toBe(403);

@@ -155,7 +155,7 @@ afterAll(async () => {
     }
   });
   await step(async () => (await prepareSandbox({ engine, config, log: quietLog })).remove());
-  await step(() => new Promise((resolve) => hostServer?.close(resolve)));
+  await step(async () => hostServer && new Promise((resolve) => hostServer.close(resolve)));
   await step(async () => allowed?.close());
   await step(async () => forbidden?.close());
   await step(async () => git?.close());
