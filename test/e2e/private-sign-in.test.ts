@@ -35,6 +35,9 @@ afterAll(async () => {
   await service?.remove();
   nock.cleanAll();
   nock.enableNetConnect();
+  // jest runs later test files in this process: give them Node's own HTTP back (nock's
+  // interceptor, left in place, cut large streams through the proxy in later files).
+  nock.restore();
 }, 120_000);
 
 describe('the launch page of a repository an anonymous visitor cannot see', () => {

@@ -200,6 +200,9 @@ afterAll(async () => {
   await privateGit?.close();
   nock.cleanAll();
   nock.enableNetConnect();
+  // jest runs later test files in this process: give them Node's own HTTP back (nock's
+  // interceptor, left in place, cut large streams through the proxy in later files).
+  nock.restore();
   const { stdout } = await exec('docker', ['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}']);
   for (const image of stdout.split('\n').filter((name) => name.startsWith(prefix))) {
     await engine.removeImage(image).catch(() => {});
