@@ -20,7 +20,7 @@ import { prepareSandbox } from '../../src/sandbox/prepare-sandbox.js';
 import { startService, type RunningService } from '../../src/service.js';
 import { cullSessions } from '../../src/sessions/cull-sessions.js';
 import { SessionStore } from '../../src/sessions/session-store.js';
-import { quietLog } from '../helpers/capture-log.js';
+import { captureLog, quietLog } from '../helpers/capture-log.js';
 import { readEventStream, type StreamEvent } from '../helpers/event-stream.js';
 import { freePort } from '../helpers/free-port.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
@@ -51,6 +51,7 @@ let hostPort: number;
 let config: Config;
 let service: RunningService | undefined;
 const engine = new SwarmEngine();
+const serviceLog = captureLog('warn');
 const redis = new Redis();
 const store = new SessionStore(redis, namespace);
 const routes = new RedisRouteTable(redis, { prefix: namespace });
@@ -61,7 +62,7 @@ const serve = async () => {
     namespace,
     host: '127.0.0.1',
     roles: ['web', 'build'],
-    log: quietLog,
+    log: serviceLog.log,
   });
   return service.url!;
 };
@@ -87,7 +88,13 @@ const servicesOfStore = async () =>
 async function launch(url: string): Promise<StreamEvent & { url: string; token: string }> {
   const { events } = await readEventStream(`${url}/build/git/${encodeURIComponent(repoUrl)}/HEAD`);
   const ready = events.at(-1)!;
-  if (ready.phase !== 'ready') throw new Error(`launch ended with ${JSON.stringify(ready)}`);
+  if (ready.phase !== 'ready') {
+    // The service's reason, which the visitor is not told.
+    const errors = serviceLog.entries().filter((entry) => entry.level >= 50);
+    throw new Error(
+      `launch ended with ${JSON.stringify(ready)}; logged: ${JSON.stringify(errors)}`,
+    );
+  }
   return ready as StreamEvent & { url: string; token: string };
 }
 const sessionName = (url: string) => /\/user\/([^/]+)\//.exec(url)![1]!;
