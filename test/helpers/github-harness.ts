@@ -159,6 +159,10 @@ export async function startGitHubHarness(options: HarnessOptions) {
     get logs() {
       return entries().map(({ msg }) => msg);
     },
+    /** The entries logged so far, with their fields (a job's id is in `job`). */
+    get logEntries() {
+      return entries();
+    },
     built,
     failing,
     /** Holds `sha`'s stand-in build in its building phase; returns the function that lets it end. */

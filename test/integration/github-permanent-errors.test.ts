@@ -28,7 +28,11 @@ let github: FakeGitHub;
 const pushToMaster = () =>
   webhookExample('push', (p) => p.ref === 'refs/heads/master' && p.installation);
 const createCalls = () => github.apiCalls.filter((call) => call === CREATE_CHECK_RUN).length;
-const failedLines = () => harness.logs.filter((line) => /^github prebuild .* failed/.test(line));
+/** The GitHub worker's lines about the failed tries of the prebuild of `delivery`. */
+const failedLines = (delivery: string) =>
+  harness.logEntries
+    .filter((entry) => entry.job === delivery && /^prebuild failed/.test(entry.msg))
+    .map((entry) => entry.msg);
 
 beforeAll(async () => {
   nock.disableNetConnect();
@@ -69,7 +73,6 @@ beforeEach(async () => {
     branches: { master: PUSHED },
   });
   github.addRepository({ owner: OWNER, name: '.github' });
-  harness.logs.length = 0;
   harness.built.length = 0;
 });
 
@@ -81,23 +84,23 @@ it('a 422 from GitHub is tried once, and said in one line', async () => {
   await harness.idle(20_000);
   expect(createCalls()).toBe(1);
   expect(harness.built).toEqual([]);
-  expect(failedLines()).toEqual([
-    `github prebuild ${delivery.delivery} failed (try 1): GitHub answered 422 to ${CREATE_CHECK_RUN} (Validation Failed - https://docs.github.com/rest); not tried again, as it would answer the same.`,
+  expect(failedLines(delivery.delivery)).toEqual([
+    `prebuild failed (try 1): GitHub answered 422 to ${CREATE_CHECK_RUN} (Validation Failed - https://docs.github.com/rest); not tried again, as it would answer the same.`,
   ]);
 });
 
 it('a 404 for a deleted repository is tried once', async () => {
   github.failNext(`GET /repos/${OWNER}/${REPO}/commits/${PUSHED}/check-runs`, 404, 10);
-  await harness.deliver('push', pushToMaster());
+  const { delivery } = await harness.deliver('push', pushToMaster());
   await harness.idle(20_000);
   expect(github.apiCalls.filter((call) => call.endsWith('/check-runs')).length).toBe(1);
-  expect(failedLines()).toEqual([expect.stringContaining('GitHub answered 404 to GET')]);
+  expect(failedLines(delivery)).toEqual([expect.stringContaining('GitHub answered 404 to GET')]);
 });
 
 it('a 502 from GitHub is tried again, and the check run is made', async () => {
   // The first try and the retry plugin's three more: the job's first try fails.
   github.failNext(CREATE_CHECK_RUN, 502, 4);
-  await harness.deliver('push', pushToMaster());
+  const { delivery } = await harness.deliver('push', pushToMaster());
   await waitFor(
     () => github.checkRuns.some((run) => run.status === 'completed'),
     'the check run to complete after a retry',
@@ -106,5 +109,7 @@ it('a 502 from GitHub is tried again, and the check run is made', async () => {
   await harness.idle();
   expect(createCalls()).toBe(5);
   expect(harness.built.map((job) => job.ref)).toEqual([PUSHED]);
-  expect(failedLines()).toEqual([expect.stringMatching(/failed \(try 1\): Server Error/)]);
+  expect(failedLines(delivery)).toEqual([
+    expect.stringMatching(/^prebuild failed \(try 1\): Server Error/),
+  ]);
 });
