@@ -25,6 +25,27 @@ const fieldError = (result: HomeFormResult | undefined, field: HomeFormField): H
 const invalid = (result: HomeFormResult | undefined, field: HomeFormField) =>
   result?.errors?.[field] ? html` aria-invalid="true" aria-describedby="${field}-error"` : '';
 
+/** A labelled text box of the form, with the visitor's value and its error beside it. */
+const textField = (
+  result: HomeFormResult | undefined,
+  field: 'repo' | 'ref',
+  label: string,
+  placeholder: string,
+) =>
+  html`<div class="field">
+    <label for="${field}">${label}</label>
+    <input
+      id="${field}"
+      name="${field}"
+      value="${result?.input?.[field] ?? ''}"
+      placeholder="${placeholder}"
+      autocomplete="off"
+      spellcheck="false"
+      ${invalid(result, field)}
+    />
+    ${fieldError(result, field)}
+  </div>`;
+
 const copyBlock = (id: string, label: string, text: string) =>
   html` <div class="copy">
     <label for="${id}">${label}</label>
@@ -76,32 +97,8 @@ export function renderHomePage(options: {
         </select>
         ${fieldError(result, 'provider')}
       </div>
-      <div class="field">
-        <label for="repo">Repository</label>
-        <input
-          id="repo"
-          name="repo"
-          value="${input?.repo ?? ''}"
-          placeholder="owner/name, or paste its https:// address"
-          autocomplete="off"
-          spellcheck="false"
-          ${invalid(result, 'repo')}
-        />
-        ${fieldError(result, 'repo')}
-      </div>
-      <div class="field">
-        <label for="ref">Branch, tag or commit</label>
-        <input
-          id="ref"
-          name="ref"
-          value="${input?.ref ?? ''}"
-          placeholder="HEAD (the default branch)"
-          autocomplete="off"
-          spellcheck="false"
-          ${invalid(result, 'ref')}
-        />
-        ${fieldError(result, 'ref')}
-      </div>
+      ${textField(result, 'repo', 'Repository', 'owner/name, or paste its https:// address')}
+      ${textField(result, 'ref', 'Branch, tag or commit', 'HEAD (the default branch)')}
       <div class="field">
         <label for="path">Path to open <span class="hint">(optional)</span></label>
         <div class="path-row">
