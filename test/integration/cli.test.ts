@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import { DockerEngine } from '../../src/engine/docker-engine.js';
 import { egressChain } from '../../src/sandbox/egress-rules.js';
 import { bridgeFor, buildNetworkFor, prepareSandbox } from '../../src/sandbox/prepare-sandbox.js';
 import { startService } from '../../src/service.js';
+import { runBindery, startBindery as startCommand } from '../helpers/bindery-command.js';
 import { readEventStream } from '../helpers/event-stream.js';
 import { freePort } from '../helpers/free-port.js';
 import { startGitServer } from '../helpers/git-server.js';
@@ -34,31 +35,13 @@ async function bindery(...args: string[]) {
   return binderyWith({}, ...args);
 }
 
-async function binderyWith(env: Record<string, string>, ...args: string[]) {
-  try {
-    const { stdout, stderr } = await exec(join(ROOT, 'bin/bindery.js'), args, {
-      cwd: ROOT,
-      env: { ...process.env, NODE_OPTIONS: '', BINDERY_IMAGE_PREFIX: prefix, ...env },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
+/** `bindery <args>` with `env` added to this file's image prefix; never throws. */
+const binderyWith = (env: Record<string, string>, ...args: string[]) =>
+  runBindery({ BINDERY_IMAGE_PREFIX: prefix, ...env }, ...args);
 
-/** Starts `bindery <args>` and keeps it running; its output gathers in `out` and `err`. */
-function startBindery(env: Record<string, string>, ...args: string[]) {
-  const child: ChildProcessWithoutNullStreams = spawn(join(ROOT, 'bin/bindery.js'), args, {
-    cwd: ROOT,
-    env: { ...process.env, NODE_OPTIONS: '', BINDERY_IMAGE_PREFIX: prefix, ...env },
-  });
-  const output = { out: '', err: '' };
-  child.stdout.on('data', (chunk: Buffer) => (output.out += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output.err += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-  return { child, output, exited };
-}
+/** `bindery <args>` kept running, with this file's image prefix. */
+const startBindery = (env: Record<string, string>, ...args: string[]) =>
+  startCommand({ BINDERY_IMAGE_PREFIX: prefix, ...env }, ...args);
 
 /** A directory for this file's module log hook and repositories; gone after the tests. */
 let scratch = '';
