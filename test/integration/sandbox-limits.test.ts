@@ -212,11 +212,11 @@ for _ in range(workers):
     children.append(pid)
 peak, last_usage, last_time = 0.0, first_usage, start
 while True:
-    time.sleep(0.5)
+    time.sleep(2)
     now, used = time.monotonic(), usage()
     peak = max(peak, (used - last_usage) / 1e9 / (now - last_time))
     last_usage, last_time = used, now
-    if (now - start >= 2 and throttled() - first_throttles >= 3) or now - start >= 60:
+    if (now - start >= 10 and throttled() - first_throttles >= 3) or now - start >= 60:
         break
 for pid in children:
     os.kill(pid, signal.SIGKILL)
@@ -314,8 +314,12 @@ describe('a session’s limits hold against its own user', () => {
     // The processes asked for more than the quota, and the kernel held them to it.
     expect(result.throttled).toBeGreaterThan(0);
     expect(result.cpus).toBeLessThanOrEqual(cpus * 1.1);
-    // Half-second samples (five periods each): the quota, plus one period's worth of jitter.
-    expect(result.peak).toBeLessThanOrEqual(cpus * 1.25);
+    // Two-second samples (twenty periods each). A sample can hold the quota of 21 periods, and
+    // each CPU may overrun a period by up to one scheduler tick before the kernel throttles it
+    // (repaid from the next period, so it shows only in short samples): with 2 CPUs and even a
+    // 10 ms tick, at most 1.05 × the quota + 10 ms/s = 1.25 × here. (Half-second samples, whose
+    // worst case is 1.6 ×, once saw 1.31 × under load.)
+    expect(result.peak).toBeLessThanOrEqual(cpus * 1.3);
   }, 120_000);
 
   test('a process allocating 2 GiB is killed by the kernel; Jupyter and the other session stay up', async () => {
