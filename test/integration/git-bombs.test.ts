@@ -1,8 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NotFoundError, RepositoryError } from '../../src/errors.js';
@@ -52,42 +51,53 @@ function publishTreeBomb(root: string, name: string, width: number, depth: numbe
   return commit;
 }
 
-/** A pkt-line: four hex digits of length, then the payload. */
-const pkt = (payload: string) => `${(payload.length + 4).toString(16).padStart(4, '0')}${payload}`;
-
 /**
- * A git host of smart HTTP that answers every ref listing with `count` refs named by `name`,
- * in protocol v0 (a server may ignore the client's wish for v2 and its ref prefixes), streamed
- * as it is generated so that the test itself holds none of it.
+ * A git host of smart HTTP that answers every ref listing with `count` refs, the i-th named
+ * `name` with `{i}` replaced by i, in protocol v0 (a server may ignore the client's wish for v2
+ * and its ref prefixes), streamed as it is generated. It runs in a process of its own: the
+ * hundreds of megabytes of strings it makes would otherwise count in this process's memory,
+ * which the tests watch for Bindery's side of the fetch.
  */
-async function startRefFlood(count: number, name: (i: number) => string) {
-  const server: Server = createServer((request, response) => {
-    response.writeHead(200, {
-      'content-type': 'application/x-git-upload-pack-advertisement',
-      'cache-control': 'no-cache',
-    });
-    response.write(pkt('# service=git-upload-pack\n') + '0000');
-    response.write(pkt(`${SHA} HEAD\0symref=HEAD:refs/heads/main agent=git/flood\n`));
-    let i = 0;
-    const pump = () => {
-      while (i < count) {
-        let batch = '';
-        for (const end = Math.min(count, i + 2000); i < end; i++)
-          batch += pkt(`${SHA} ${name(i)}\n`);
-        if (!response.write(batch)) return void response.once('drain', pump);
-      }
-      response.end('0000');
-    };
-    response.on('error', () => {});
-    request.socket.on('error', () => {});
-    pump();
+const REF_FLOOD = `
+const http = require('node:http');
+const [count, name, sha] = [Number(process.argv[1]), process.argv[2], process.argv[3]];
+const pkt = (payload) => (payload.length + 4).toString(16).padStart(4, '0') + payload;
+const server = http.createServer((request, response) => {
+  response.writeHead(200, {
+    'content-type': 'application/x-git-upload-pack-advertisement',
+    'cache-control': 'no-cache',
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  response.write(pkt('# service=git-upload-pack\\n') + '0000');
+  response.write(pkt(sha + ' HEAD\\0symref=HEAD:refs/heads/main agent=git/flood\\n'));
+  let i = 0;
+  const pump = () => {
+    while (i < count) {
+      let batch = '';
+      for (const end = Math.min(count, i + 2000); i < end; i++)
+        batch += pkt(sha + ' ' + name.replace('{i}', i) + '\\n');
+      if (!response.write(batch)) return void response.once('drain', pump);
+    }
+    response.end('0000');
+  };
+  response.on('error', () => {});
+  request.socket.on('error', () => {});
+  pump();
+});
+server.listen(0, '127.0.0.1', () => console.log(server.address().port));
+`;
+
+async function startRefFlood(count: number, name: string) {
+  const child = spawn(process.execPath, ['-e', REF_FLOOD, String(count), name, SHA], {
+    env: { PATH: process.env.PATH },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const [line] = (await once(child.stdout, 'data')) as [Buffer];
+  const exited = once(child, 'exit');
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/flood.git`,
-    close: () => {
-      server.closeAllConnections();
-      return new Promise((resolve) => server.close(resolve));
+    url: `http://127.0.0.1:${line.toString().trim()}/flood.git`,
+    close: async () => {
+      child.kill();
+      await exited;
     },
   };
 }
@@ -160,7 +170,7 @@ describe('a repository of identical nested trees (a git bomb)', () => {
 
 describe('a server that advertises millions of refs', () => {
   it('is refused with a sentence when none of them is the ref asked for, git held to its memory limit', async () => {
-    const flood = await startRefFlood(2_000_000, (i) => `refs/heads/b${i}`);
+    const flood = await startRefFlood(2_000_000, 'refs/heads/b{i}');
     try {
       const outcome = await watch(() => resolveRef(flood.url, 'main', 60_000));
       expect(outcome.error).toBeInstanceOf(RepositoryError);
@@ -176,7 +186,7 @@ describe('a server that advertises millions of refs', () => {
   }, 60_000);
 
   it('a fetch of a commit (no ref to list) from an endless listing is refused the same way', async () => {
-    const flood = await startRefFlood(Infinity, (i) => `refs/heads/b${i}`);
+    const flood = await startRefFlood(Infinity, 'refs/heads/b{i}');
     try {
       const dir = await checkoutDir();
       const outcome = await watch(() => fetchCommit(flood.url, SHA, dir, LIMITS));
@@ -193,7 +203,7 @@ describe('a server that advertises millions of refs', () => {
   }, 60_000);
 
   it('a few thousand refs, none of them the ref asked for, still end in "no branch or tag"', async () => {
-    const flood = await startRefFlood(5_000, (i) => `refs/heads/b${i}`);
+    const flood = await startRefFlood(5_000, 'refs/heads/b{i}');
     try {
       await expect(resolveRef(flood.url, 'main', 60_000)).rejects.toThrow(
         new NotFoundError(`${flood.url} has no branch or tag named "main".`),
@@ -204,7 +214,7 @@ describe('a server that advertises millions of refs', () => {
   });
 
   it('is refused with a sentence when millions of refs answer to the name asked for', async () => {
-    const flood = await startRefFlood(2_000_000, (i) => `refs/pull/${i}/refs/heads/main`);
+    const flood = await startRefFlood(2_000_000, 'refs/pull/{i}/refs/heads/main');
     try {
       const outcome = await watch(() => resolveRef(flood.url, 'main', 60_000));
       expect(outcome.error).toBeInstanceOf(RepositoryError);
