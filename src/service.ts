@@ -2,8 +2,8 @@ import { Redis } from 'ioredis';
 import { Builder } from './build/builder.js';
 import type { Config } from './config.js';
 import { createLog, type Logger } from './log/create-log.js';
-import { DockerEngine } from './engine/docker-engine.js';
-import { SwarmEngine } from './engine/swarm-engine.js';
+import type { DockerEngine } from './engine/docker-engine.js';
+import { createEngine } from './engine/create-engine.js';
 import { createGitHubApp, type GitHubApp } from './github/github-app.js';
 import { GITHUB_QUEUE } from './github/github-jobs.js';
 import { GitHubQueue } from './github/github-queue.js';
@@ -100,9 +100,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   };
   try {
     await redis.ping();
-    // Sessions as Swarm services when asked; builds stay on this daemon either way.
-    const engine =
-      config.engine === 'swarm' ? new SwarmEngine(config.docker) : new DockerEngine(config.docker);
+    const engine = createEngine(config);
     await engine.ping();
     const sandbox = await prepareSandbox({ engine, config, log });
     const queueName = `${BUILD_QUEUE}${suffix}`;

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { HostCommand } from './host-tools.js';
 
 /** What Bindery needs to know of an image. */
 export interface ImageFacts {
@@ -94,6 +95,8 @@ export interface SessionSpec {
   network?: string;
   /** Publish the container's port 8888 on this host address, on a free port. */
   publishOn?: string;
+  /** Hosts (SessionHost.id) the session must not be placed on: their sandbox is not in place. */
+  avoidHosts?: string[];
 }
 
 export interface RunningSession {
@@ -139,9 +142,21 @@ export interface NetworkFacts {
   labels: Record<string, string>;
 }
 
+/** A machine that sessions may be placed on, reached through the engine (a Swarm node). */
+export interface SessionHost {
+  /** The engine's id for it (the node id), as SessionSpec.avoidHosts takes it. */
+  id: string;
+  /** Its name, for people (the node's hostname). */
+  name: string;
+  /** The IPv4 subnet of the sessions' network there; empty when it has none yet. */
+  subnet: string;
+  /** Runs one of that host's own programs (`iptables`…) in its network namespace, as root. */
+  run: HostCommand;
+}
+
 /**
- * Everything Bindery asks of a container engine, in Bindery's words. The Docker implementation
- * lives in docker-engine.ts; a Swarm one comes later.
+ * Everything Bindery asks of a container engine, in Bindery's words: DockerEngine (one host's
+ * daemon) and SwarmEngine (sessions as Swarm services).
  */
 export interface ContainerEngine {
   /** Resolves when the engine answers; rejects with UnavailableError otherwise. */
@@ -206,4 +221,10 @@ export interface ContainerEngine {
    * path's last component (`jovyan/…` for /home/jovyan), symbolic links stored, not followed.
    */
   archivePath(idOrName: string, path: string): Promise<Readable>;
+  /**
+   * The machines sessions on `network` may be placed on when that is not this host alone (Swarm
+   * nodes labelled to take sessions), each with its own firewall to keep; none when sessions
+   * run on this host, whose firewall is this process's own.
+   */
+  sessionHosts(network: string): Promise<SessionHost[]>;
 }

@@ -28,6 +28,7 @@ import type {
   RegistryAuth,
   RunningSession,
   SessionContainer,
+  SessionHost,
   SessionSpec,
 } from './container-engine.js';
 
@@ -447,5 +448,10 @@ export class DockerEngine implements ContainerEngine {
     // Docker reads the path inside the container's own root (chrooted), so a link the
     // session planted cannot point the read at the host's files.
     return (await this.docker.getContainer(idOrName).getArchive({ path })) as Readable;
+  }
+
+  /** None: sessions run on this daemon's host. */
+  async sessionHosts(_network: string): Promise<SessionHost[]> {
+    return [];
   }
 }

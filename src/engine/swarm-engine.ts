@@ -4,6 +4,7 @@ import { ConfigError, UnavailableError } from '../errors.js';
 import type { DockerConnection } from '../docker-connection.js';
 import { DockerEngine } from './docker-engine.js';
 import { dockerOptions } from './docker-options.js';
+import { hostTools, type HostCommand } from './host-tools.js';
 import { jupyterUrl } from './jupyter-url.js';
 import { SwarmNodes } from './swarm-nodes.js';
 import {
@@ -16,6 +17,7 @@ import type {
   NetworkSpec,
   RunningSession,
   SessionContainer,
+  SessionHost,
   SessionSpec,
 } from './container-engine.js';
 
@@ -55,6 +57,8 @@ type Task = Docker.Task & {
 export class SwarmEngine extends DockerEngine {
   private readonly swarm: Docker;
   private readonly nodes: SwarmNodes;
+  /** Each node daemon's host programs (host-tools.ts). */
+  private readonly tools = new Map<Docker, HostCommand>();
 
   constructor(connection?: DockerConnection | string) {
     super(connection);
@@ -120,7 +124,7 @@ export class SwarmEngine extends DockerEngine {
         RestartPolicy: { Condition: 'none' },
         // The proxy reaches a session at its bridge address: on this daemon's node, or on nodes
         // an operator labelled and routed (README, Sessions on Docker Swarm).
-        Placement: { Constraints: await this.nodes.constraints() },
+        Placement: { Constraints: await this.nodes.constraints(spec.avoidHosts) },
         Networks: spec.network ? [{ Target: spec.network }] : undefined,
       },
     } as Docker.CreateServiceOptions & Record<string, unknown>);
@@ -307,6 +311,33 @@ export class SwarmEngine extends DockerEngine {
    * network `<name>-config` holding the bridge's name, inter-container traffic off and a subnet
    * Docker picked from its pools; every other network (the builds') is DockerEngine's.
    */
+  /**
+   * The labelled nodes sessions may be placed on, each with its sessions' subnet (from its own
+   * config-only network) and its host programs, run through its daemon (host-tools.ts). A node
+   * whose daemon is not known gets no tools: every command there fails with the reason. None
+   * when no node is labelled (sessions stay on this daemon's host).
+   */
+  override async sessionHosts(network: string): Promise<SessionHost[]> {
+    return Promise.all(
+      (await this.nodes.sessionNodes()).map(async ({ id, name, docker, problem }) => {
+        if (!docker) {
+          const fail = () => Promise.reject(new UnavailableError(problem!));
+          return { id, name, subnet: '', run: fail };
+        }
+        let tools = this.tools.get(docker);
+        if (!tools) this.tools.set(docker, (tools = hostTools(docker)));
+        const config = await docker
+          .getNetwork(configNetworkFor(network))
+          .inspect()
+          .catch((error: unknown) => {
+            if (isMissing(error)) return undefined;
+            throw error;
+          });
+        return { id, name, subnet: subnetOf(config as NetworkInfo | undefined).subnet, run: tools };
+      }),
+    );
+  }
+
   override async ensureNetwork(spec: NetworkSpec): Promise<{ subnet: string; gateway: string }> {
     if (spec.labels['bindery.kind'] !== 'session') return super.ensureNetwork(spec);
     const configName = configNetworkFor(spec.name);

@@ -41,14 +41,37 @@ export class SwarmNodes {
 
   /**
    * Swarm placement constraints for a session: the nodes labelled `bindery.sessions=true` when
-   * any is, else the manager's own node (whose bridge this host reaches without a route).
+   * any is, else the manager's own node (whose bridge this host reaches without a route); never
+   * a node in `avoid`.
    */
-  async constraints(): Promise<string[]> {
+  async constraints(avoid: string[] = []): Promise<string[]> {
     const nodes = await this.manager.listNodes();
+    const avoided = avoid.map((id) => `node.id!=${id}`);
     if (nodes.some((node) => node.Spec?.Labels?.[SESSIONS_LABEL] === 'true')) {
-      return [`node.labels.${SESSIONS_LABEL}==true`];
+      return [`node.labels.${SESSIONS_LABEL}==true`, ...avoided];
     }
-    return [`node.id==${await this.localId()}`];
+    return [`node.id==${await this.localId()}`, ...avoided];
+  }
+
+  /**
+   * The labelled nodes (`bindery.sessions=true`) sessions may be placed on, each with its
+   * daemon; a node without a `bindery.docker-host` label has none, and is listed with the
+   * reason. None when no node is labelled: sessions then stay on the manager's own node.
+   */
+  async sessionNodes(): Promise<{ id: string; name: string; docker?: Docker; problem?: string }[]> {
+    const nodes = (await this.manager.listNodes()).filter(
+      (node) => node.Spec?.Labels?.[SESSIONS_LABEL] === 'true',
+    );
+    return Promise.all(
+      nodes.map(async (node) => {
+        const name = node.Description?.Hostname ?? node.ID!;
+        try {
+          return { id: node.ID!, name, docker: await this.dockerOf(node.ID!) };
+        } catch (error) {
+          return { id: node.ID!, name, problem: (error as Error).message };
+        }
+      }),
+    );
   }
 
   /** The Docker daemon of node `nodeId`. */
@@ -58,7 +81,7 @@ export class SwarmNodes {
     const host = (node.Spec?.Labels as Record<string, string> | undefined)?.[DOCKER_HOST_LABEL];
     if (!host) {
       throw new UnavailableError(
-        `Swarm placed a session on node ${node.Description?.Hostname ?? nodeId} (${nodeId}), which has no ${DOCKER_HOST_LABEL} label ` +
+        `The swarm node ${node.Description?.Hostname ?? nodeId} (${nodeId}) takes sessions and has no ${DOCKER_HOST_LABEL} label ` +
           `saying where its Docker daemon answers; add it (docker node update --label-add ${DOCKER_HOST_LABEL}=<DOCKER_HOST> ${nodeId}).`,
       );
     }

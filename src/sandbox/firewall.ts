@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
+import type { HostCommand } from '../engine/host-tools.js';
 import {
   egressChain,
   egressChainRules,
@@ -10,28 +10,43 @@ import {
   type EgressPolicy,
 } from './egress-rules.js';
 
-const exec = promisify(execFile);
-
-/** Runs iptables with `args` (`-w`: wait for the xtables lock rather than fail). */
+/** Runs iptables with `args` (`-w`: wait for the xtables lock rather than fail); with `input`, iptables-restore. */
 export type Iptables = (args: string[], input?: string) => Promise<string>;
 
-export const iptables: Iptables = async (args, input) => {
-  if (input === undefined) return (await exec('iptables', ['-w', ...args])).stdout;
-  return new Promise((resolve, reject) => {
-    const child = execFile('iptables-restore', ['-w', ...args], (error, stdout, stderr) =>
+/** The firewall's three tools on one machine. */
+export interface FirewallTools {
+  run: Iptables;
+  run6: Iptables;
+  runLink: Iptables;
+}
+
+/**
+ * iptables, ip6tables and ebtables as `command` runs programs: this host's own, or a Swarm node's
+ * through its daemon (engine/host-tools.ts). ebtables spells its check `--check` (`-C` changes
+ * counters there).
+ */
+export function firewallTools(command: HostCommand): FirewallTools {
+  return {
+    run: (args, input) =>
+      input === undefined
+        ? command(['iptables', '-w', ...args])
+        : command(['iptables-restore', '-w', ...args], input),
+    run6: (args) => command(['ip6tables', '-w', ...args]),
+    runLink: (args) =>
+      command(['ebtables', ...(args[0] === '-C' ? ['--check', ...args.slice(1)] : args)]),
+  };
+}
+
+/** Runs one of this host's programs; rejects with what it printed on standard error. */
+const thisHost: HostCommand = (command, input) =>
+  new Promise((resolve, reject) => {
+    const child = execFile(command[0]!, command.slice(1), (error, stdout, stderr) =>
       error ? reject(new Error(stderr.trim() || error.message)) : resolve(stdout),
     );
     child.stdin!.end(input);
   });
-};
 
-/** Runs ip6tables with `args`, as {@link iptables} runs iptables (no restore input). */
-export const ip6tables: Iptables = async (args) =>
-  (await exec('ip6tables', ['-w', ...args])).stdout;
-
-/** Runs ebtables with `args`; its check is spelled `--check` (`-C` changes counters there). */
-export const ebtables: Iptables = async (args) =>
-  (await exec('ebtables', args[0] === '-C' ? ['--check', ...args.slice(1)] : args)).stdout;
+export const { run: iptables, run6: ip6tables, runLink: ebtables } = firewallTools(thisHost);
 
 /** Whether `chain` holds the rule `args` (the tool's check, `-C`). */
 export const hasRule = (run: Iptables, chain: string, args: string[]) =>

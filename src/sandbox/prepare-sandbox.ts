@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { isIPv4 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { hasCredentials, indexForwarderPort, type Config } from '../config.js';
 import type { ContainerEngine } from '../engine/container-engine.js';
@@ -18,6 +17,7 @@ import {
   verifyFirewall,
   type Iptables,
 } from './firewall.js';
+import { nodeFirewalls, resolversIn } from './node-firewalls.js';
 import { SandboxError } from './sandbox-error.js';
 
 export { SandboxError };
@@ -30,10 +30,12 @@ export interface Sandbox {
   policy: EgressPolicy;
   /**
    * Reads the firewall from the host again (for each launch and /health): the session network's,
-   * the rules every build network shares, and each build network in flight; problems are
-   * sentences. Calls made while a check runs share it.
+   * the rules every build network shares, and each build network in flight, and on Swarm nodes
+   * that take sessions their own (node-firewalls.ts); problems are sentences. `avoid` lists the
+   * nodes whose rules are not in place, which take no session; `ok` is false when no node is
+   * left. Calls made while a check runs share it.
    */
-  check(): Promise<{ ok: boolean; problems: string[] }>;
+  check(): Promise<{ ok: boolean; problems: string[]; avoid?: string[] }>;
 }
 
 /** The sandbox as prepareSandbox puts it in place: the session network, and the build networks. */
@@ -65,8 +67,7 @@ export function buildNetworkFor(sessionNetwork: string): string {
 }
 
 async function hostResolvers(): Promise<string[]> {
-  const text = await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
-  return [...text.matchAll(/^nameserver\s+(\S+)/gm)].map((m) => m[1]!).filter((ip) => isIPv4(ip));
+  return resolversIn(await readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
 }
 
 /**
@@ -118,6 +119,12 @@ export async function prepareSandbox(deps: {
     network: config.sandbox.network,
     policy: { bridge: sessionBridge, ...shared, ...(subnet ? { subnet } : {}) } as EgressPolicy,
   };
+  const nodes = nodeFirewalls({
+    engine,
+    network: sessions.network,
+    bridge: sessionBridge,
+    policy: shared,
+  });
   // Builds may open the index forwarder on their gateway, and nothing else of the host.
   const forwarderPort = indexForwarderPort(config.build);
   if (
@@ -159,6 +166,12 @@ export async function prepareSandbox(deps: {
   } catch (error) {
     problems = [`the firewall could not be installed: ${(error as Error).message.split('\n')[0]}`];
   }
+  const nodeProblems = await nodes.install();
+  if (nodeProblems.length > 0) {
+    log.error(
+      `sandbox not in place on session nodes, which take no session: ${nodeProblems.join('; ')}`,
+    );
+  }
   // The one build network of all builds, from before each build had its own.
   const [single] = (await engine.listNetworks('bindery.kind=build')).filter(
     (found) => found.name === build.prefix,
@@ -189,15 +202,19 @@ export async function prepareSandbox(deps: {
   } else if (problems.length > 0) {
     log.error(`sandbox not in place, sessions and builds are refused: ${problems.join('; ')}`);
   }
-  let checking: Promise<{ ok: boolean; problems: string[] }> | undefined;
+  let checking: ReturnType<Sandbox['check']> | undefined;
   return {
     network: sessions.network,
     policy: sessions.policy,
     build,
     check() {
       // Twenty launches at once read the rules once (each read runs a few dozen iptables -C).
-      checking ??= verify()
-        .then((found) => ({ ok: found.length === 0 || config.sandbox.optOut, problems: found }))
+      checking ??= Promise.all([verify(), nodes.check()])
+        .then(([found, onNodes]) => ({
+          ok: (found.length === 0 && onNodes.placeable) || config.sandbox.optOut,
+          problems: [...found, ...onNodes.problems],
+          ...(onNodes.avoid.length > 0 && !config.sandbox.optOut ? { avoid: onNodes.avoid } : {}),
+        }))
         .finally(() => (checking = undefined));
       return checking;
     },
@@ -205,6 +222,7 @@ export async function prepareSandbox(deps: {
       await build.removeLeftovers(true);
       await removeFirewall(build.policy, run, run6, runLink);
       await removeFirewall(sessions.policy, run, run6, runLink);
+      await nodes.remove();
       await engine.removeNetwork(sessions.network);
     },
   };

@@ -62,7 +62,7 @@ export async function launchSession(
   const { engine, config, store, routes } = deps;
   // Read from the host at each launch, not only at start and by /health: a rule changed on the
   // host since then (an ACCEPT put first in the chain) let sessions start outside the firewall.
-  const { ok, problems } = await deps.sandbox.check();
+  const { ok, problems, avoid } = await deps.sandbox.check();
   if (!ok) {
     throw new SandboxError(
       `Sessions are refused: the sandbox's firewall is not in place (${problems.join('; ')}). ` +
@@ -90,6 +90,7 @@ export async function launchSession(
       imageName: request.image,
       repoLabel: request.repo,
       network: deps.sandbox.network,
+      avoidHosts: avoid,
       labels: { 'bindery.store': store.prefix },
       env: {
         BINDER_REPO_URL: request.links.repoUrl,

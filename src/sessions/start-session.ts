@@ -21,6 +21,8 @@ export interface StartSessionOptions {
   env?: Record<string, string>;
   /** The Docker network to run on (the sandbox's); Docker's default bridge when unset. */
   network?: string;
+  /** Machines not to place it on (engine SessionHost ids): their sandbox is not in place. */
+  avoidHosts?: string[];
   /** Labels beyond Bindery's own (`bindery.kind`, `bindery.session`, `bindery.repo`). */
   labels?: Record<string, string>;
   /** The container's name, when it was chosen earlier (a reserved quota slot); else a new one. */
@@ -80,6 +82,7 @@ export async function startSession(options: StartSessionOptions): Promise<Starte
     runtime: config.session.runtime === 'runsc' ? 'runsc' : undefined,
     publishOn: options.publishOn,
     network: options.network,
+    avoidHosts: options.avoidHosts,
   });
   return { container, url: `${container.url}${baseUrl}`, token };
 }

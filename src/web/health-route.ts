@@ -10,7 +10,14 @@ const STALE_MS = 10_000;
 interface Health {
   ok: boolean;
   checks: (
-    { service: string; ok: true; ms: number } | { service: string; ok: false; message: string }
+    | {
+        service: string;
+        ok: true;
+        ms: number;
+        /** What is wrong without stopping it: Swarm nodes set aside, which take no session. */
+        warnings?: string[];
+      }
+    | { service: string; ok: false; message: string }
   )[];
   /** When the checks ran (ISO 8601). */
   checkedAt: string;
@@ -36,11 +43,16 @@ export function healthRoute(
   let last: { health: Health; at: number } | undefined;
   let running: Promise<{ health: Health; at: number }> | undefined;
 
-  const check = async (service: string, probe: () => Promise<unknown>) => {
+  const check = async (service: string, probe: () => Promise<string[] | void>) => {
     const started = Date.now();
     try {
-      await probe();
-      return { service, ok: true as const, ms: Date.now() - started };
+      const warnings = await probe();
+      return {
+        service,
+        ok: true as const,
+        ms: Date.now() - started,
+        ...(warnings?.length ? { warnings } : {}),
+      };
     } catch (error) {
       return { service, ok: false as const, message: (error as Error).message };
     }
@@ -49,10 +61,11 @@ export function healthRoute(
     const at = now();
     const checks = await Promise.all([
       check('Docker', () => deps.engine.ping()),
-      check('Redis', () => deps.redis.ping()),
+      check('Redis', async () => void (await deps.redis.ping())),
       check('Sandbox', async () => {
         const { ok, problems } = await deps.sandbox.check();
         if (!ok) throw new Error(problems.join('; '));
+        return problems;
       }),
       ...(registry ? [check('Registry', () => registry.checkRegistry())] : []),
     ]);

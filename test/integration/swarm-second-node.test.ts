@@ -18,8 +18,8 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../src/config.js';
 import { SwarmEngine } from '../../src/engine/swarm-engine.js';
+import { runSandbox } from '../../src/cli/run-sandbox.js';
 import { RedisRouteTable } from '../../src/proxy/redis-route-table.js';
-import { installFirewall } from '../../src/sandbox/firewall.js';
 import { bridgeFor, prepareSandbox } from '../../src/sandbox/prepare-sandbox.js';
 import { startService, type RunningService } from '../../src/service.js';
 import { cullSessions } from '../../src/sessions/cull-sessions.js';
@@ -32,6 +32,7 @@ import { runInKernel } from '../helpers/jupyter-kernel.js';
 import { probe, startNetnsTarget, type NetnsTarget } from '../helpers/netns-target.js';
 import { startLocalRegistry, type LocalRegistry } from '../helpers/local-registry.js';
 import { startSecondNode, type SecondNode } from '../helpers/second-docker-node.js';
+import { waitFor } from '../helpers/wait-for.js';
 import { holdSwarm } from '../helpers/swarm-lock.js';
 
 const exec = promisify(execFile);
@@ -67,6 +68,7 @@ let registry: LocalRegistry;
 let registryRelay: Server;
 let image: string;
 let hostPort: number;
+let env: Record<string, string>;
 let config: Config;
 let url: string;
 let service: RunningService | undefined;
@@ -162,7 +164,7 @@ beforeAll(async () => {
   await node.forwardLoopback(registryPort, `${NODE.hostAddress}:${registryPort}`);
 
   const port = await freePort();
-  config = loadConfig({
+  env = {
     PORT: String(port),
     BINDERY_PUBLIC_URL: `http://127.0.0.1:${port}`,
     BINDERY_ENGINE: 'swarm',
@@ -172,9 +174,10 @@ beforeAll(async () => {
     BINDERY_EGRESS_ALLOW_CIDRS: '10.244.52.0/24',
     BINDERY_API_TOKENS: 'test-token',
     BINDERY_REGISTRY: registry.host,
-  });
-  // The node's own config-only network, with a subnet of its own the host routes to it, and the
-  // sandbox's rules in its namespace (what `bindery sandbox` does on each node).
+  };
+  config = loadConfig(env);
+  // The node's own config-only network, with a subnet of its own the host routes to it. The
+  // sandbox's rules in its namespace are Bindery's to install, through the node's daemon.
   const network = config.sandbox.network;
   await node.docker(
     'network',
@@ -196,13 +199,6 @@ beforeAll(async () => {
     log: quietLog,
   });
   url = service.url!;
-  const { policy } = await prepareSandbox({ engine, config, log: quietLog });
-  await installFirewall(
-    { ...policy, subnet: NODE_SUBNET },
-    node.iptables,
-    node.ip6tables,
-    node.ebtables,
-  );
 
   const built = await readEventStream(
     `${url}/build/git/${encodeURIComponent(repoUrl)}/HEAD?build_only=true`,
@@ -331,6 +327,54 @@ describe('a session on a second node of the swarm', () => {
     )[config.sandbox.network].IPAddress as string;
     expect(await on(address, 8888)).toMatchObject({ connected: false });
   }, 120_000);
+
+  test('a node whose rules go missing takes no session and /health names it, until bindery sandbox puts them back', async () => {
+    const bridge = bridgeFor(config.sandbox.network);
+    const hooks = async () =>
+      (await node.iptables(['-S', 'DOCKER-USER']))
+        .split('\n')
+        .filter((line) => line.startsWith(`-A DOCKER-USER -i ${bridge} `));
+    const [hook] = await hooks();
+    expect(hook).toBeDefined();
+    await node.iptables(['-D', ...hook!.split(' ').slice(1)]);
+
+    // Each node's rules, once read, stand for 10 s (src/sandbox/node-firewalls.ts).
+    const health = async () => {
+      const response = await fetch(`${url}/health`);
+      return {
+        status: response.status,
+        checks: ((await response.json()) as { checks: { service: string }[] }).checks,
+      };
+    };
+    await waitFor(async () => (await health()).status === 503, '/health to say 503', 30_000);
+    expect((await health()).checks).toContainEqual({
+      service: 'Sandbox',
+      ok: false,
+      message: expect.stringContaining(`(${nodeId}): DOCKER-USER lacks: -i ${bridge} -j`),
+    });
+    const services = () =>
+      docker('service', 'ls', '-q', '--filter', `label=bindery.store=${namespace}`);
+    const before = await services();
+    const { events } = await readEventStream(
+      `${url}/build/git/${encodeURIComponent(repoUrl)}/HEAD`,
+    );
+    expect(events.at(-1)).toMatchObject({
+      phase: 'failed',
+      status_code: 503,
+      message: expect.stringMatching(
+        /^Sessions are refused: the sandbox's firewall is not in place \(node .* DOCKER-USER lacks/,
+      ),
+    });
+    expect(await services()).toBe(before);
+
+    // What the operator runs on the manager: it installs the node's rules through its daemon.
+    expect(await runSandbox(false, env)).toBe(0);
+    expect(await hooks()).toEqual([hook]);
+    await waitFor(async () => (await health()).status === 200, '/health to say 200', 30_000);
+    const again = await launch();
+    sessions.push(again);
+    expect(await nodeContainerOf(sessionName(again.url))).not.toBe('');
+  }, 180_000);
 
   test('culling removes its service and its container on the node', async () => {
     const culled = await cullSessions({

@@ -9,6 +9,8 @@ function standIns() {
     fail: false,
     release: undefined as (() => void) | undefined,
     hold: false,
+    /** Problems of a check that still lets sessions start (a Swarm node set aside). */
+    warnings: [] as string[],
   };
   const deps = {
     engine: { ping: async () => undefined },
@@ -17,7 +19,10 @@ function standIns() {
       check: async () => {
         state.runs++;
         if (state.hold) await new Promise<void>((resolve) => (state.release = resolve));
-        return { ok: !state.fail, problems: state.fail ? ['DOCKER-USER lacks a rule'] : [] };
+        return {
+          ok: !state.fail,
+          problems: state.fail ? ['DOCKER-USER lacks a rule'] : state.warnings,
+        };
       },
     },
   } as unknown as Parameters<typeof healthRoute>[0];
@@ -79,6 +84,22 @@ describe('healthRoute', () => {
         { service: 'Sandbox', ok: false, message: 'DOCKER-USER lacks a rule' },
       ],
     });
+  });
+
+  it('stays 200 with a node set aside by the sandbox, and names it', async () => {
+    const { deps, state } = standIns();
+    state.warnings = ['node n2: DOCKER-USER lacks: -i bindery0 -j BINDERY-bindery0'];
+    const answer = await ask(healthRoute(deps));
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({
+      ok: true,
+      checks: [
+        { service: 'Docker', ok: true },
+        { service: 'Redis', ok: true },
+        { service: 'Sandbox', ok: true, warnings: state.warnings },
+      ],
+    });
+    expect((answer.body as { checks: object[] }).checks[0]).not.toHaveProperty('warnings');
   });
 
   it('makes a probe wait for the checks when the last answer is over 10 s old', async () => {

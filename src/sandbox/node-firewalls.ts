@@ -1,0 +1,130 @@
+import { isIPv4 } from 'node:net';
+import type { ContainerEngine, SessionHost } from '../engine/container-engine.js';
+import { configNetworkFor } from '../engine/swarm-network.js';
+import { isPublicAddress } from '../repos/address-ranges.js';
+import type { EgressPolicy } from './egress-rules.js';
+import { firewallTools, installFirewall, removeFirewall, verifyFirewall } from './firewall.js';
+
+/** How long a node's firewall, once read, stands for launches (reading it takes ~0.5 s). */
+const CHECK_TTL_MS = 10_000;
+
+/** The IPv4 nameservers a resolv.conf lists. */
+export function resolversIn(resolvConf: string): string[] {
+  return [...resolvConf.matchAll(/^nameserver\s+(\S+)/gm)]
+    .map((m) => m[1]!)
+    .filter((ip) => isIPv4(ip));
+}
+
+/** What the sandbox's firewall on the session nodes found: each problem names its node. */
+export interface NodeCheck {
+  problems: string[];
+  /** Ids of the nodes whose firewall is not in place, which take no session. */
+  avoid: string[];
+  /** Whether a node is left to take sessions (true when sessions stay on this host). */
+  placeable: boolean;
+}
+
+/**
+ * The sandbox's firewall on the machines a Swarm places sessions on (engine.sessionHosts():
+ * the nodes labelled to take sessions): the session network's rules, for the bridge and the
+ * subnet it has on each node, with that node's own public addresses and nameservers, installed
+ * and read through the node's daemon. Nodes are listed again at each check, so a node labelled
+ * later is checked (and set aside until `bindery sandbox` installs its rules).
+ */
+export function nodeFirewalls(deps: {
+  engine: ContainerEngine;
+  network: string;
+  bridge: string;
+  policy: Pick<EgressPolicy, 'ports' | 'allowCidrs'>;
+  now?: () => number;
+}) {
+  const { engine, network, bridge, now = Date.now } = deps;
+  const read = new Map<string, { at: number; problems: Promise<string[]> }>();
+
+  /** The node's policy, or why it has none. */
+  const policyOf = async (host: SessionHost): Promise<EgressPolicy | string> => {
+    if (!host.subnet) {
+      return (
+        `it has no config-only network ${configNetworkFor(network)} with a subnet of its own for the sessions' bridge; ` +
+        `make one there (README, Sessions on Docker Swarm), then run bindery sandbox`
+      );
+    }
+    const [resolvConf, addresses] = await Promise.all([
+      host.run(['cat', '/etc/resolv.conf']),
+      host.run(['ip', '-4', '-o', 'address', 'show']),
+    ]);
+    return {
+      ...deps.policy,
+      bridge,
+      subnet: host.subnet,
+      resolvers: resolversIn(resolvConf),
+      hostAddresses: [...addresses.matchAll(/\sinet (\S+)\//g)]
+        .map((m) => m[1]!)
+        .filter(isPublicAddress),
+    };
+  };
+  const onEach = async (
+    act: (host: SessionHost, policy: EgressPolicy) => Promise<string[]>,
+    hosts?: SessionHost[],
+  ) =>
+    Promise.all(
+      (hosts ?? (await engine.sessionHosts(network))).map(async (host) => {
+        const problems = await policyOf(host)
+          .then((policy) => (typeof policy === 'string' ? [policy] : act(host, policy)))
+          .catch((error: Error) => [error.message.split('\n')[0]!]);
+        return {
+          host,
+          problems: problems.map((problem) => `node ${host.name} (${host.id}): ${problem}`),
+        };
+      }),
+    );
+  const verify = (host: SessionHost, policy: EgressPolicy) => {
+    const tools = firewallTools(host.run);
+    return verifyFirewall(policy, tools.run, tools.run6, tools.runLink);
+  };
+
+  return {
+    /** Installs the rules on every session node, then reads them back; the problems left. */
+    async install(): Promise<string[]> {
+      read.clear();
+      const results = await onEach(async (host, policy) => {
+        const tools = firewallTools(host.run);
+        await installFirewall(policy, tools.run, tools.run6, tools.runLink);
+        return verify(host, policy);
+      });
+      return results.flatMap(({ problems }) => problems);
+    },
+
+    /** Reads each node's rules (a read stands for CHECK_TTL_MS); calls at once share reads. */
+    async check(): Promise<NodeCheck> {
+      const hosts = await engine.sessionHosts(network);
+      const results = await Promise.all(
+        hosts.map(async (host) => {
+          let last = read.get(host.id);
+          if (!last || now() - last.at >= CHECK_TTL_MS) {
+            const problems = onEach(verify, [host]).then(([result]) => result!.problems);
+            last = { at: now(), problems };
+            read.set(host.id, last);
+          }
+          return { host, problems: await last.problems };
+        }),
+      );
+      const avoid = results.filter(({ problems }) => problems.length > 0);
+      return {
+        problems: avoid.flatMap(({ problems }) => problems),
+        avoid: avoid.map(({ host }) => host.id),
+        placeable: hosts.length === 0 || avoid.length < hosts.length,
+      };
+    },
+
+    /** Removes the rules from every session node. */
+    async remove(): Promise<void> {
+      read.clear();
+      await onEach(async (host, policy) => {
+        const tools = firewallTools(host.run);
+        await removeFirewall(policy, tools.run, tools.run6, tools.runLink);
+        return [];
+      });
+    },
+  };
+}
