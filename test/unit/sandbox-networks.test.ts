@@ -92,6 +92,8 @@ function fakeEngine(): ContainerEngine & {
       const [key = '', value] = label.split('=');
       return existing.filter((network) => network.labels[key] === value);
     },
+    // One host: no Swarm nodes to keep a firewall on.
+    sessionHosts: async () => [],
   } as unknown as ContainerEngine & {
     networks: NetworkSpec[];
     removed: string[];
