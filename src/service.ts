@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { Builder } from './build/builder.js';
 import type { Config } from './config.js';
 import { createLog, type Logger } from './log/create-log.js';
@@ -13,6 +13,7 @@ import { BUILD_QUEUE } from './queue/build-job.js';
 import { BuildLog } from './queue/build-log.js';
 import { BuildQueue } from './queue/build-queue.js';
 import { RedisRouteTable } from './proxy/redis-route-table.js';
+import { connectRedis } from './redis-connection.js';
 import { prepareSandbox, type PreparedSandbox } from './sandbox/prepare-sandbox.js';
 import { ImageLaunches } from './sessions/image-launches.js';
 import { ImagePruner } from './sessions/image-pruner.js';
@@ -93,13 +94,12 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const suffix = namespace === 'bindery' ? '' : `-${namespace}`;
 
   // Producers and web requests fail fast when Redis is away; workers' connections wait.
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1 });
+  const redis = await connectRedis(config.redisUrl, log);
   const closers: (() => Promise<unknown>)[] = [() => redis.quit()];
   const close = async () => {
     for (const closer of closers.reverse()) await closer().catch(() => {});
   };
   try {
-    await redis.ping();
     const engine = createEngine(config);
     await engine.ping();
     const sandbox = await prepareSandbox({ engine, config, log });

@@ -29,6 +29,10 @@ const SERVICE_STOP_TIMEOUT_MS = 15_000;
 const ENDED = new Set(['complete', 'shutdown', 'failed', 'rejected', 'orphaned', 'remove']);
 
 const isMissing = (error: unknown) => (error as { statusCode?: number }).statusCode === 404;
+/** A create that found its name taken: another Bindery process made it at the same moment. */
+const madeByAnother = (error: unknown) => {
+  if ((error as { statusCode?: number }).statusCode !== 409) throw error;
+};
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 type Task = Docker.Task & {
@@ -345,27 +349,35 @@ export class SwarmEngine extends DockerEngine {
     let config = await this.inspectNetwork(configName);
     if (!config && !existing) {
       const { subnet, gateway } = await this.freeSubnet(spec.name);
-      await this.swarm.createNetwork({
-        Name: configName,
-        ConfigOnly: true,
-        Labels: spec.labels,
-        Options: {
-          'com.docker.network.bridge.name': spec.bridge,
-          'com.docker.network.bridge.enable_icc': String(spec.interContainer),
-        },
-        IPAM: { Config: [{ Subnet: subnet, Gateway: gateway }] },
-      } as Docker.NetworkCreateOptions);
-      config = await this.inspectNetwork(configName);
+      await this.swarm
+        .createNetwork({
+          Name: configName,
+          ConfigOnly: true,
+          // Bindery's processes start together (a stack's front and workers): without the check,
+          // Docker makes two networks of one name, and every later lookup by name fails.
+          CheckDuplicate: true,
+          Labels: spec.labels,
+          Options: {
+            'com.docker.network.bridge.name': spec.bridge,
+            'com.docker.network.bridge.enable_icc': String(spec.interContainer),
+          },
+          IPAM: { Config: [{ Subnet: subnet, Gateway: gateway }] },
+        } as Docker.NetworkCreateOptions)
+        .catch(madeByAnother);
+      config = await this.onlyNetwork(configName);
     }
     if (!existing) {
-      await this.swarm.createNetwork({
-        Name: spec.name,
-        Driver: 'bridge',
-        Scope: 'swarm',
-        // Docker refuses any setting of its own (labels too) on a network made from a
-        // config-only one: the config-only network carries them.
-        ConfigFrom: { Network: configName },
-      } as Docker.NetworkCreateOptions);
+      await this.swarm
+        .createNetwork({
+          Name: spec.name,
+          Driver: 'bridge',
+          Scope: 'swarm',
+          CheckDuplicate: true,
+          // Docker refuses any setting of its own (labels too) on a network made from a
+          // config-only one: the config-only network carries them.
+          ConfigFrom: { Network: configName },
+        } as Docker.NetworkCreateOptions)
+        .catch(madeByAnother);
       existing = await this.inspectNetwork(spec.name);
     }
     const problem = sessionNetworkProblem(spec, existing, config);
@@ -397,6 +409,23 @@ export class SwarmEngine extends DockerEngine {
         await sleep(300);
       }
     }
+  }
+
+  /**
+   * The network named `name`. Docker's duplicate check is not atomic: processes that create it
+   * at the same moment can make several, and then every lookup by name fails. All but the one
+   * with the lowest id are removed, so each process keeps the same one.
+   */
+  private async onlyNetwork(name: string): Promise<NetworkInfo | undefined> {
+    const [kept, ...extra] = (await this.swarm.listNetworks({ filters: { name: [name] } }))
+      .filter((network) => network.Name === name)
+      .sort((a, b) => a.Id.localeCompare(b.Id));
+    for (const network of extra)
+      await this.swarm
+        .getNetwork(network.Id)
+        .remove()
+        .catch(() => {});
+    return kept && this.inspectNetwork(kept.Id);
   }
 
   private inspectNetwork(name: string): Promise<NetworkInfo | undefined> {

@@ -269,6 +269,17 @@ describe('the bindery command', () => {
     const ssh = await bindery('build', 'git@github.com:owner/repo.git');
     expect(ssh.code).toBe(1);
     expect(ssh.stderr).toContain('https://github.com/owner/repo.git');
+
+    // A Redis that does not answer: one sentence naming it without its password, for each role.
+    for (const command of ['serve', 'worker']) {
+      const away = await runBindery({ REDIS_URL: 'redis://:hunter2@127.0.0.1:9' }, command);
+      expect(away).toEqual({
+        code: 1,
+        stdout: '',
+        stderr:
+          'bindery: Redis at 127.0.0.1:9 does not answer (connect ECONNREFUSED 127.0.0.1:9); start it, or set REDIS_URL to where it runs.\n',
+      });
+    }
   }, 60_000);
 
   test('no command prints the usage and exits 2', async () => {
