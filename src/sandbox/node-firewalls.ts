@@ -5,7 +5,7 @@ import { isPublicAddress } from '../repos/address-ranges.js';
 import type { EgressPolicy } from './egress-rules.js';
 import { firewallTools, installFirewall, removeFirewall, verifyFirewall } from './firewall.js';
 
-/** How long a node's firewall, once read, stands for launches (reading it takes ~0.5 s). */
+/** How long a node's firewall, once read, stands for launches (a read through its daemon takes ~0.4 s). */
 const CHECK_TTL_MS = 10_000;
 
 /** The IPv4 nameservers a resolv.conf lists. */

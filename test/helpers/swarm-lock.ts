@@ -1,4 +1,8 @@
+import { execFile } from 'node:child_process';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+
+const exec = promisify(execFile);
 
 /** Held by the test file that has put this machine's Docker daemon in a swarm of its own. */
 const LOCK = '/tmp/bindery-test-swarm.lock';
@@ -39,4 +43,29 @@ export async function holdSwarm(timeoutMs = 600_000): Promise<() => Promise<void
     }
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
+}
+
+const docker = async (...args: string[]) => (await exec('docker', args)).stdout.trim();
+
+/**
+ * Holds the daemon's swarm (holdSwarm) and makes it a one-node swarm on loopback unless it is in
+ * one already. Resolves with the release: it leaves the swarm it made (and removes the
+ * `docker_gwbridge` network that came with it), then lets the next file hold the swarm.
+ */
+export async function holdLoopbackSwarm(): Promise<() => Promise<void>> {
+  const release = await holdSwarm();
+  if ((await docker('info', '--format', '{{.Swarm.LocalNodeState}}')) !== 'inactive') {
+    return release;
+  }
+  const gwbridgeBefore =
+    (await docker('network', 'ls', '-q', '--filter', 'name=^docker_gwbridge$')) !== '';
+  await docker('swarm', 'init', '--advertise-addr', '127.0.0.1', '--listen-addr', '127.0.0.1:2377');
+  return async () => {
+    try {
+      await docker('swarm', 'leave', '--force');
+      if (!gwbridgeBefore) await docker('network', 'rm', 'docker_gwbridge');
+    } finally {
+      await release();
+    }
+  };
 }

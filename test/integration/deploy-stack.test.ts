@@ -20,7 +20,7 @@ import { quietLog } from '../helpers/capture-log.js';
 import { readEventStream } from '../helpers/event-stream.js';
 import { freePort } from '../helpers/free-port.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
-import { holdSwarm } from '../helpers/swarm-lock.js';
+import { holdLoopbackSwarm } from '../helpers/swarm-lock.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const exec = promisify(execFile);
@@ -40,8 +40,6 @@ let env: Record<string, string> = {};
 let url = '';
 let git: GitServer;
 let nodeId = '';
-let initialisedSwarm = false;
-let gwbridgeBefore = true;
 let releaseSwarm: (() => Promise<void>) | undefined;
 
 /** The stack's services and their logs' last lines: what an operator reads when it fails. */
@@ -59,20 +57,7 @@ async function stackLogs(): Promise<string> {
 }
 
 beforeAll(async () => {
-  releaseSwarm = await holdSwarm();
-  if ((await docker('info', '--format', '{{.Swarm.LocalNodeState}}')) === 'inactive') {
-    gwbridgeBefore =
-      (await docker('network', 'ls', '-q', '--filter', 'name=^docker_gwbridge$')) !== '';
-    await docker(
-      'swarm',
-      'init',
-      '--advertise-addr',
-      '127.0.0.1',
-      '--listen-addr',
-      '127.0.0.1:2377',
-    );
-    initialisedSwarm = true;
-  }
+  releaseSwarm = await holdLoopbackSwarm();
   nodeId = await docker('info', '--format', '{{.Swarm.NodeID}}');
   await docker('node', 'update', ...LABELS.flatMap((label) => ['--label-add', label]), nodeId);
   await exec(join(ROOT, 'deploy/service-image/build.sh'), [IMAGE], { maxBuffer: 64 * 2 ** 20 });
@@ -141,10 +126,6 @@ afterAll(async () => {
     ),
   );
   await step(async () => git?.close());
-  if (initialisedSwarm) {
-    await step(() => docker('swarm', 'leave', '--force'));
-    if (!gwbridgeBefore) await step(() => docker('network', 'rm', 'docker_gwbridge'));
-  }
   await step(async () => releaseSwarm?.());
   if (failures.length > 0) throw failures[0];
 }, 300_000);

@@ -24,7 +24,7 @@ import { captureLog, quietLog } from '../helpers/capture-log.js';
 import { readEventStream, type StreamEvent } from '../helpers/event-stream.js';
 import { freePort } from '../helpers/free-port.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
-import { holdSwarm } from '../helpers/swarm-lock.js';
+import { holdLoopbackSwarm } from '../helpers/swarm-lock.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { runInKernel } from '../helpers/jupyter-kernel.js';
 import { probe, startNetnsTarget, type NetnsTarget } from '../helpers/netns-target.js';
@@ -38,10 +38,8 @@ const ALLOWED = { name: 'bnd-s48', hostAddress: '10.244.48.1', address: '10.244.
 const FORBIDDEN = { name: 'bnd-s49', hostAddress: '10.244.49.1', address: '10.244.49.2' };
 const PORTS = [80, 443, 22, 8080];
 
-let initialisedSwarm = false;
 /** Releases this file's hold on the daemon's swarm (test/helpers/swarm-lock.ts). */
 let releaseSwarm: (() => Promise<void>) | undefined;
-let gwbridgeBefore = true;
 let git: GitServer;
 let repoUrl: string;
 let allowed: NetnsTarget;
@@ -101,21 +99,7 @@ const sessionName = (url: string) => /\/user\/([^/]+)\//.exec(url)![1]!;
 
 beforeAll(async () => {
   // The other swarm test file may hold the daemon's swarm: wait for it to leave.
-  releaseSwarm = await holdSwarm();
-  if ((await docker('info', '--format', '{{.Swarm.LocalNodeState}}')) === 'inactive') {
-    gwbridgeBefore =
-      (await docker('network', 'ls', '-q', '--filter', 'name=^docker_gwbridge$')) !== '';
-    // Loopback only: the swarm's control port listens on no address another machine reaches.
-    await docker(
-      'swarm',
-      'init',
-      '--advertise-addr',
-      '127.0.0.1',
-      '--listen-addr',
-      '127.0.0.1:2377',
-    );
-    initialisedSwarm = true;
-  }
+  releaseSwarm = await holdLoopbackSwarm();
   git = await startGitServer();
   repoUrl = (await git.publish('demo', FIXTURE)).url;
   allowed = await startNetnsTarget({ ...ALLOWED, ports: PORTS });
@@ -166,10 +150,6 @@ afterAll(async () => {
   await step(async () => allowed?.close());
   await step(async () => forbidden?.close());
   await step(async () => git?.close());
-  if (initialisedSwarm) {
-    await step(() => docker('swarm', 'leave', '--force'));
-    if (!gwbridgeBefore) await step(() => docker('network', 'rm', 'docker_gwbridge'));
-  }
   await step(async () => releaseSwarm?.());
   if (failures.length > 0) throw failures[0];
 }, 120_000);
