@@ -83,7 +83,17 @@ describe('a launch with BINDERY_SESSION_HOST, in Chromium', () => {
     await page.waitForLoadState('load');
     expect(await page.title()).toBe('JupyterLab');
 
-    expect(await page.evaluate(RUN_IN_KERNEL)).toBe('42\n');
+    // What the page did meanwhile, to say why if the code does not run (once, with three jest
+    // workers, its fetch failed at the network level; not seen again in targeted runs).
+    const meanwhile: string[] = [];
+    page.on('requestfailed', (request) =>
+      meanwhile.push(`${request.method()} ${request.url()}: ${request.failure()?.errorText}`),
+    );
+    page.on('framenavigated', (frame) => meanwhile.push(`navigated to ${frame.url()}`));
+    const output = await page
+      .evaluate(RUN_IN_KERNEL)
+      .catch((error: Error) => `${error.message}; meanwhile: ${meanwhile.join('; ') || 'nothing'}`);
+    expect(output).toBe('42\n');
 
     // The service's host only points there.
     const redirected = await fetch(`${publicUrl}/user/${session}/lab`, { redirect: 'manual' });
