@@ -10,6 +10,7 @@ import type { SessionRecord } from '../../src/sessions/session-store.js';
 import { SessionStore } from '../../src/sessions/session-store.js';
 import { createHttpServer } from '../../src/web/http-server.js';
 import { createSessionBar, type SessionBarDeps } from '../../src/web/session-bar.js';
+import { quietLog } from './capture-log.js';
 import { startDefaultSession, type DefaultSession } from './default-session.js';
 import { freePort } from './free-port.js';
 
@@ -86,6 +87,7 @@ export async function startSessionBarHarness(letter: string): Promise<SessionBar
       };
       const proxy = createReverseProxy({
         routes,
+        log: quietLog,
         sessionHost,
         publicUrl: url,
         sessionBar: createSessionBar({
