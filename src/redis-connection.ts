@@ -3,7 +3,7 @@ import { UnavailableError } from './errors.js';
 import type { Logger } from './log/create-log.js';
 
 /** Where a Redis URL points, without its password. */
-export const redisAddress = (url: string) => {
+const redisAddress = (url: string) => {
   const parsed = new URL(url);
   return `${parsed.hostname}:${parsed.port || 6379}`;
 };

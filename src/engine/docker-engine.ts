@@ -4,6 +4,7 @@ import { BuildError, ConfigError, UnavailableError } from '../errors.js';
 import type { DockerConnection } from '../docker-connection.js';
 import { createBuildCgroup } from './build-cgroup.js';
 import { dockerOptions, dockerUnreachable } from './docker-options.js';
+import { isMissing } from './docker-status.js';
 import { committedImageId, nameFailedBuildLayers } from './failed-build-layers.js';
 import {
   dataRootSpace,
@@ -40,8 +41,6 @@ const MAX_BUILD_MESSAGE = 4 * 2 ** 20;
 const MAX_COMMITTED_IDS = 1_000;
 
 type BuildMessage = { stream?: string; error?: string; errorDetail?: { message?: string } };
-
-const isMissing = (error: unknown) => (error as { statusCode?: number }).statusCode === 404;
 
 function hostLimits(limits: Limits): Docker.HostConfig {
   return {

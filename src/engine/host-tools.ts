@@ -1,5 +1,6 @@
 import Docker from 'dockerode';
 import { Readable, Writable } from 'node:stream';
+import { isConflict, isMissing } from './docker-status.js';
 
 /** The image of the tools container: an empty root filesystem, imported on each daemon. */
 export const HOST_TOOLS_IMAGE = 'bindery/host-tools:empty';
@@ -11,9 +12,6 @@ export const HOST_TOOLS_CONTAINER = 'bindery-host-tools';
  * what a link points to.
  */
 const HOST_PATHS = ['/usr', '/bin', '/sbin', '/lib', '/lib64', '/etc'];
-
-const isConflict = (error: unknown) => (error as { statusCode?: number }).statusCode === 409;
-const isMissing = (error: unknown) => (error as { statusCode?: number }).statusCode === 404;
 
 /** Runs `command` (one of the host's own programs) on the host; resolves with its output. */
 export type HostCommand = (command: string[], input?: string) => Promise<string>;

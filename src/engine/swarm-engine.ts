@@ -4,6 +4,7 @@ import { ConfigError, UnavailableError } from '../errors.js';
 import type { DockerConnection } from '../docker-connection.js';
 import { DockerEngine } from './docker-engine.js';
 import { dockerOptions } from './docker-options.js';
+import { isConflict, isMissing } from './docker-status.js';
 import { hostTools, type HostCommand } from './host-tools.js';
 import { jupyterUrl } from './jupyter-url.js';
 import { SwarmNodes } from './swarm-nodes.js';
@@ -28,10 +29,9 @@ const SERVICE_STOP_TIMEOUT_MS = 15_000;
 /** Task states past which a task never runs (docker/swarmkit api/types.proto, TaskState). */
 const ENDED = new Set(['complete', 'shutdown', 'failed', 'rejected', 'orphaned', 'remove']);
 
-const isMissing = (error: unknown) => (error as { statusCode?: number }).statusCode === 404;
 /** A create that found its name taken: another Bindery process made it at the same moment. */
 const madeByAnother = (error: unknown) => {
-  if ((error as { statusCode?: number }).statusCode !== 409) throw error;
+  if (!isConflict(error)) throw error;
 };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -311,11 +311,6 @@ export class SwarmEngine extends DockerEngine {
   }
 
   /**
-   * The sessions' network (`bindery.kind=session`) is swarm-scoped, made from a config-only
-   * network `<name>-config` holding the bridge's name, inter-container traffic off and a subnet
-   * Docker picked from its pools; every other network (the builds') is DockerEngine's.
-   */
-  /**
    * The labelled nodes sessions may be placed on, each with its sessions' subnet (from its own
    * config-only network) and its host programs, run through its daemon (host-tools.ts). A node
    * whose daemon is not known gets no tools: every command there fails with the reason. None
@@ -330,18 +325,17 @@ export class SwarmEngine extends DockerEngine {
         }
         let tools = this.tools.get(docker);
         if (!tools) this.tools.set(docker, (tools = hostTools(docker)));
-        const config = await docker
-          .getNetwork(configNetworkFor(network))
-          .inspect()
-          .catch((error: unknown) => {
-            if (isMissing(error)) return undefined;
-            throw error;
-          });
-        return { id, name, subnet: subnetOf(config as NetworkInfo | undefined).subnet, run: tools };
+        const config = await this.inspectNetwork(configNetworkFor(network), docker);
+        return { id, name, subnet: subnetOf(config).subnet, run: tools };
       }),
     );
   }
 
+  /**
+   * The sessions' network (`bindery.kind=session`) is swarm-scoped, made from a config-only
+   * network `<name>-config` holding the bridge's name, inter-container traffic off and a subnet
+   * Docker picked from its pools; every other network (the builds') is DockerEngine's.
+   */
   override async ensureNetwork(spec: NetworkSpec): Promise<{ subnet: string; gateway: string }> {
     if (spec.labels['bindery.kind'] !== 'session') return super.ensureNetwork(spec);
     const configName = configNetworkFor(spec.name);
@@ -428,8 +422,9 @@ export class SwarmEngine extends DockerEngine {
     return kept && this.inspectNetwork(kept.Id);
   }
 
-  private inspectNetwork(name: string): Promise<NetworkInfo | undefined> {
-    return this.swarm
+  /** The network `name` (or id) on `docker`, the manager's by default; undefined when missing. */
+  private inspectNetwork(name: string, docker = this.swarm): Promise<NetworkInfo | undefined> {
+    return docker
       .getNetwork(name)
       .inspect()
       .catch((error: unknown) => (isMissing(error) ? undefined : Promise.reject(error)));

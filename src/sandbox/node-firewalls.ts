@@ -3,9 +3,15 @@ import type { ContainerEngine, SessionHost } from '../engine/container-engine.js
 import { configNetworkFor } from '../engine/swarm-network.js';
 import { isPublicAddress } from '../repos/address-ranges.js';
 import type { EgressPolicy } from './egress-rules.js';
-import { firewallTools, installFirewall, removeFirewall, verifyFirewall } from './firewall.js';
+import {
+  firewallTools,
+  installFirewall,
+  removeFirewall,
+  verifyFirewall,
+  type FirewallTools,
+} from './firewall.js';
 
-/** How long a node's firewall, once read, stands for launches (a read through its daemon takes ~0.4 s). */
+/** How long a reading of the session nodes and their firewalls stands for launches (reading a node's through its daemon takes ~0.4 s). */
 const CHECK_TTL_MS = 10_000;
 
 /** The IPv4 nameservers a resolv.conf lists. */
@@ -39,7 +45,7 @@ export function nodeFirewalls(deps: {
   now?: () => number;
 }) {
   const { engine, network, bridge, now = Date.now } = deps;
-  const read = new Map<string, { at: number; problems: Promise<string[]> }>();
+  let last: { at: number; check: Promise<NodeCheck> } | undefined;
 
   /** The node's policy, or why it has none. */
   const policyOf = async (host: SessionHost): Promise<EgressPolicy | string> => {
@@ -63,14 +69,14 @@ export function nodeFirewalls(deps: {
         .filter(isPublicAddress),
     };
   };
-  const onEach = async (
-    act: (host: SessionHost, policy: EgressPolicy) => Promise<string[]>,
-    hosts?: SessionHost[],
-  ) =>
+  /** `act` on each session node with its policy and tools; the problems, each naming its node. */
+  const onEach = async (act: (policy: EgressPolicy, tools: FirewallTools) => Promise<string[]>) =>
     Promise.all(
-      (hosts ?? (await engine.sessionHosts(network))).map(async (host) => {
+      (await engine.sessionHosts(network)).map(async (host) => {
         const problems = await policyOf(host)
-          .then((policy) => (typeof policy === 'string' ? [policy] : act(host, policy)))
+          .then((policy) =>
+            typeof policy === 'string' ? [policy] : act(policy, firewallTools(host.run)),
+          )
           .catch((error: Error) => [error.message.split('\n')[0]!]);
         return {
           host,
@@ -78,50 +84,54 @@ export function nodeFirewalls(deps: {
         };
       }),
     );
-  const verify = (host: SessionHost, policy: EgressPolicy) => {
-    const tools = firewallTools(host.run);
-    return verifyFirewall(policy, tools.run, tools.run6, tools.runLink);
-  };
+  const verify = (policy: EgressPolicy, tools: FirewallTools) =>
+    verifyFirewall(policy, tools.run, tools.run6, tools.runLink);
 
   return {
     /** Installs the rules on every session node, then reads them back; the problems left. */
     async install(): Promise<string[]> {
-      read.clear();
-      const results = await onEach(async (host, policy) => {
-        const tools = firewallTools(host.run);
+      last = undefined;
+      const results = await onEach(async (policy, tools) => {
         await installFirewall(policy, tools.run, tools.run6, tools.runLink);
-        return verify(host, policy);
+        return verify(policy, tools);
       });
       return results.flatMap(({ problems }) => problems);
     },
 
-    /** Reads each node's rules (a read stands for CHECK_TTL_MS); calls at once share reads. */
-    async check(): Promise<NodeCheck> {
-      const hosts = await engine.sessionHosts(network);
-      const results = await Promise.all(
-        hosts.map(async (host) => {
-          let last = read.get(host.id);
-          if (!last || now() - last.at >= CHECK_TTL_MS) {
-            const problems = onEach(verify, [host]).then(([result]) => result!.problems);
-            last = { at: now(), problems };
-            read.set(host.id, last);
-          }
-          return { host, problems: await last.problems };
-        }),
-      );
-      const avoid = results.filter(({ problems }) => problems.length > 0);
-      return {
-        problems: avoid.flatMap(({ problems }) => problems),
-        avoid: avoid.map(({ host }) => host.id),
-        placeable: hosts.length === 0 || avoid.length < hosts.length,
-      };
+    /**
+     * Lists the session nodes and reads their rules; a reading stands for CHECK_TTL_MS, and
+     * calls meanwhile share it.
+     */
+    check(): Promise<NodeCheck> {
+      if (!last || now() - last.at >= CHECK_TTL_MS) {
+        const check = onEach(verify).then(
+          (results) => {
+            const avoid = results.filter(({ problems }) => problems.length > 0);
+            return {
+              problems: avoid.flatMap(({ problems }) => problems),
+              avoid: avoid.map(({ host }) => host.id),
+              placeable: results.length === 0 || avoid.length < results.length,
+            };
+          },
+          (error: Error) => {
+            // Not kept: the next check asks again.
+            last = undefined;
+            return {
+              problems: [`the session nodes could not be listed: ${error.message}`],
+              avoid: [],
+              placeable: false,
+            };
+          },
+        );
+        last = { at: now(), check };
+      }
+      return last.check;
     },
 
     /** Removes the rules from every session node. */
     async remove(): Promise<void> {
-      read.clear();
-      await onEach(async (host, policy) => {
-        const tools = firewallTools(host.run);
+      last = undefined;
+      await onEach(async (policy, tools) => {
         await removeFirewall(policy, tools.run, tools.run6, tools.runLink);
         return [];
       });

@@ -88,6 +88,32 @@ describe('nodeFirewalls', () => {
     expect(a.commands).toBe(2 * once);
   });
 
+  it('places no session while the nodes cannot be listed, and asks again at the next check', async () => {
+    let listings = 0;
+    const engine = {
+      sessionHosts: async () => {
+        listings++;
+        throw new Error('connect ECONNREFUSED /var/run/docker.sock');
+      },
+    } as unknown as ContainerEngine;
+    const nodes = nodeFirewalls({
+      engine,
+      network: 'sessions',
+      bridge: 'bindery0',
+      policy: { ports: [80, 443], allowCidrs: [] },
+      now: () => 0,
+    });
+    expect(await nodes.check()).toEqual({
+      problems: [
+        'the session nodes could not be listed: connect ECONNREFUSED /var/run/docker.sock',
+      ],
+      avoid: [],
+      placeable: false,
+    });
+    await nodes.check();
+    expect(listings).toBe(2);
+  });
+
   it('reads the IPv4 nameservers of a resolv.conf', () => {
     expect(
       resolversIn('# x\nnameserver 1.1.1.1\nnameserver fe80::1\nnameserver  9.9.9.9\n'),
