@@ -11,3 +11,22 @@ export async function waitFor(
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
+
+/**
+ * Waits until the service at `url` answers `/health` with 200 (a deployment starting its
+ * containers); on timeout, fails with `explain()`: the containers' logs.
+ */
+export async function waitForHealthy(
+  url: string,
+  what: string,
+  timeoutMs: number,
+  explain: () => Promise<string>,
+): Promise<void> {
+  await waitFor(
+    async () => (await fetch(`${url}/health`).catch(() => undefined))?.status === 200,
+    `${what} to be healthy`,
+    timeoutMs,
+  ).catch(async (error: Error) => {
+    throw new Error(`${error.message}; ${await explain()}`);
+  });
+}

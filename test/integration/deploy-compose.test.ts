@@ -9,7 +9,7 @@ import { readEventStream } from '../helpers/event-stream.js';
 import { freePort } from '../helpers/free-port.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
 import { removeTestSandbox, testSessionNetwork } from '../helpers/test-service.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitForHealthy } from '../helpers/wait-for.js';
 
 const exec = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -74,13 +74,9 @@ afterAll(async () => {
 
 describe('deploy/compose.yml', () => {
   test('Redis, the registry, the web front and a worker start from the service image, and a repository launches through them into a working Jupyter', async () => {
-    await waitFor(
-      async () => (await fetch(`${url}/health`).catch(() => undefined))?.status === 200,
-      'the composed service to be healthy',
-      180_000,
-    ).catch(async (error: Error) => {
+    await waitForHealthy(url, 'the composed service', 180_000, async () => {
       const { stdout } = await compose('logs', '--no-color', '--tail', '30');
-      throw new Error(`${error.message}; the containers' logs:\n${stdout}`);
+      return `the containers' logs:\n${stdout}`;
     });
     const { stdout: services } = await compose('ps', '--services', '--filter', 'status=running');
     expect(services.trim().split('\n').sort()).toEqual(['bindery', 'redis', 'registry', 'worker']);

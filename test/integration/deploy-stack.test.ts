@@ -21,7 +21,7 @@ import { readEventStream } from '../helpers/event-stream.js';
 import { freePort } from '../helpers/free-port.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
 import { holdLoopbackSwarm } from '../helpers/swarm-lock.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor, waitForHealthy } from '../helpers/wait-for.js';
 
 const exec = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -132,13 +132,7 @@ afterAll(async () => {
 
 describe('deploy/stack.yml', () => {
   test('docker stack deploy starts Redis, the registry, the front and a worker per node, and a repository launches through them into a Swarm session', async () => {
-    await waitFor(
-      async () => (await fetch(`${url}/health`).catch(() => undefined))?.status === 200,
-      'the stack to be healthy',
-      240_000,
-    ).catch(async (error: Error) => {
-      throw new Error(`${error.message}; the stack:\n${await stackLogs()}`);
-    });
+    await waitForHealthy(url, 'the stack', 240_000, async () => `the stack:\n${await stackLogs()}`);
     const replicas = await docker(
       'stack',
       'services',
